@@ -1,0 +1,379 @@
+"""Accuracy benchmark: packcheck's item and variant checks against plain pHash, on real photos.
+
+Reads a manifest (``class_id,class_name,coarse_class,kind,path``; ``kind`` is
+``iconic`` for the listing image or ``photo``; paths relative to the manifest)
+and builds three kinds of pairs:
+
+* genuine: each photo against its own class's iconic image;
+* lookalike: against the iconic image of every other class of the same
+  ``coarse_class`` (a sibling variant, a cheaper lookalike);
+* wrong item: against the iconic image of every class of another ``coarse_class``.
+
+Each pair is scored exactly as :class:`~packcheck.checker.Checker` scores an
+order for that class: the catalogue is the manifest's classes (``coarse_class``
+as product id), the same fingerprints, the same shortlist and keypoint
+verification, the same thresholds. The naive baseline is imagehash pHash of the
+whole photo against the whole iconic image, computed in the same run.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import checks
+from ..dataset import Catalogue, CatalogueItem, DataError, _decode
+from ..fingerprint import Fingerprint, fingerprint_photo
+from ..imaging import load_image
+from ..index import build_index
+from ..scoring import PhotoSet, score_photo
+from ..thresholds import SIGNALS, Thresholds, load_thresholds
+
+COLUMNS = ("class_id", "class_name", "coarse_class", "kind", "path")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    root: Path
+    classes: dict[str, tuple[str, str]]  # class_id -> (class_name, coarse_class)
+    iconic: dict[str, list[Path]]
+    photos: list[tuple[str, Path]]  # (class_id, path)
+
+
+def read_manifest(path: str | Path) -> Manifest:
+    """Read and validate a manifest; any problem is a DataError naming the row."""
+    path = Path(path)
+    name = path.name
+    try:
+        text = _decode(path.read_bytes(), name)
+    except FileNotFoundError:
+        raise DataError("does not exist", file=str(path)) from None
+    except OSError as e:
+        raise DataError(f"cannot be read ({e.strerror or e})", file=str(path)) from None
+    rows = list(csv.reader(text.splitlines()))
+    if not rows:
+        raise DataError("is empty", file=name)
+    header = [h.strip().lower() for h in rows[0]]
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        raise DataError(f"missing column(s) {', '.join(missing)}", file=name, row=1)
+    col = {c: header.index(c) for c in COLUMNS}
+    root = path.parent
+    classes: dict[str, tuple[str, str]] = {}
+    iconic: dict[str, list[Path]] = {}
+    photos: list[tuple[str, Path]] = []
+    absent = []
+    for n, rec in enumerate(rows[1:], start=2):
+        if not any(v.strip() for v in rec):
+            continue
+        if len(rec) < len(header):
+            raise DataError(f"has {len(rec)} fields, the header has {len(header)}", file=name, row=n)
+        get = {c: rec[i].strip() for c, i in col.items()}
+        cid = get["class_id"]
+        if not cid:
+            raise DataError("is empty", file=name, row=n, field="class_id")
+        classes.setdefault(cid, (get["class_name"] or cid, get["coarse_class"] or cid))
+        p = root / get["path"]
+        if not get["path"] or not p.is_file():
+            absent.append(f"row {n}: {get['path'] or '(empty)'}")
+        if get["kind"] == "iconic":
+            iconic.setdefault(cid, []).append(p)
+        elif get["kind"] == "photo":
+            photos.append((cid, p))
+        else:
+            raise DataError(f"'{get['kind']}' is neither 'iconic' nor 'photo'", file=name, row=n, field="kind")
+    if absent:
+        more = f" and {len(absent) - 5} more" if len(absent) > 5 else ""
+        raise DataError(f"image file(s) missing: {'; '.join(absent[:5])}{more}", file=name)
+    orphans = sorted({c for c, _ in photos if c not in iconic})
+    if orphans:
+        raise DataError(f"class(es) {', '.join(orphans)} have photos but no iconic image", file=name)
+    if not photos or len(iconic) < 2:
+        raise DataError("needs photos and at least two classes with an iconic image", file=name)
+    return Manifest(root, classes, iconic, photos)
+
+
+def manifest_catalogue(m: Manifest) -> Catalogue:
+    """The manifest's classes as a catalogue: one SKU per class, coarse class as product id."""
+    return Catalogue({
+        cid: CatalogueItem(sku=cid, product_id=coarse, title=name, variant=name, listing_images=tuple(m.iconic[cid]))
+        for cid, (name, coarse) in m.classes.items() if cid in m.iconic
+    })
+
+
+# ---------------------------------------------------------------- metrics
+def auc(genuine: np.ndarray, impostor: np.ndarray) -> float:
+    """P(a genuine pair scores higher than an impostor pair), ties counting half (Mann-Whitney U)."""
+    g = np.asarray(genuine, np.float64)
+    i = np.asarray(impostor, np.float64)
+    if len(g) == 0 or len(i) == 0:
+        return float("nan")
+    allv = np.concatenate([g, i])
+    order = np.argsort(allv, kind="mergesort")
+    ranks = np.empty(len(allv))
+    sorted_v = allv[order]
+    # average ranks over ties
+    _, first, counts = np.unique(sorted_v, return_index=True, return_counts=True)
+    avg = first + (counts + 1) / 2.0
+    ranks[order] = np.repeat(avg, counts)
+    return float((ranks[: len(g)].sum() - len(g) * (len(g) + 1) / 2) / (len(g) * len(i)))
+
+
+def flag_rate_at(genuine: np.ndarray, impostor: np.ndarray, false_flag: float) -> float:
+    """Share of impostors flagged by the limit that flags at most ``false_flag`` of genuine pairs.
+
+    A pair is flagged when its score is strictly below the limit; the limit is the
+    largest one that keeps flagged genuine pairs at or below the allowed share.
+    """
+    g = np.sort(np.asarray(genuine, np.float64))
+    i = np.asarray(impostor, np.float64)
+    if len(g) == 0 or len(i) == 0:
+        return float("nan")
+    allowed = int(np.floor(false_flag * len(g) + 1e-9))
+    limit = g[allowed]  # flagging "< g[allowed]" flags exactly the `allowed` lowest (ties excepted)
+    return float((i < limit).mean())
+
+
+def summarise(genuine, lookalike, wrong, rank1_hits, n_photos) -> dict:
+    out = {
+        "auc_wrong_item": auc(genuine, wrong),
+        "auc_lookalike": auc(genuine, lookalike),
+        "flag_rate_wrong_item_at_1pct": flag_rate_at(genuine, wrong, 0.01),
+        "flag_rate_lookalike_at_1pct": flag_rate_at(genuine, lookalike, 0.01),
+        "flag_rate_wrong_item_at_5pct": flag_rate_at(genuine, wrong, 0.05),
+        "flag_rate_lookalike_at_5pct": flag_rate_at(genuine, lookalike, 0.05),
+        "rank1": rank1_hits / max(1, n_photos),
+    }
+    return {k: (round(v, 4) if isinstance(v, float) and np.isfinite(v) else v) for k, v in out.items()}
+
+
+# ---------------------------------------------------------------- the run
+_W: dict = {}
+
+
+def _init_worker(cache: str, entries, catalogue, thresholds_path):
+    import cv2
+
+    cv2.setNumThreads(1)
+    _W["index"] = build_index(entries, cache=Path(cache))
+    _W["catalogue"] = catalogue
+    _W["thresholds"] = load_thresholds(thresholds_path)
+
+
+def _fingerprint(path: str) -> tuple[bytes | None, str | None]:
+    try:
+        return fingerprint_photo(load_image(path)).to_bytes(), None
+    except Exception as e:  # noqa: BLE001 - a bad photo is reported, the run goes on
+        return None, f"{path}: {e}"
+
+
+def _phash_whole(path: str):
+    import imagehash
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return imagehash.phash(im).hash.ravel()
+
+
+def score_pairs(fp: Fingerprint, index, catalogue: Catalogue, th: Thresholds) -> dict:
+    """Item and variant scores of one photo against every class, as the verdict would compute them."""
+    photo = PhotoSet.of([fp])
+    cache: dict[int, int] = {}
+    item, variant, verdicts = {}, {}, {}
+    nearest = None
+    for cid in catalogue.items:
+        must = sorted(set(index.rows_of(cid)) | {r for s in catalogue.siblings(cid) for r in index.rows_of(s)})
+        scores = score_photo(photo, index, th, must_verify=must, inlier_cache=cache)
+        if nearest is None:
+            nearest = index.owners[int(np.argmax(scores.fused))]
+        ic = checks.item_check(cid, scores, index, catalogue, th, order_skus=(cid,))
+        vc = checks.variant_check(cid, [fp], index, catalogue, th, order_skus=(cid,))
+        item[cid] = ic.value
+        variant[cid] = vc.value if vc is not None else None
+        statuses = [ic.status.value] + ([vc.status.value] if vc is not None else [])
+        verdicts[cid] = "FLAG" if "FLAG" in statuses else ("REVIEW" if "REVIEW" in statuses else "PASS")
+    return {"item": item, "variant": variant, "verdict": verdicts, "nearest": nearest}
+
+
+def _score_worker(args):
+    blob, signals = args
+    fp = Fingerprint.from_bytes(blob)
+    out = {}
+    for name, sig in signals.items():
+        th = _W["thresholds"] if sig is None else _W["thresholds"].with_signals(sig)
+        out[name] = score_pairs(fp, _W["index"], _W["catalogue"], th)
+    return out
+
+
+def ablations(th: Thresholds) -> dict[str, tuple[str, ...] | None]:
+    """Configurations scored: the shipped fusion, each signal alone, and fusion without the embedding."""
+    configs: dict[str, tuple[str, ...] | None] = {"packcheck": None}
+    for s in SIGNALS:
+        configs[f"{s} only"] = (s,)
+    on = th.enabled_signals
+    if "embedding" in on and len(on) > 1:
+        configs["fusion without embedding"] = tuple(s for s in on if s != "embedding")
+    configs["all four signals, equal weights"] = SIGNALS
+    return configs
+
+
+def run(manifest_path: str | Path, *, thresholds_path: str | Path | None = None, workers: int | None = None,
+        ablate: bool = True, progress=None, cache_dir: str | Path | None = None) -> dict:
+    """Run the benchmark; returns the JSON-ready result dict (see module doc)."""
+    t0 = time.perf_counter()
+    m = read_manifest(manifest_path)
+    th = load_thresholds(thresholds_path)
+    catalogue = manifest_catalogue(m)
+    entries = [(cid, p) for cid in catalogue.items for p in m.iconic[cid]]
+    workers = workers or os.cpu_count() or 1
+    tmp = None
+    if cache_dir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="packcheck-bench-")
+        cache_dir = tmp.name
+    cache = Path(cache_dir) / "index.sqlite"
+    try:
+        build_index(entries, cache=cache, workers=workers)
+        t_index = time.perf_counter() - t0
+        configs = ablations(th) if ablate else {"packcheck": None}
+        photo_paths = [str(p) for _, p in m.photos]
+        truth = [cid for cid, _ in m.photos]
+        errors = []
+        results = []
+        baseline_photo = []
+        initargs = (str(cache), entries, catalogue, thresholds_path)
+        done = 0
+        with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=initargs) as pool:
+            fps = list(pool.map(_fingerprint, photo_paths, chunksize=4))
+            keep = [i for i, (b, e) in enumerate(fps) if b is not None]
+            errors = [e for b, e in fps if e is not None]
+            t_fp = time.perf_counter() - t0 - t_index
+            for r in pool.map(_score_worker, [(fps[i][0], configs) for i in keep], chunksize=2):
+                results.append(r)
+                done += 1
+                if progress:
+                    progress(done, len(keep))
+        t_score = time.perf_counter() - t0 - t_index - t_fp
+        truth = [truth[i] for i in keep]
+        coarse = {cid: m.classes[cid][1] for cid in catalogue.items}
+        report = {"manifest": str(manifest_path), "thresholds_version": th.version,
+                  "n_photos": len(keep), "n_classes": len(catalogue.items), "unreadable_photos": errors}
+        methods = {}
+        for name in configs:
+            methods[name] = _summarise_config([r[name] for r in results], truth, coarse, name == "packcheck")
+        # Naive baseline: what a user of imagehash alone writes.
+        tb = time.perf_counter()
+        icon_hash = {cid: _phash_whole(str(m.iconic[cid][0])) for cid in catalogue.items}
+        base_scores = []
+        for i in keep:
+            h = _phash_whole(photo_paths[i])
+            base_scores.append({cid: -float((h != ih).sum()) for cid, ih in icon_hash.items()})
+        methods["baseline: imagehash pHash, whole images"] = _summarise_scores(base_scores, truth, coarse)
+        t_base = time.perf_counter() - tb
+        pairs = _pair_counts(truth, coarse)
+        report.update({
+            "pairs": pairs,
+            "methods": methods,
+            "seconds": {"index": round(t_index, 2), "fingerprint_photos": round(t_fp, 2),
+                        "score_pairs": round(t_score, 2), "baseline": round(t_base, 2),
+                        "total": round(time.perf_counter() - t0, 2)},
+            "workers": workers,
+        })
+        return report
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+
+def _pair_counts(truth, coarse) -> dict:
+    g = len(truth)
+    look = sum(sum(1 for c in coarse if c != t and coarse[c] == coarse[t]) for t in truth)
+    wrong = sum(sum(1 for c in coarse if coarse[c] != coarse[t]) for t in truth)
+    return {"genuine": g, "lookalike": look, "wrong_item": wrong}
+
+
+def _split_pairs(per_photo: list[dict], truth, coarse):
+    gen, look, wrong = [], [], []
+    for scores, t in zip(per_photo, truth):
+        for cid, v in scores.items():
+            if v is None:
+                continue
+            if cid == t:
+                gen.append(v)
+            elif coarse[cid] == coarse[t]:
+                look.append(v)
+            else:
+                wrong.append(v)
+    return np.array(gen), np.array(look), np.array(wrong)
+
+
+def _summarise_scores(per_photo: list[dict], truth, coarse) -> dict:
+    gen, look, wrong = _split_pairs(per_photo, truth, coarse)
+    hits = sum(1 for s, t in zip(per_photo, truth) if max(s, key=s.get) == t)
+    return summarise(gen, look, wrong, hits, len(truth))
+
+
+def _summarise_config(results: list[dict], truth, coarse, with_verdicts: bool) -> dict:
+    out = _summarise_scores([r["item"] for r in results], truth, coarse)
+    out["rank1"] = round(sum(1 for r, t in zip(results, truth) if r["nearest"] == t) / max(1, len(truth)), 4)
+    if with_verdicts:
+        vg, vl, _ = _split_pairs([r["variant"] for r in results], truth, coarse)
+        out["variant_check"] = {"auc_lookalike": round(auc(vg, vl), 4) if len(vl) else None,
+                                "pairs_with_siblings": int(len(vl))}
+        out["at_shipped_thresholds"] = _verdict_rates(results, truth, coarse)
+    return out
+
+
+def _verdict_rates(results, truth, coarse) -> dict:
+    """What the verdict (item and variant checks together) does at the shipped limits."""
+    buckets = {"genuine": [], "lookalike": [], "wrong_item": []}
+    for r, t in zip(results, truth):
+        for cid, status in r["verdict"].items():
+            kind = "genuine" if cid == t else ("lookalike" if coarse[cid] == coarse[t] else "wrong_item")
+            buckets[kind].append(status)
+    out = {}
+    for kind, statuses in buckets.items():
+        n = max(1, len(statuses))
+        out[kind] = {"flag": round(statuses.count("FLAG") / n, 4), "review": round(statuses.count("REVIEW") / n, 4),
+                     "pass": round(statuses.count("PASS") / n, 4), "pairs": len(statuses)}
+    return out
+
+
+def format_report(report: dict) -> str:
+    """The benchmark as a plain-text table."""
+    lines = [f"manifest: {report['manifest']}",
+             f"photos: {report['n_photos']}, classes: {report['n_classes']}, pairs: "
+             + ", ".join(f"{k} {v}" for k, v in report["pairs"].items()),
+             f"thresholds: {report['thresholds_version']}", ""]
+    head = f"{'method':40s} {'AUC wrong':>9s} {'AUC look':>9s} {'wrong@1%':>9s} {'look@1%':>8s} " \
+           f"{'wrong@5%':>9s} {'look@5%':>8s} {'rank-1':>7s}"
+    lines.append(head)
+    lines.append("-" * len(head))
+    for name, m in report["methods"].items():
+        lines.append(f"{name:40s} {m['auc_wrong_item']:9.3f} {m['auc_lookalike']:9.3f} "
+                     f"{m['flag_rate_wrong_item_at_1pct']:9.3f} {m['flag_rate_lookalike_at_1pct']:8.3f} "
+                     f"{m['flag_rate_wrong_item_at_5pct']:9.3f} {m['flag_rate_lookalike_at_5pct']:8.3f} "
+                     f"{m['rank1']:7.3f}")
+    pc = report["methods"].get("packcheck", {})
+    if "at_shipped_thresholds" in pc:
+        lines.append("")
+        lines.append("verdict at the shipped thresholds (item + variant checks):")
+        for kind, r in pc["at_shipped_thresholds"].items():
+            lines.append(f"  {kind:11s} FLAG {r['flag']:.3f}  REVIEW {r['review']:.3f}  PASS {r['pass']:.3f}"
+                         f"  ({r['pairs']} pairs)")
+        vc = pc.get("variant_check", {})
+        if vc.get("auc_lookalike") is not None:
+            lines.append(f"variant (colour) check alone: AUC lookalike {vc['auc_lookalike']:.3f}"
+                         f" over {vc['pairs_with_siblings']} sibling pairs")
+    s = report["seconds"]
+    lines.append("")
+    lines.append(f"seconds: {s['total']:.1f} total (index {s['index']:.1f}, photos {s['fingerprint_photos']:.1f}, "
+                 f"pairs {s['score_pairs']:.1f}, baseline {s['baseline']:.1f}) on {report['workers']} worker(s)")
+    if report["unreadable_photos"]:
+        lines.append(f"unreadable photos skipped: {len(report['unreadable_photos'])}")
+    return "\n".join(lines)

@@ -1,0 +1,160 @@
+"""Check one order end to end: photos in, :class:`~packcheck.verdict.Verdict` out.
+
+A :class:`Checker` is built once per process (loading the catalogue, the listing
+index and the thresholds takes a while; checking an order should not) and then
+answers :meth:`Checker.check` for as many orders as come. It never raises for a
+bad order: unreadable photos, unknown SKUs and invalid rows become an ERROR
+verdict whose message a packer understands.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import checks, dataset
+from .dataset import Catalogue, Order
+from .errors import ImageError, PackcheckError, UnknownOrder
+from .fingerprint import Fingerprint, fingerprint_photo
+from .imaging import load_image
+from .index import ListingIndex, build_index, default_cache_path
+from .scoring import PhotoSet, score_photo
+from .thresholds import Thresholds, load_thresholds
+from .verdict import Status, Verdict, combine, error_verdict
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Checker:
+    """Everything needed to judge orders of one data folder."""
+
+    root: Path
+    catalogue: Catalogue
+    index: ListingIndex
+    thresholds: Thresholds
+    packed: dict
+
+    @classmethod
+    def open(cls, root: str | Path, *, thresholds: Thresholds | str | Path | None = None,
+             cache: Path | None | bool = True, workers: int = 1, progress=None) -> "Checker":
+        """Load a data folder: validate the catalogue, index its listing images, read the thresholds.
+
+        ``cache=True`` keeps the index in ``<root>/.packcheck-cache/``; a path puts it
+        there; ``None``/``False`` keeps it in memory only.
+        """
+        root = Path(root)
+        if not root.is_dir():
+            raise PackcheckError(f"data folder {root} does not exist")
+        th = thresholds if isinstance(thresholds, Thresholds) else load_thresholds(thresholds)
+        catalogue = dataset.load_catalogue(root)
+        packed = dataset.load_packed(root)
+        entries = [(sku, p) for sku, item in catalogue.items.items() for p in item.listing_images]
+        cache_path = default_cache_path(root) if cache is True else (cache or None)
+        index = build_index(entries, cache=cache_path, workers=workers, progress=progress)
+        return cls(root=root, catalogue=catalogue, index=index, thresholds=th, packed=packed)
+
+    # ------------------------------------------------------------------ orders
+    def find(self, order_id: str) -> Order:
+        order = dataset.find_order(self.root, order_id, self.catalogue, packed=self.packed)
+        if order is None:
+            raise UnknownOrder(f"order '{order_id}' is not in {self.root / dataset.ORDERS}; check the barcode")
+        return order
+
+    def check_id(self, order_id: str, *, photos: list | None = None) -> Verdict:
+        """Check an order by id (``photos`` replaces the photos orders.csv names)."""
+        try:
+            order = self.find(order_id)
+        except UnknownOrder as e:
+            return error_verdict(order_id, "unknown_order", str(e), thresholds_version=self.thresholds.version)
+        return self.check(order, photos=photos)
+
+    def check(self, order: Order, *, photos: list | None = None) -> Verdict:
+        """Judge one order. ``photos``: paths or bytes to use instead of the order's own."""
+        th = self.thresholds
+        timings: dict[str, float] = {}
+        sources = list(photos) if photos is not None else list(order.photos)
+        names = [str(p) if not isinstance(p, (bytes, bytearray)) else f"photo {i + 1}"
+                 for i, p in enumerate(sources)]
+        if order.problems:
+            return error_verdict(order.order_id, "bad_order", "; ".join(order.problems),
+                                 thresholds_version=th.version, photo_paths=names)
+        if not sources:
+            return error_verdict(order.order_id, "photo_unreadable", "no photo given for this order",
+                                 thresholds_version=th.version)
+        try:
+            t = time.perf_counter()
+            images = [load_image(src, name=name) for src, name in zip(sources, names)]
+            timings["decode"] = time.perf_counter() - t
+            reference = self._station_reference(order.station)
+            fps = []
+            for image in images:
+                fps.append(fingerprint_photo(
+                    image, empty_reference=reference,
+                    use_embedding=th.weights.get("embedding", 0) > 0,
+                    use_keypoints=th.weights.get("keypoints", 0) > 0,
+                ))
+            for stage in ("locate", "hash_colour", "embedding", "keypoints"):
+                timings[stage] = sum(f.timings.get(stage, 0.0) for f in fps)
+        except ImageError as e:
+            return error_verdict(order.order_id, "photo_unreadable", str(e), thresholds_version=th.version,
+                                 photo_paths=names, timings=tuple(timings.items()))
+        verdict_checks, match_t = self.judge(order, fps)
+        timings["match"] = match_t
+        return combine(order.order_id, verdict_checks, thresholds_version=th.version,
+                       photos=[im.sha256 for im in images], photo_paths=names, timings=tuple(timings.items()),
+                       meta=(("station", order.station or ""), ("skus", order.skus),
+                             ("items_located", max(f.n_items for f in fps)),
+                             ("found_lab", tuple(round(float(v), 1) for v in fps[0].labs[0]))))
+
+    def judge(self, order: Order, fps: list[Fingerprint]) -> tuple[list, float]:
+        """The checks for an order whose photos are fingerprinted (pure computation)."""
+        t = time.perf_counter()
+        th = self.thresholds
+        result = [checks.quality_check(fps, th)]
+        photo = PhotoSet.of(fps)
+        skus = order.skus
+        must = sorted({r for s in skus for r in self.index.rows_of(s)}
+                      | {r for s in skus for sib in self.catalogue.siblings(s) for r in self.index.rows_of(sib)})
+        scores = score_photo(photo, self.index, th, must_verify=must)
+        for sku in dict.fromkeys(skus):
+            result.append(checks.item_check(sku, scores, self.index, self.catalogue, th, order_skus=skus))
+            v = checks.variant_check(sku, fps, self.index, self.catalogue, th, order_skus=skus)
+            if v is not None:
+                result.append(v)
+        expected = checks.expected_components(self.catalogue, order.lines)
+        result.append(checks.component_check(expected, None if order.packed is None else dict(order.packed)))
+        count = checks.count_check(fps, sum(expected.values()), th)
+        if count is not None:
+            result.append(count)
+        return result, time.perf_counter() - t
+
+    _refs: dict | None = None
+
+    def _station_reference(self, station: str | None) -> np.ndarray | None:
+        if self._refs is None:
+            self._refs = {}
+        if station not in self._refs:
+            path = dataset.station_reference(self.root, station)
+            try:
+                self._refs[station] = load_image(path).rgb if path else None
+            except ImageError as e:
+                log.warning("empty-station photo of %s ignored: %s", station, e)
+                self._refs[station] = None
+        return self._refs[station]
+
+
+def nearest_sku(verdict: Verdict) -> str | None:
+    """The catalogue SKU the photo looks most like, other than the ordered ones."""
+    for c in verdict.checks:
+        if c.check == "item":
+            n = c.detail("nearest_sku")
+            if n:
+                return n
+    return None
+
+
+__all__ = ["Checker", "Verdict", "Status", "nearest_sku"]

@@ -1,0 +1,204 @@
+"""The checks: item, variant, components, piece count and photo quality.
+
+Each check turns measurements into one :class:`~packcheck.verdict.CheckResult`
+holding its status, a reason code, a message in a packer's words, and the value
+with the limits it was held against. Every limit comes from
+:class:`~packcheck.thresholds.Thresholds`; none is written here.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .dataset import Catalogue
+from .fingerprint import Fingerprint
+from .index import ListingIndex
+from .scoring import Scores, best_per_owner, item_score
+from .thresholds import Thresholds
+from .verdict import CheckResult, Status
+
+
+def _fmt(v: float) -> str:
+    return f"{v:+.2f}"
+
+
+def item_check(sku: str, scores: Scores, index: ListingIndex, catalogue: Catalogue, thresholds: Thresholds,
+               *, order_skus: tuple[str, ...]) -> CheckResult:
+    """Is the ordered SKU what the photo shows, and more so than any other catalogue SKU?"""
+    item = catalogue.items[sku]
+    own_rows = index.rows_of(sku)
+    own_best = int(own_rows[int(np.argmax(scores.fused[own_rows]))])
+    own = float(scores.fused[own_best])
+    others = [s for s in catalogue.items if s not in order_skus and index.rows_of(s)]
+    other_vals, other_rows = best_per_owner(scores.fused, index, others)
+    if others:
+        k = int(np.argmax(other_vals))
+        nearest, nearest_val, nearest_row = others[k], float(other_vals[k]), int(other_rows[k])
+    else:
+        nearest, nearest_val, nearest_row = None, float("-inf"), -1
+    value = item_score(own, nearest_val)
+    band = thresholds.item
+    status = Status(band.status(value))
+    own_z = scores.row(own_best)
+    details = [("own_fused", round(own, 4)), ("listing_image", index.paths[own_best])]
+    details += [(f"z_{s}", round(v, 3)) for s, v in own_z.items()]
+    details += [(f"raw_{s}", round(float(scores.raw[s][own_best]), 4)) for s in scores.raw]
+    if nearest is not None:
+        details += [("nearest_sku", nearest), ("nearest_fused", round(nearest_val, 4)),
+                    ("nearest_image", index.paths[nearest_row])]
+    decided_by = min(own_z, key=own_z.get) if own_z else None
+    if status is Status.PASS:
+        reason = None
+        message = f"{item.label} matches the listing (item score {_fmt(value)}, limit {_fmt(band.review_below)})"
+    else:
+        other = catalogue.items[nearest] if nearest else None
+        looks_other = nearest is not None and nearest_val > own
+        if looks_other and other.product_id == item.product_id:
+            reason = "wrong_variant"
+            message = (f"{other.variant or other.sku} {item.title} found, {item.variant or sku} ordered "
+                       f"(looks like {nearest}; item score {_fmt(value)} < {_fmt(band.review_below)})")
+        elif looks_other:
+            reason = "wrong_item"
+            message = (f"looks like {nearest} {other.label}, not the ordered {sku} {item.label} "
+                       f"(item score {_fmt(value)} < {_fmt(band.review_below)})")
+        else:
+            reason = "wrong_item"
+            message = (f"does not look like the listing of {sku} {item.label} "
+                       f"(item score {_fmt(value)} < {_fmt(band.review_below)}; weakest signal: {decided_by})")
+        if nearest is not None and looks_other:
+            decided_by = max(scores.row(nearest_row), key=lambda s: scores.row(nearest_row)[s] - own_z.get(s, 0))
+    details.append(("decided_by", decided_by))
+    return CheckResult("item", status, reason, message, value, band.flag_below, band.review_below, sku,
+                       tuple(details))
+
+
+def colour_distances(photo_fps: list[Fingerprint], index: ListingIndex, rows: list[int]) -> np.ndarray:
+    """Hellinger distance between the photos' best region and each listing row's colour."""
+    hists = np.concatenate([f.hists for f in photo_fps])
+    bc = np.sqrt(np.clip(hists, 0, None)) @ index.sqrt_hists[rows].T
+    return np.sqrt(np.clip(1.0 - bc.max(axis=0), 0.0, 1.0))
+
+
+def _found_lab(photo_fps: list[Fingerprint], index: ListingIndex, row: int) -> np.ndarray:
+    """The dominant colour of the photo region closest in colour to a listing row."""
+    hists = np.concatenate([f.hists for f in photo_fps])
+    labs = np.concatenate([f.labs for f in photo_fps])
+    bc = np.sqrt(np.clip(hists, 0, None)) @ index.sqrt_hists[row]
+    return labs[int(np.argmax(bc))]
+
+
+def variant_check(sku: str, photo_fps: list[Fingerprint], index: ListingIndex, catalogue: Catalogue,
+                  thresholds: Thresholds, *, order_skus: tuple[str, ...]) -> CheckResult | None:
+    """Is the photo's colour closer to the ordered variant than to every sibling variant?
+
+    ``value`` is (distance to the nearest sibling) - (distance to the ordered
+    variant): positive when the ordered variant is the closer one. None when the
+    SKU has no sibling variants (nothing to confuse it with).
+    """
+    item = catalogue.items[sku]
+    siblings = [s for s in catalogue.siblings(sku) if s not in order_skus and index.rows_of(s)]
+    if not siblings:
+        return None
+    own_rows = index.rows_of(sku)
+    d_own_all = colour_distances(photo_fps, index, own_rows)
+    own_row = own_rows[int(np.argmin(d_own_all))]
+    d_own = float(d_own_all.min())
+    best_sib, d_sib, sib_row = None, np.inf, -1
+    for s in siblings:
+        rows = index.rows_of(s)
+        d = colour_distances(photo_fps, index, rows)
+        if d.min() < d_sib:
+            best_sib, d_sib, sib_row = s, float(d.min()), rows[int(np.argmin(d))]
+    value = d_sib - d_own
+    band = thresholds.variant
+    status = Status(band.status(value))
+    sib = catalogue.items[best_sib]
+    found = _found_lab(photo_fps, index, sib_row if value < 0 else own_row)
+    details = (
+        ("distance_ordered", round(d_own, 4)), ("distance_sibling", round(d_sib, 4)),
+        ("nearest_sibling", best_sib),
+        ("ordered_lab", tuple(round(float(v), 1) for v in index.labs[own_row])),
+        ("sibling_lab", tuple(round(float(v), 1) for v in index.labs[sib_row])),
+        ("found_lab", tuple(round(float(v), 1) for v in found)),
+    )
+    if status is Status.PASS:
+        message = (f"colour matches {item.variant or sku} better than {sib.variant or best_sib} "
+                   f"(margin {value:+.3f}, limit {band.review_below:+.3f})")
+        reason = None
+    else:
+        reason = "wrong_variant"
+        message = (f"{sib.variant or best_sib} {item.title} found, {item.variant or sku} ordered "
+                   f"(colour closer to {best_sib}: margin {value:+.3f} < {band.review_below:+.3f})")
+    return CheckResult("variant", status, reason, message, value, band.flag_below, band.review_below, sku, details)
+
+
+def expected_components(catalogue: Catalogue, lines) -> dict[str, int]:
+    """Bill of materials x quantity, summed over the order's line items."""
+    out: dict[str, int] = {}
+    for line in lines:
+        for comp, per_unit in catalogue.bill_of_materials(line.sku):
+            out[comp] = out.get(comp, 0) + per_unit * line.qty
+    return out
+
+
+def component_check(expected: dict[str, int], packed: dict[str, int] | None) -> CheckResult:
+    """Expected components against what the packer scanned or declared."""
+    exp_text = ", ".join(f"{c} x{n}" for c, n in expected.items())
+    if packed is None:
+        return CheckResult("components", Status.PASS, None,
+                           f"packed components not recorded (expected: {exp_text})",
+                           details=(("expected", exp_text), ("packed", "not recorded")))
+    missing = [(c, n - packed.get(c, 0), n) for c, n in expected.items() if packed.get(c, 0) < n]
+    extra = [(c, packed[c], expected.get(c, 0)) for c in packed if packed[c] > expected.get(c, 0)]
+    pk_text = ", ".join(f"{c} x{n}" for c, n in packed.items()) or "nothing"
+    details = (("expected", exp_text), ("packed", pk_text),
+               ("missing", "; ".join(f"{c} {m} of {n}" for c, m, n in missing)),
+               ("extra", "; ".join(f"{c} {p - e}" for c, p, e in extra)))
+    if missing:
+        msg = "; ".join(f"{c} missing ({m} of {n})" for c, m, n in missing)
+        if extra:
+            msg += "; extra: " + ", ".join(f"{c} ({p} packed, {e} expected)" for c, p, e in extra)
+        return CheckResult("components", Status.FLAG, "missing_component", msg, details=details)
+    if extra:
+        msg = "extra: " + ", ".join(f"{c} ({p} packed, {e} expected)" for c, p, e in extra)
+        return CheckResult("components", Status.REVIEW, "extra_component", msg, details=details)
+    return CheckResult("components", Status.PASS, None, f"all components packed ({exp_text})", details=details)
+
+
+def quality_check(fps: list[Fingerprint], thresholds: Thresholds) -> CheckResult:
+    """Too dark, blurred, or nothing on the bench: ask for a new photo instead of judging this one."""
+    problems = []
+    for n, f in enumerate(fps, 1):
+        tag = f"photo {n}: " if len(fps) > 1 else ""
+        q = f.quality
+        if q.brightness < thresholds.min_brightness:
+            problems.append(f"{tag}too dark (brightness {q.brightness:.0f} < {thresholds.min_brightness:.0f})")
+        elif q.sharpness < thresholds.min_sharpness:
+            problems.append(f"{tag}blurred (sharpness {q.sharpness:.0f} < {thresholds.min_sharpness:.0f})")
+        elif not f.found and f.location[7] in ("empty", "reference"):
+            problems.append(f"{tag}no product found on the bench")
+    details = tuple((f"photo{n}_{k}", round(v, 1)) for n, f in enumerate(fps, 1)
+                    for k, v in (("brightness", f.quality.brightness), ("sharpness", f.quality.sharpness)))
+    if problems and len(problems) == len(fps):
+        return CheckResult("quality", Status.REVIEW, "retake_photo", "retake photo: " + "; ".join(problems),
+                           details=details)
+    return CheckResult("quality", Status.PASS, None, "photo quality ok" + (
+        f" ({'; '.join(problems)}; another photo was usable)" if problems else ""), details=details)
+
+
+def count_check(fps: list[Fingerprint], expected_pieces: int, thresholds: Thresholds) -> CheckResult | None:
+    """Separate items on the bench against the pieces expected, where an empty-station photo makes it reliable."""
+    counted = [f.n_items for f in fps if f.location[7] == "reference"]
+    if not counted:
+        return None
+    seen = max(counted)
+    short = expected_pieces - seen
+    details = (("items_seen", seen), ("pieces_expected", expected_pieces))
+    if short >= thresholds.count_flag_short_by:
+        return CheckResult("count", Status.FLAG, "count_short",
+                           f"{seen} item(s) on the bench, {expected_pieces} expected", float(seen), details=details)
+    if short >= thresholds.count_review_short_by:
+        return CheckResult("count", Status.REVIEW, "count_short",
+                           f"{seen} item(s) on the bench, {expected_pieces} expected (touching items count as one)",
+                           float(seen), details=details)
+    return CheckResult("count", Status.PASS, None, f"{seen} item(s) on the bench, {expected_pieces} expected",
+                       float(seen), details=details)

@@ -1,0 +1,43 @@
+"""``packcheck check``: one order, now."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from .cli import CONTEXT, handle_errors, status_exit_code
+from .cliopts import data_options, dump_json, load_checker, render_verdict
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("order_id")
+@data_options
+@click.option("--photo", "photos", multiple=True, type=click.Path(path_type=Path),
+              help="Check this photo (repeatable) instead of the one orders.csv names.")
+@click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
+@click.option("-v", "--verbose", is_flag=True, help="Show every check and the per-stage timings.")
+@handle_errors
+def check(order_id, data_dir, thresholds_path, signals, cache_path, photos, as_json, verbose):
+    """Check ORDER_ID: do its photos show what was ordered?
+
+    Exit code 0 for PASS, 1 for FLAG or REVIEW, 2 for ERROR (bad input).
+
+    \b
+    Examples:
+        packcheck check ORD-1001 --data sample_data
+        packcheck check ORD-1001 --data sample_data --photo bench/IMG_2211.jpg --json
+    """
+    checker = load_checker(data_dir, thresholds_path, signals, cache_path)
+    verdict = checker.check_id(order_id, photos=list(photos) if photos else None)
+    if as_json:
+        click.echo(dump_json(verdict.to_dict()))
+    else:
+        click.echo(render_verdict(verdict, verbose=verbose))
+        if verdict.error:
+            click.echo(f"Error: {verdict.error}", err=True)
+    sys.exit(status_exit_code([verdict.status]))
+
+
+def register(group: click.Group) -> None:
+    group.add_command(check)

@@ -1,0 +1,78 @@
+"""Options and output shared by several commands (not a command itself)."""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .checker import Checker
+from .thresholds import SIGNALS, load_thresholds
+from .verdict import Status, Verdict
+
+
+def data_options(func):
+    """--data, --thresholds, --signals and --cache, for every command that reads a data folder."""
+
+    @click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+                  help="The data folder (catalogue.csv, orders.csv, ...).")
+    @click.option("--thresholds", "thresholds_path", type=click.Path(dir_okay=False, path_type=Path),
+                  help="Thresholds TOML from 'packcheck calibrate' (default: the shipped one).")
+    @click.option("--signals", help=f"Comma-separated signals to fuse, a subset of {','.join(SIGNALS)} "
+                                    "(default: as the thresholds file says).")
+    @click.option("--cache", "cache_path", type=click.Path(dir_okay=False, path_type=Path),
+                  help="Listing index file (default: DATA/.packcheck-cache/index.sqlite).")
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+def load_checker(data_dir: Path, thresholds_path: Path | None, signals: str | None, cache_path: Path | None,
+                 *, workers: int = 1, quiet: bool = False) -> Checker:
+    """Open a data folder for checking, with a progress line while new listing images are indexed."""
+    th = load_thresholds(thresholds_path)
+    if signals:
+        th = th.with_signals([s.strip() for s in signals.split(",") if s.strip()])
+
+    def progress(done: int, total: int) -> None:
+        if not quiet and sys.stderr.isatty():
+            click.echo(f"\rindexing listing images {done}/{total}", err=True, nl=done == total)
+
+    return Checker.open(data_dir, thresholds=th, cache=cache_path or True, workers=workers, progress=progress)
+
+
+_COLOURS = {Status.PASS: "green", Status.REVIEW: "yellow", Status.FLAG: "red", Status.ERROR: "red"}
+
+
+def render_verdict(v: Verdict, *, verbose: bool = False, big: bool = False) -> str:
+    """A verdict for people: the status first and unmistakable, then the reasons in plain words."""
+    colour = _COLOURS[v.status]
+    if big:
+        banner = f"  {v.status.value}  ".center(40, " ")
+        head = click.style(banner, fg="white", bg=colour, bold=True)
+        lines = ["", head, click.style(f"order {v.order_id}", bold=True)]
+    else:
+        lines = [click.style(f"{v.status.value}", fg=colour, bold=True) + f"  order {v.order_id}"]
+    if v.status is Status.ERROR:
+        lines.append(f"  {v.message}")
+        return "\n".join(lines)
+    for c in v.checks:
+        if c.status is Status.PASS and not verbose:
+            continue
+        mark = click.style(c.status.value.ljust(6), fg=_COLOURS[c.status])
+        lines.append(f"  {mark} {c.check:10s} {c.message}")
+    if v.status is Status.PASS and not verbose:
+        lines.append("  " + "; ".join(c.message for c in v.checks if c.check in ("item", "components")))
+    if verbose:
+        lines.append("  timings: " + ", ".join(f"{k} {1000 * t:.0f} ms" for k, t in v.timings)
+                     + f" (total {1000 * v.seconds:.0f} ms)")
+        lines.append(f"  thresholds: {v.thresholds_version}")
+    return "\n".join(lines)
+
+
+def dump_json(obj) -> str:
+    return json.dumps(obj, indent=2, ensure_ascii=False, default=str)

@@ -1,0 +1,76 @@
+"""Colour of the located product: masked Lab histograms, their distance, a swatch.
+
+Colour is compared in CIE Lab, where equal steps look about equally different,
+and only over the product's own pixels (the listing's white background and the
+photo's table are masked out), so a red shirt on a brown table is still red.
+Lightness gets fewer bins than the two chroma axes: the bench light changes L far
+more than it changes a and b, while a sibling variant changes a and b.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+#: Bins on the L, a and b axes of the histogram.
+LAB_BINS = (4, 8, 8)
+HIST_SIZE = int(np.prod(LAB_BINS))
+
+
+def lab_histogram(rgb: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """Normalised (sum 1) Lab histogram of the masked pixels, flattened, float32.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> h = lab_histogram(np.full((8, 8, 3), (200, 30, 30), np.uint8))
+    >>> h.shape, round(float(h.sum()), 3)
+    ((256,), 1.0)
+    """
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
+    m = None if mask is None else (mask > 0).astype(np.uint8)
+    if m is not None and not m.any():
+        m = None
+    hist = cv2.calcHist([lab], [0, 1, 2], m, list(LAB_BINS), [0, 256, 0, 256, 0, 256]).ravel()
+    # A light blur across neighbouring bins, so a colour on a bin edge does not
+    # jump between bins under a small change of light.
+    hist = cv2.GaussianBlur(hist.reshape(LAB_BINS[0], -1), (3, 3), 0.6).ravel()
+    total = float(hist.sum())
+    return (hist / total if total > 0 else hist).astype(np.float32)
+
+
+def hellinger_distance(hist: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Hellinger (Bhattacharyya) distance in [0, 1] between one histogram and each row of ``others``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = np.array([1.0, 0.0]); b = np.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> hellinger_distance(a, b).round(3).tolist()
+    [0.0, 1.0]
+    """
+    bc = np.sqrt(np.clip(others, 0, None)) @ np.sqrt(np.clip(hist, 0, None))
+    return np.sqrt(np.clip(1.0 - bc, 0.0, 1.0))
+
+
+def dominant_lab(rgb: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """The product's typical colour: the median Lab (OpenCV 8-bit scaling) of its pixels."""
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).reshape(-1, 3)
+    if mask is not None and (mask > 0).any():
+        lab = lab[(mask > 0).ravel()]
+    return np.median(lab, axis=0).astype(np.float32)
+
+
+def lab_to_rgb(lab: np.ndarray) -> tuple[int, int, int]:
+    """An OpenCV-scaled Lab triple as an RGB triple (for swatches in reports)."""
+    px = np.asarray(lab, np.float32).reshape(1, 1, 3).round().clip(0, 255).astype(np.uint8)
+    r, g, b = cv2.cvtColor(px, cv2.COLOR_LAB2RGB)[0, 0]
+    return int(r), int(g), int(b)
+
+
+def delta_e(lab_a: np.ndarray, lab_b: np.ndarray) -> float:
+    """CIE76 colour difference between two OpenCV-scaled Lab triples (L rescaled to 0..100)."""
+    a = np.asarray(lab_a, np.float64) - (0, 128, 128)
+    b = np.asarray(lab_b, np.float64) - (0, 128, 128)
+    a[0] *= 100 / 255
+    b[0] *= 100 / 255
+    return float(np.linalg.norm(a - b))

@@ -1,0 +1,245 @@
+"""Fingerprints: every signal of one image, computed once from one decode.
+
+A fingerprint holds, for the located product:
+
+* ``embeddings``: one L2-normalised EfficientNet-Lite0 vector per crop. A listing
+  has one crop (the product on its own background, padded square). A photo has
+  the located product, the whole frame and its centre, and each separate item
+  when several lie on the bench: whichever crop shows the product best wins.
+* ``hists`` / ``labs`` / ``colour_hashes``: the masked Lab histogram, the dominant
+  colour and the imagehash-style colour hash, per region (region 0 is everything
+  located; then each item).
+* ``hashes``: pHash, dHash, aHash and wHash of the located crop; a listing keeps
+  them at four quarter-turns so a photo at any right angle compares fairly.
+* ``keypoints``: SIFT keypoints and descriptors of the located region.
+* ``quality``: brightness and sharpness, for the "retake photo" gate.
+
+Listing fingerprints are stored in the index (see :mod:`packcheck.index`) and
+never recomputed for an unchanged file; photo fingerprints are computed per check.
+"""
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from . import colour, embedding, hashing, keypoints
+from .imaging import LoadedImage
+from .locate import Location, centre_crop, listing_mask, locate_product, pad_to_square, square_crop
+
+#: Bump when any computation below changes: cached listing fingerprints are then rebuilt.
+PIPELINE_VERSION = 5
+#: Long side of the copy hashes and colour are computed from.
+COLOUR_SIDE_PX = 160
+#: Long side of the copy the sharpness measure uses (the measure depends on scale).
+SHARPNESS_SIDE_PX = 256
+#: At most this many separate items get their own crop.
+MAX_ITEM_CROPS = 4
+
+
+@dataclass(frozen=True)
+class Quality:
+    """Photo quality measures. ``brightness``: mean luma 0..255 of the frame.
+    ``sharpness``: variance of the Laplacian of the located crop at a fixed scale."""
+
+    brightness: float
+    sharpness: float
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    embeddings: np.ndarray  # (E, 1280) float32, or (0, 1280) when the signal is off
+    hists: np.ndarray  # (R, HIST_SIZE) float32
+    labs: np.ndarray  # (R, 3) float32, OpenCV-scaled Lab
+    colour_hashes: np.ndarray  # (R, 14) uint8
+    hashes: np.ndarray  # (T, 4) uint64: T=4 rotations for a listing, regions for a photo
+    keypoints: keypoints.Keypoints
+    quality: Quality
+    location: tuple  # (x0, y0, x1, y1, found, n_items, fraction, method) in work-image pixels
+    work_size: tuple[int, int]
+    timings: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def found(self) -> bool:
+        return bool(self.location[4])
+
+    @property
+    def n_items(self) -> int:
+        return int(self.location[5])
+
+    # -- storage: plain arrays in an .npz, never pickle --------------------------------
+    def to_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        loc = np.array(self.location[:7], np.float64)
+        np.savez(
+            buf,
+            embeddings=self.embeddings.astype(np.float16),
+            hists=self.hists,
+            labs=self.labs,
+            colour_hashes=self.colour_hashes,
+            hashes=self.hashes,
+            kp_points=self.keypoints.points,
+            kp_desc=self.keypoints.descriptors,
+            kp_size=np.array(self.keypoints.size, np.int32),
+            quality=np.array([self.quality.brightness, self.quality.sharpness], np.float64),
+            location=loc,
+            method=np.array(self.location[7]),
+            work_size=np.array(self.work_size, np.int32),
+        )
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "Fingerprint":
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            loc = z["location"]
+            return cls(
+                embeddings=z["embeddings"].astype(np.float32),
+                hists=z["hists"],
+                labs=z["labs"],
+                colour_hashes=z["colour_hashes"],
+                hashes=z["hashes"],
+                keypoints=keypoints.Keypoints(z["kp_points"], z["kp_desc"], tuple(int(v) for v in z["kp_size"])),
+                quality=Quality(*(float(v) for v in z["quality"])),
+                location=(int(loc[0]), int(loc[1]), int(loc[2]), int(loc[3]), bool(loc[4]), int(loc[5]),
+                          float(loc[6]), str(z["method"])),
+                work_size=tuple(int(v) for v in z["work_size"]),
+            )
+
+
+def _quality(rgb: np.ndarray, bbox) -> Quality:
+    grey = hashing.luma(rgb)
+    crop = grey[bbox[1]:bbox[3], bbox[0]:bbox[2]]
+    if crop.size == 0:
+        crop = grey
+    h, w = crop.shape
+    s = SHARPNESS_SIDE_PX / max(h, w)
+    crop = cv2.resize(crop, (max(8, round(w * s)), max(8, round(h * s))), interpolation=cv2.INTER_AREA)
+    sharp = float(cv2.Laplacian(crop, cv2.CV_32F).var())
+    return Quality(brightness=float(grey.mean()), sharpness=sharp)
+
+
+def _regions(rgb: np.ndarray, loc: Location):
+    """(crop, mask) pairs for colour and hashes: everything located, then each item."""
+    out = []
+    x0, y0, x1, y1 = loc.bbox
+    out.append((rgb[y0:y1, x0:x1], loc.mask[y0:y1, x0:x1]))
+    if loc.n_items > 1:
+        for bx0, by0, bx1, by1 in loc.item_boxes[:MAX_ITEM_CROPS]:
+            out.append((rgb[by0:by1, bx0:bx1], loc.mask[by0:by1, bx0:bx1]))
+    return out
+
+
+def _colour_signals(regions):
+    hists, labs, chashes, hashes = [], [], [], []
+    for crop, mask in regions:
+        small = crop
+        h, w = crop.shape[:2]
+        s = min(1.0, COLOUR_SIDE_PX / max(h, w, 1))
+        if s < 1.0:
+            size = (max(1, round(w * s)), max(1, round(h * s)))
+            small = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+            mask = cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST)
+        hists.append(colour.lab_histogram(small, mask))
+        labs.append(colour.dominant_lab(small, mask))
+        fg = small[mask > 0] if (mask > 0).any() else small.reshape(-1, 3)
+        chashes.append(hashing.colour_hash_values(fg.reshape(-1, 1, 3)))
+        hashes.append((small, mask))
+    return np.stack(hists), np.stack(labs), np.stack(chashes), hashes
+
+
+def _masked_grey(small: np.ndarray, mask: np.ndarray, fill: int = 255) -> np.ndarray:
+    # Hash the product, not its background: paint the background one flat tone.
+    grey = hashing.luma(small)
+    if mask is not None and (mask > 0).any() and not (mask > 0).all():
+        grey = np.where(mask > 0, grey, fill).astype(np.uint8)
+    return grey
+
+
+def fingerprint_listing(image: LoadedImage, *, use_embedding: bool = True) -> Fingerprint:
+    """Fingerprint a listing image: product masked from its background, hashes at four turns."""
+    t0 = time.perf_counter()
+    rgb = image.rgb
+    loc = listing_mask(rgb, image.alpha)
+    x0, y0, x1, y1 = loc.bbox
+    regions = _regions(rgb, loc)[:1]
+    hists, labs, chashes, hash_inputs = _colour_signals(regions)
+    small, mask = hash_inputs[0]
+    hashes = hashing.rotated_hashes(_masked_grey(small, mask))
+    t1 = time.perf_counter()
+    crop = rgb[y0:y1, x0:x1].copy()
+    crop[loc.mask[y0:y1, x0:x1] == 0] = 255
+    emb = embedding.embed([pad_to_square(crop)]) if use_embedding else np.zeros((0, embedding.EMBEDDING_DIM), np.float32)
+    t2 = time.perf_counter()
+    grey = hashing.luma(rgb)
+    kps = keypoints.detect(grey[y0:y1, x0:x1], loc.mask[y0:y1, x0:x1])
+    t3 = time.perf_counter()
+    return Fingerprint(
+        embeddings=emb, hists=hists, labs=labs, colour_hashes=chashes, hashes=hashes, keypoints=kps,
+        quality=_quality(rgb, loc.bbox),
+        location=(*loc.bbox, loc.found, loc.n_items, loc.fraction, loc.method),
+        work_size=(rgb.shape[1], rgb.shape[0]),
+        timings={"hash_colour": t1 - t0, "embedding": t2 - t1, "keypoints": t3 - t2},
+    )
+
+
+def photo_crops(rgb: np.ndarray, loc: Location) -> list[np.ndarray]:
+    """The crops a photo is embedded from: located product, whole frame, centre, each item."""
+    crops = []
+    if loc.found:
+        crops.append(square_crop(rgb, loc.bbox))
+    crops.append(rgb)
+    crops.append(centre_crop(rgb, 0.6))
+    if loc.found and loc.n_items > 1:
+        crops.extend(square_crop(rgb, b) for b in loc.item_boxes[:MAX_ITEM_CROPS])
+    return crops
+
+
+def fingerprint_photo(
+    image: LoadedImage,
+    *,
+    empty_reference: np.ndarray | None = None,
+    use_embedding: bool = True,
+    use_keypoints: bool = True,
+) -> Fingerprint:
+    """Fingerprint a packing photo: locate the items, then take every signal from the located region."""
+    t0 = time.perf_counter()
+    rgb = image.rgb
+    loc = locate_product(rgb, empty_rgb=empty_reference)
+    t1 = time.perf_counter()
+    if loc.found:
+        regions = _regions(rgb, loc)
+    else:
+        # Nothing stands out from the surface (or the scene is cluttered):
+        # the centre of the frame is the best guess at the product.
+        c = centre_crop(rgb, 0.6)
+        regions = [(c, np.full(c.shape[:2], 255, np.uint8))]
+    hists, labs, chashes, hash_inputs = _colour_signals(regions)
+    hashes = np.stack([hashing.structural_hashes(_masked_grey(s, m)) for s, m in hash_inputs])
+    t2 = time.perf_counter()
+    emb = (embedding.embed(photo_crops(rgb, loc)) if use_embedding
+           else np.zeros((0, embedding.EMBEDDING_DIM), np.float32))
+    t3 = time.perf_counter()
+    if use_keypoints:
+        x0, y0, x1, y1 = square_crop_box(rgb.shape, loc.bbox) if loc.found else (0, 0, rgb.shape[1], rgb.shape[0])
+        kps = keypoints.detect(hashing.luma(rgb[y0:y1, x0:x1]))
+    else:
+        kps = keypoints.Keypoints(np.zeros((0, 2), np.float32), np.zeros((0, 128), np.uint8), (0, 0))
+    t4 = time.perf_counter()
+    return Fingerprint(
+        embeddings=emb, hists=hists, labs=labs, colour_hashes=chashes, hashes=hashes, keypoints=kps,
+        quality=_quality(rgb, loc.bbox),
+        location=(*loc.bbox, loc.found, loc.n_items, loc.fraction, loc.method),
+        work_size=(rgb.shape[1], rgb.shape[0]),
+        timings={"locate": t1 - t0, "hash_colour": t2 - t1, "embedding": t3 - t2, "keypoints": t4 - t3},
+    )
+
+
+def square_crop_box(shape, bbox, pad: float = 0.1) -> tuple[int, int, int, int]:
+    """The located box grown by ``pad`` on each side, clipped to the frame."""
+    h, w = shape[:2]
+    x0, y0, x1, y1 = bbox
+    dx, dy = int((x1 - x0) * pad), int((y1 - y0) * pad)
+    return max(0, x0 - dx), max(0, y0 - dy), min(w, x1 + dx), min(h, y1 + dy)

@@ -1,0 +1,316 @@
+"""Reading photos and listing images: the only place images are decoded.
+
+Every image is decoded once, at the smallest resolution the pipeline needs
+(``work_side`` pixels on the long side, by default), using the JPEG decoder's
+DCT-domain reduction (``IMREAD_REDUCED_COLOR_2/4/8``) where the file allows it:
+a 12 MP phone photo is never decoded at full size. EXIF orientation is applied
+by our own code, the same way for JPEG, PNG and WebP, listing and photo alike
+(OpenCV applies it for some flags and not for others, Pillow not at all).
+
+Hostile input is expected: sizes are checked from the header before any pixel
+is decoded (decompression bombs), truncated JPEGs are detected by their missing
+end-of-image marker (libjpeg would otherwise pad them with grey and carry on),
+and every failure is a typed :class:`~packcheck.errors.ImageError` with a plain
+message naming the file.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import struct
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageFile, UnidentifiedImageError
+
+from .errors import (
+    ImageMissing,
+    ImageTooLarge,
+    ImageUnreadable,
+    UnsupportedFormat,
+)
+
+#: Files larger than this are refused before reading (a phone JPEG is 2-8 MB).
+MAX_FILE_BYTES = 80 * 1024 * 1024
+#: Images whose header claims more pixels than this are refused (decompression bombs).
+MAX_PIXELS = 120_000_000
+#: Long side, in pixels, of the working copy every stage derives its input from.
+WORK_SIDE_PX = 800
+
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"mif1", b"msf1", b"heim", b"heis", b"avif")
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """A decoded image, upright, as 8-bit RGB.
+
+    Attributes
+    ----------
+    rgb : (H, W, 3) uint8 array, RGB channel order, EXIF orientation applied.
+    alpha : (H, W) uint8 array or None; the transparency mask of a PNG/WebP with alpha.
+    original_size : (width, height) of the stored image, after orientation.
+    sha256 : hex digest of the file's bytes (identifies the evidence and index entries).
+    format : the container format as Pillow names it ("JPEG", "PNG", ...).
+    """
+
+    rgb: np.ndarray
+    alpha: np.ndarray | None
+    original_size: tuple[int, int]
+    sha256: str
+    format: str
+
+    @property
+    def scale(self) -> float:
+        """Pixels of ``rgb`` per pixel of the stored image."""
+        return self.rgb.shape[1] / max(1, self.original_size[0])
+
+
+def read_bytes(path: str | os.PathLike, *, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """Read a file's bytes, turning every OS failure into an :class:`ImageMissing`."""
+    p = Path(path)
+    try:
+        if p.is_dir():
+            raise ImageMissing(f"{p} is a folder, not an image file")
+        size = p.stat().st_size
+        if size > max_bytes:
+            raise ImageTooLarge(
+                f"{p} is {size / 1e6:.0f} MB, more than the {max_bytes / 1e6:.0f} MB limit for one photo"
+            )
+        return p.read_bytes()
+    except FileNotFoundError:
+        raise ImageMissing(f"{p} does not exist; check the path or take the photo again") from None
+    except PermissionError:
+        raise ImageMissing(f"{p} cannot be read (permission denied); check the file's permissions") from None
+    except IsADirectoryError:
+        raise ImageMissing(f"{p} is a folder, not an image file") from None
+    except OSError as e:
+        raise ImageMissing(f"{p} cannot be read ({e.strerror or e})") from None
+
+
+def load_image(
+    source: str | os.PathLike | bytes,
+    *,
+    work_side: int = WORK_SIDE_PX,
+    max_pixels: int = MAX_PIXELS,
+    name: str | None = None,
+) -> LoadedImage:
+    """Decode a photo or listing image, upright, at about ``work_side`` px on the long side.
+
+    Parameters
+    ----------
+    source : path or the file's bytes.
+    work_side : the long side the result should have at least (it is reduced to
+        at most ``work_side`` with area averaging). ``0`` keeps full resolution.
+    max_pixels : refuse images whose header claims more pixels than this.
+    name : how to name the image in error messages (defaults to the path).
+
+    Returns
+    -------
+    LoadedImage
+
+    Raises
+    ------
+    ImageMissing, ImageUnreadable, ImageTooLarge, UnsupportedFormat
+
+    Examples
+    --------
+    >>> import cv2, numpy as np
+    >>> ok, buf = cv2.imencode(".png", np.zeros((30, 40, 3), np.uint8))
+    >>> load_image(buf.tobytes(), work_side=0).rgb.shape
+    (30, 40, 3)
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        label = name or "image"
+    else:
+        label = name or str(source)
+        data = read_bytes(source)
+    if not data:
+        raise ImageUnreadable(f"{label} is empty (0 bytes); retake the photo")
+    fmt, (width, height), orientation = _sniff(data, label)
+    if width * height > max_pixels:
+        raise ImageTooLarge(
+            f"{label} claims {width} x {height} pixels, more than the limit of "
+            f"{max_pixels / 1e6:.0f} megapixels; it is not a normal photo"
+        )
+    if width < 1 or height < 1:
+        raise ImageUnreadable(f"{label} has no pixels ({width} x {height})")
+    if fmt == "JPEG" and not _jpeg_complete(data):
+        raise ImageUnreadable(
+            f"{label} is a truncated JPEG (the end of the file is missing); "
+            "it may still be copying, or the camera share dropped: retake or copy it again"
+        )
+    rgb, alpha = _decode(data, fmt, (width, height), work_side, label)
+    rgb, alpha = _apply_orientation(rgb, alpha, orientation)
+    if orientation in (5, 6, 7, 8):
+        width, height = height, width
+    if work_side and max(rgb.shape[:2]) > work_side:
+        rgb, alpha = _shrink(rgb, alpha, work_side)
+    return LoadedImage(
+        rgb=np.ascontiguousarray(rgb),
+        alpha=None if alpha is None else np.ascontiguousarray(alpha),
+        original_size=(int(width), int(height)),
+        sha256=hashlib.sha256(data).hexdigest(),
+        format=fmt,
+    )
+
+
+def _sniff(data: bytes, label: str) -> tuple[str, tuple[int, int], int]:
+    """Format, stored size and EXIF orientation from the header, without decoding pixels."""
+    if len(data) >= 12 and data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
+        _register_heif(label)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as im:
+                fmt = im.format or "unknown"
+                size = im.size
+                try:
+                    orientation = int(im.getexif().get(0x0112, 1) or 1)
+                except Exception:  # a damaged EXIF block must not hide a good image
+                    orientation = 1
+    except Image.DecompressionBombError:
+        raise ImageTooLarge(f"{label} claims too many pixels to be a photo (decompression bomb)") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, struct.error):
+        head = data[:64].lstrip()
+        kind = "a text file" if head and all(32 <= b < 127 or b in b"\r\n\t" for b in head[:32]) else "not an image"
+        raise ImageUnreadable(f"{label} is {kind}, not a JPEG/PNG/WebP photo; retake or re-export it") from None
+    if orientation not in range(1, 9):
+        orientation = 1
+    return fmt, size, orientation
+
+
+def _register_heif(label: str) -> None:
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:
+        raise UnsupportedFormat(
+            f"{label} is a HEIC/HEIF photo; install HEIC support with "
+            "pip install 'packcheck[heic]', or set the camera to save JPEG"
+        ) from None
+    register_heif_opener()
+
+
+def _jpeg_complete(data: bytes) -> bool:
+    # A finished JPEG ends with the EOI marker FF D9; some cameras append a few
+    # bytes of padding or a second (thumbnail) stream after it, so look near the end.
+    return b"\xff\xd9" in data[-4096:]
+
+
+def _reduction_flag(size: tuple[int, int], work_side: int) -> tuple[int, int]:
+    """The largest JPEG DCT reduction that still leaves ``work_side`` px on the long side."""
+    if not work_side:
+        return cv2.IMREAD_COLOR, 1
+    long_side = max(size)
+    for factor, flag in ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4),
+                         (2, cv2.IMREAD_REDUCED_COLOR_2)):
+        if long_side / factor >= work_side:
+            return flag, factor
+    return cv2.IMREAD_COLOR, 1
+
+
+def _decode(data: bytes, fmt: str, size, work_side: int, label: str):
+    buf = np.frombuffer(data, np.uint8)
+    arr = None
+    if fmt == "JPEG":
+        flag, _ = _reduction_flag(size, work_side)
+        arr = cv2.imdecode(buf, flag | cv2.IMREAD_IGNORE_ORIENTATION)
+    elif fmt in ("PNG", "WEBP", "TIFF", "BMP"):
+        # UNCHANGED keeps alpha and 16-bit depth, and never applies orientation.
+        arr = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    if arr is None or arr.size == 0:
+        return _decode_with_pillow(data, label)
+    return _to_rgb8(arr)
+
+
+def _to_rgb8(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """OpenCV's BGR/BGRA/gray of any depth to 8-bit RGB plus an optional alpha mask."""
+    if arr.dtype == np.uint16:
+        arr = (arr >> 8).astype(np.uint8)
+    elif arr.dtype != np.uint8:
+        arr = cv2.normalize(arr, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    alpha = None
+    if arr.ndim == 2:
+        rgb = cv2.cvtColor(arr, cv2.COLOR_GRAY2RGB)
+    elif arr.shape[2] == 4:
+        alpha = arr[:, :, 3].copy()
+        rgb = _composite_on_white(cv2.cvtColor(arr, cv2.COLOR_BGRA2RGB), alpha)
+        if alpha.min() == 255:
+            alpha = None
+    elif arr.shape[2] == 2:  # gray + alpha
+        alpha = arr[:, :, 1].copy()
+        rgb = _composite_on_white(cv2.cvtColor(arr[:, :, 0], cv2.COLOR_GRAY2RGB), alpha)
+    else:
+        rgb = cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
+    return rgb, alpha
+
+
+def _composite_on_white(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    # A transparent listing background must look like the white web-shop
+    # background, not like the black that dropping the alpha channel gives.
+    a = alpha.astype(np.float32)[:, :, None] / 255.0
+    return (rgb.astype(np.float32) * a + 255.0 * (1.0 - a)).round().astype(np.uint8)
+
+
+def _decode_with_pillow(data: bytes, label: str):
+    """Fallback for what OpenCV cannot read (GIF, CMYK oddities, HEIC via the plugin)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ImageFile.LOAD_TRUNCATED_IMAGES = False
+            with Image.open(io.BytesIO(data)) as im:
+                im.seek(0)  # first frame of an animation
+                if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+                    rgba = np.asarray(im.convert("RGBA"))
+                    alpha = rgba[:, :, 3].copy()
+                    rgb = _composite_on_white(rgba[:, :, :3], alpha)
+                    return rgb, (None if alpha.min() == 255 else alpha)
+                if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                    arr = np.asarray(im).astype(np.float64)
+                    arr = (255.0 * arr / max(1.0, float(arr.max()))).astype(np.uint8)
+                    return cv2.cvtColor(arr, cv2.COLOR_GRAY2RGB), None
+                return np.asarray(im.convert("RGB")).copy(), None
+    except Exception as e:  # noqa: BLE001 - any decoder failure means the same to a packer
+        raise ImageUnreadable(f"{label} could not be decoded ({type(e).__name__}); retake or re-export it") from None
+
+
+_ORIENT = {
+    # EXIF orientation -> how to turn the stored pixels upright (as Pillow's exif_transpose).
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: np.swapaxes(a, 0, 1),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: np.swapaxes(a, 0, 1)[::-1, ::-1],
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+def _apply_orientation(rgb, alpha, orientation: int):
+    fix = _ORIENT.get(orientation)
+    if fix is None:
+        return rgb, alpha
+    return fix(rgb), (None if alpha is None else fix(alpha))
+
+
+def _shrink(rgb, alpha, work_side: int):
+    h, w = rgb.shape[:2]
+    s = work_side / max(h, w)
+    size = (max(1, round(w * s)), max(1, round(h * s)))
+    rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    if alpha is not None:
+        alpha = cv2.resize(alpha, size, interpolation=cv2.INTER_AREA)
+    return rgb, alpha
+
+
+def resize_long_side(rgb: np.ndarray, long_side: int) -> np.ndarray:
+    """Shrink (area averaging) or keep an image so its long side is at most ``long_side``."""
+    h, w = rgb.shape[:2]
+    if max(h, w) <= long_side:
+        return rgb
+    s = long_side / max(h, w)
+    return cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)

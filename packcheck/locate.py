@@ -1,0 +1,320 @@
+"""Find the product: mask a listing's plain background, locate items on the bench.
+
+Comparing a whole phone photo with a clean listing image mostly compares the
+table, the box and the packer's hand. So before any fingerprint is taken:
+
+* a listing image has its white or uniform background removed (or its alpha
+  channel used), leaving the product's pixels;
+* a packing photo is searched for what is *not* the station surface. With an
+  empty-station reference photo, that is plain background subtraction; without
+  one, the surface is learnt from the photo's border, and the search repeats
+  inside the found region (a product inside an open box: first the box, then
+  the product in it). Skin-coloured regions entering from the frame edge (a
+  hand or arm) are not taken for the product.
+
+Everything here works on a small copy (``ANALYSIS_SIDE_PX`` long side): finding
+a parcel does not need 12 megapixels. The constants below are image-processing
+settings, not decision limits; those live in the thresholds file.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+#: Long side of the copy the localiser works on.
+ANALYSIS_SIDE_PX = 256
+#: Lab distance below which a pixel is "like the background" (at least; raised for noisy borders).
+MIN_BACKGROUND_DISTANCE = 14.0
+#: Components smaller than this share of the frame are noise, not items.
+MIN_ITEM_FRACTION = 0.004
+#: A located region covering less than this share of the frame means "no product found".
+MIN_PRODUCT_FRACTION = 0.01
+#: Share of edge pixels below which a frame with nothing standing out is an empty
+#: surface; above it, a busy scene (a shelf, a pile) where nothing could be singled out.
+EMPTY_MAX_EDGE_DENSITY = 0.03
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where the product is in a photo.
+
+    Attributes
+    ----------
+    bbox : (x0, y0, x1, y1) in pixels of the image passed in; the whole frame if not found.
+    mask : (H, W) uint8, 255 on product pixels (the whole frame if not found).
+    found : whether a product region separate from the background was found.
+    n_items : separate items counted on the surface (0 when nothing was found).
+    fraction : share of the frame the product mask covers.
+    method : "reference" (empty-station photo), "border" (surface learnt from the
+        frame's edge), "alpha"/"background" (listing images), "empty" (nothing but
+        a bare surface) or "none" (a busy scene where nothing could be singled out).
+    item_boxes : bounding boxes of the individual items, largest first.
+    """
+
+    bbox: tuple[int, int, int, int]
+    mask: np.ndarray
+    found: bool
+    n_items: int
+    fraction: float
+    method: str
+    item_boxes: tuple[tuple[int, int, int, int], ...] = ()
+
+
+def _small(rgb: np.ndarray) -> tuple[np.ndarray, float]:
+    h, w = rgb.shape[:2]
+    s = min(1.0, ANALYSIS_SIDE_PX / max(h, w))
+    if s < 1.0:
+        rgb = cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    return rgb, s
+
+
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
+
+
+def _border_pixels(img: np.ndarray, width: int) -> np.ndarray:
+    return np.concatenate([img[:width].reshape(-1, img.shape[-1]), img[-width:].reshape(-1, img.shape[-1]),
+                           img[:, :width].reshape(-1, img.shape[-1]), img[:, -width:].reshape(-1, img.shape[-1])])
+
+
+def _whole(shape, method: str) -> Location:
+    h, w = shape[:2]
+    return Location((0, 0, w, h), np.full((h, w), 255, np.uint8), False, 0, 1.0, method)
+
+
+def _clean(mask: np.ndarray) -> np.ndarray:
+    k = max(3, (min(mask.shape) // 64) | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, kernel, iterations=2)
+    return _fill_holes(mask)
+
+
+def _fill_holes(mask: np.ndarray) -> np.ndarray:
+    # White print on a white product is not background: fill what the border cannot reach.
+    h, w = mask.shape
+    flood = np.zeros((h + 2, w + 2), np.uint8)
+    flood[1:-1, 1:-1] = mask > 0
+    reach = flood.copy()
+    cv2.floodFill(reach, None, (0, 0), 1)
+    holes = reach[1:-1, 1:-1] == 0
+    out = mask.copy()
+    out[holes] = 255
+    return out
+
+
+def listing_mask(rgb: np.ndarray, alpha: np.ndarray | None = None) -> Location:
+    """The product's pixels in a listing image: alpha, else what differs from the plain background.
+
+    Only background connected to the image border is removed, so white parts of
+    the product itself stay. A listing that is not on a plain background (a
+    lifestyle photo) keeps the whole frame.
+
+    Examples
+    --------
+    >>> import numpy as np, cv2
+    >>> img = np.full((100, 100, 3), 255, np.uint8)
+    >>> _ = cv2.circle(img, (50, 50), 30, (200, 30, 30), -1)
+    >>> loc = listing_mask(img)
+    >>> loc.found, 0.2 < loc.fraction < 0.35
+    (True, True)
+    """
+    h, w = rgb.shape[:2]
+    if alpha is not None:
+        mask = np.where(alpha > 127, 255, 0).astype(np.uint8)
+        frac = float((mask > 0).mean())
+        if frac >= MIN_PRODUCT_FRACTION:
+            return _finish(mask, "alpha", 1.0, (h, w))
+    small, s = _small(rgb)
+    lab = _lab(small)
+    border = _border_pixels(lab, max(2, min(small.shape[:2]) // 50))
+    ref = np.median(border, axis=0)
+    spread = np.median(np.linalg.norm(border - ref, axis=1))
+    if spread > MIN_BACKGROUND_DISTANCE:  # not a plain background: keep everything
+        return _whole(rgb.shape, "background")
+    dist = np.linalg.norm(lab - ref, axis=2)
+    near = (dist < max(MIN_BACKGROUND_DISTANCE * 0.7, 4 * spread)).astype(np.uint8)
+    n, labels = cv2.connectedComponents(near)
+    edge_labels = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    background = np.isin(labels, edge_labels[edge_labels > 0]) & (near > 0)
+    mask = _clean(np.where(background, 0, 255).astype(np.uint8))
+    frac = float((mask > 0).mean())
+    if not MIN_PRODUCT_FRACTION <= frac <= 0.98:
+        return _whole(rgb.shape, "background")
+    return _finish(mask, "background", s, (h, w))
+
+
+def _finish(mask_small: np.ndarray, method: str, s: float, shape, *, n_items=1, item_boxes=()) -> Location:
+    h, w = shape
+    mask = mask_small if s == 1.0 else cv2.resize(mask_small, (w, h), interpolation=cv2.INTER_NEAREST)
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return _whole(shape, "none")
+    bbox = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    scale = 1.0 / s
+    boxes = tuple(tuple(int(round(v * scale)) for v in b) for b in item_boxes)
+    return Location(bbox, mask, True, n_items, float((mask > 0).mean()), method, boxes)
+
+
+def _skin(lab_small: np.ndarray, rgb_small: np.ndarray) -> np.ndarray:
+    # A classic YCrCb skin range; only used to ignore hands that reach in from the edge.
+    ycc = cv2.cvtColor(rgb_small, cv2.COLOR_RGB2YCrCb)
+    cr, cb = ycc[..., 1], ycc[..., 2]
+    return (cr > 135) & (cr < 175) & (cb > 80) & (cb < 130)
+
+
+def _components(mask: np.ndarray, skin: np.ndarray | None):
+    """Keep item-sized components; drop skin-coloured ones that touch the frame edge (hands)."""
+    h, w = mask.shape
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    keep = []
+    for i in range(1, n):
+        x, y, bw, bh, area = stats[i]
+        if area < MIN_ITEM_FRACTION * h * w:
+            continue
+        touches = x == 0 or y == 0 or x + bw >= w or y + bh >= h
+        if skin is not None and touches:
+            comp = labels == i
+            skin_share = float(skin[comp].mean())
+            if skin_share > 0.6:
+                continue
+            if skin_share > 0.25:
+                # Product held in a hand: keep the component but not its skin pixels.
+                labels[comp & skin] = 0
+        keep.append((int(area), i, (int(x), int(y), int(x + bw), int(y + bh))))
+    keep.sort(reverse=True)
+    out = np.zeros_like(mask)
+    for _, i, _ in keep:
+        out[labels == i] = 255
+    return out, [b for _, _, b in keep]
+
+
+def _foreground_by_border(lab: np.ndarray, region: tuple[int, int, int, int]) -> np.ndarray | None:
+    """Pixels inside ``region`` unlike the surface seen along the region's border."""
+    x0, y0, x1, y1 = region
+    sub = lab[y0:y1, x0:x1]
+    if min(sub.shape[:2]) < 16:
+        return None
+    bw = max(2, min(sub.shape[:2]) // 25)
+    border = _border_pixels(sub, bw)
+    # The surface may be two-toned (table and box flap, light and shadow): model it
+    # as up to three colour clusters and keep those that cover much of the border.
+    k = 3
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
+    _, labels, centres = cv2.kmeans(border.astype(np.float32), k, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
+    shares = np.bincount(labels.ravel(), minlength=k) / len(labels)
+    centres = centres[shares > 0.15]
+    if len(centres) == 0:
+        return None
+    # Lightness varies with uneven light and shadow; chroma identifies the surface.
+    weights = np.array([0.5, 1.0, 1.0], np.float32)
+    d = np.min(np.stack([np.linalg.norm((sub - c) * weights, axis=2) for c in centres]), axis=0)
+    spreads = [np.median(np.linalg.norm((border[labels.ravel() == j] - centres[i]) * weights, axis=1))
+               for i, j in enumerate(np.flatnonzero(shares > 0.15))]
+    limit = max(MIN_BACKGROUND_DISTANCE, 3.0 * float(np.median(spreads)))
+    fg = np.zeros(lab.shape[:2], np.uint8)
+    fg[y0:y1, x0:x1] = np.where(d > limit, 255, 0).astype(np.uint8)
+    return fg
+
+
+def locate_product(rgb: np.ndarray, *, empty_rgb: np.ndarray | None = None) -> Location:
+    """Locate the items on the packing surface.
+
+    Parameters
+    ----------
+    rgb : the photo (any size; analysed at ``ANALYSIS_SIDE_PX``).
+    empty_rgb : optional photo of the same station with nothing on it. With it,
+        items are found by background subtraction and counted reliably.
+
+    Returns
+    -------
+    Location
+        ``found`` is False when nothing plausible stands out; the mask is then the
+        whole frame so that later stages still have something to compare.
+    """
+    h, w = rgb.shape[:2]
+    small, s = _small(rgb)
+    lab = _lab(small)
+    skin = _skin(lab, small)
+    if empty_rgb is not None:
+        ref = cv2.resize(empty_rgb, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_AREA)
+        ref_lab = _lab(ref)
+        diff = np.linalg.norm((cv2.GaussianBlur(lab, (5, 5), 0) - cv2.GaussianBlur(ref_lab, (5, 5), 0))
+                              * np.array([0.5, 1.0, 1.0], np.float32), axis=2)
+        limit = max(MIN_BACKGROUND_DISTANCE, float(np.percentile(diff, 50)) * 3.0)
+        fg = _clean(np.where(diff > limit, 255, 0).astype(np.uint8))
+        fg, boxes = _components(fg, skin)
+        frac = float((fg > 0).mean())
+        if frac < MIN_PRODUCT_FRACTION:
+            return Location((0, 0, w, h), np.full((h, w), 255, np.uint8), False, 0, 0.0, "reference")
+        return _finish(fg, "reference", s, (h, w), n_items=len(boxes), item_boxes=boxes)
+
+    sh, sw = small.shape[:2]
+    region = (0, 0, sw, sh)
+    best = None
+    for _ in range(2):  # the box on the table, then the product in the box
+        fg = _foreground_by_border(lab, region)
+        if fg is None:
+            break
+        fg = _clean(fg)
+        fg, boxes = _components(fg, skin)
+        area = float((fg > 0).sum())
+        region_area = float((region[2] - region[0]) * (region[3] - region[1]))
+        if not boxes or area < MIN_PRODUCT_FRACTION * sh * sw:
+            if best is None:
+                # The border colour is everywhere: an empty surface, or a scene so busy
+                # (a pile of produce, a shelf) that the border is like everything else.
+                method = "empty" if edge_density(small) < EMPTY_MAX_EDGE_DENSITY else "none"
+                return Location((0, 0, w, h), np.full((h, w), 255, np.uint8), False, 0, 0.0, method)
+            break
+        if area > 0.9 * region_area:
+            break  # no surface to learn from inside this region: keep the previous answer
+        best = (fg, boxes)
+        ys, xs = np.nonzero(fg)
+        inner = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+        # Only look inside when the region is big enough to hold a frame of surface.
+        if (inner[2] - inner[0]) * (inner[3] - inner[1]) < 0.2 * sh * sw:
+            break
+        region = inner
+    if best is None:
+        return _whole(rgb.shape, "none")
+    fg, boxes = best
+    return _finish(fg, "border", s, (h, w), n_items=len(boxes), item_boxes=boxes)
+
+
+def edge_density(rgb: np.ndarray) -> float:
+    """Share of pixels on a Canny edge: low for a bare table, high for clutter."""
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    return float((cv2.Canny(grey, 60, 150) > 0).mean())
+
+
+def square_crop(rgb: np.ndarray, bbox: tuple[int, int, int, int], *, pad: float = 0.08) -> np.ndarray:
+    """A square crop around ``bbox`` (grown by ``pad`` on each side), shifted to stay in the frame."""
+    h, w = rgb.shape[:2]
+    x0, y0, x1, y1 = bbox
+    side = int(round(max(x1 - x0, y1 - y0) * (1 + 2 * pad)))
+    side = max(8, min(side, max(h, w)))
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    left = int(round(min(max(cx - side / 2, 0), max(0, w - side))))
+    top = int(round(min(max(cy - side / 2, 0), max(0, h - side))))
+    return rgb[top: top + side, left: left + side]
+
+
+def centre_crop(rgb: np.ndarray, fraction: float) -> np.ndarray:
+    """The central square covering ``fraction`` of the short side."""
+    h, w = rgb.shape[:2]
+    side = max(8, int(min(h, w) * fraction))
+    top, left = (h - side) // 2, (w - side) // 2
+    return rgb[top: top + side, left: left + side]
+
+
+def pad_to_square(rgb: np.ndarray, value: int = 255) -> np.ndarray:
+    """Pad with ``value`` to a square, product centred (listing crops keep their aspect)."""
+    h, w = rgb.shape[:2]
+    side = max(h, w)
+    out = np.full((side, side, 3), value, np.uint8)
+    top, left = (side - h) // 2, (side - w) // 2
+    out[top: top + h, left: left + w] = rgb
+    return out

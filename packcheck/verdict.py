@@ -1,0 +1,146 @@
+"""The verdict: PASS, REVIEW, FLAG or ERROR, with every reason, score and limit behind it.
+
+Results are small frozen dataclasses (no dicts that change shape): a
+:class:`CheckResult` per check, combined by :func:`combine` into a
+:class:`Verdict`. Nothing here does I/O; :meth:`Verdict.to_dict` gives the JSON
+form the CLI, the audit CSV and the evidence store write.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+
+
+class Status(str, Enum):
+    PASS = "PASS"
+    REVIEW = "REVIEW"
+    FLAG = "FLAG"
+    ERROR = "ERROR"
+
+    def __str__(self) -> str:  # "FLAG", not "Status.FLAG", in messages
+        return self.value
+
+
+_RANK = {Status.PASS: 0, Status.REVIEW: 1, Status.FLAG: 2, Status.ERROR: 3}
+
+#: Reason codes and what they mean, for help texts and reports.
+REASONS = {
+    "wrong_item": "the photo does not show the ordered item",
+    "wrong_variant": "a sibling variant (colour, size, flavour) of the ordered item was packed",
+    "lookalike": "the photo looks more like another catalogue item than the ordered one",
+    "missing_component": "a part of the kit was not packed",
+    "extra_component": "more parts were packed than the order needs",
+    "count_short": "fewer separate items on the bench than the order has pieces",
+    "retake_photo": "the photo is too dark, blurred or shows no product: take it again",
+    "photo_unreadable": "the photo file is missing, empty or not an image",
+    "bad_order": "the order's rows in orders.csv are invalid",
+    "unknown_order": "the order id is not in orders.csv",
+}
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check's outcome.
+
+    ``value`` is what was measured and ``flag_below``/``review_below`` the limits it
+    was held against (both None for counts). ``details`` is a tuple of (name, value)
+    pairs: the per-signal scores, the nearest other SKU, the counts.
+    """
+
+    check: str
+    status: Status
+    reason: str | None
+    message: str
+    value: float | None = None
+    flag_below: float | None = None
+    review_below: float | None = None
+    sku: str | None = None
+    details: tuple[tuple[str, object], ...] = ()
+
+    def detail(self, name: str, default=None):
+        return dict(self.details).get(name, default)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The answer for one order."""
+
+    order_id: str
+    status: Status
+    reasons: tuple[str, ...]
+    message: str
+    checks: tuple[CheckResult, ...]
+    thresholds_version: str
+    photos: tuple[str, ...] = ()  # SHA-256 of each photo judged
+    photo_paths: tuple[str, ...] = ()
+    timings: tuple[tuple[str, float], ...] = ()
+    error: str | None = None
+    meta: tuple[tuple[str, object], ...] = field(default=())
+
+    @property
+    def passed(self) -> bool:
+        return self.status is Status.PASS
+
+    def check(self, name: str) -> CheckResult | None:
+        return next((c for c in self.checks if c.check == name), None)
+
+    @property
+    def seconds(self) -> float:
+        return float(sum(t for _, t in self.timings))
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["status"] = self.status.value
+        d["checks"] = [
+            {**asdict(c), "status": c.status.value, "details": {k: _plain(v) for k, v in c.details}}
+            for c in self.checks
+        ]
+        d["timings"] = {k: round(v, 6) for k, v in self.timings}
+        d["meta"] = {k: _plain(v) for k, v in self.meta}
+        return d
+
+
+def _plain(v):
+    if isinstance(v, tuple):
+        return [_plain(x) for x in v]
+    if hasattr(v, "item"):  # numpy scalars
+        return v.item()
+    return v
+
+
+def combine(order_id: str, checks: list[CheckResult], *, thresholds_version: str, photos=(), photo_paths=(),
+            timings=(), meta=()) -> Verdict:
+    """The worst check decides; the message lists every non-passing check in plain words.
+
+    A photo that must be retaken makes the item and variant checks meaningless, so
+    their outcomes are kept in the record but do not raise the status above REVIEW.
+    """
+    retake = any(c.reason == "retake_photo" for c in checks)
+    status = Status.PASS
+    for c in checks:
+        s = c.status
+        if retake and c.check in ("item", "variant", "count") and s is Status.FLAG:
+            s = Status.REVIEW
+        if _RANK[s] > _RANK[status]:
+            status = s
+    bad = [c for c in checks if c.status is not Status.PASS]
+    if retake:
+        bad = [c for c in bad if c.reason == "retake_photo"] + [
+            c for c in bad if c.reason != "retake_photo" and c.check not in ("item", "variant", "count")]
+    reasons = tuple(dict.fromkeys(c.reason for c in bad if c.reason))
+    message = "; ".join(c.message for c in bad) if bad else "matches the order"
+    return Verdict(
+        order_id=order_id, status=status, reasons=reasons, message=message, checks=tuple(checks),
+        thresholds_version=thresholds_version, photos=tuple(photos), photo_paths=tuple(photo_paths),
+        timings=tuple(timings), meta=tuple(meta),
+    )
+
+
+def error_verdict(order_id: str, reason: str, message: str, *, thresholds_version: str, photo_paths=(),
+                  timings=()) -> Verdict:
+    """An ERROR verdict: the order could not be judged; ``message`` says why in packer's words."""
+    return Verdict(
+        order_id=order_id, status=Status.ERROR, reasons=(reason,), message=message, checks=(),
+        thresholds_version=thresholds_version, photo_paths=tuple(photo_paths), timings=tuple(timings),
+        error=message,
+    )
