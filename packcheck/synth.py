@@ -1,7 +1,7 @@
 """Procedural products and packing-station photos for tests, demos and benchmarks.
 
 Everything here is drawn with OpenCV primitives and numpy noise, so the material
-has no licence strings attached beyond four public-domain / CC0 photographs that
+has no licence strings attached beyond three public-domain / CC0 photographs that
 scikit-image bundles and that are used as *printed artwork* on some products
 (see ``ARTWORK_LICENCES``).
 
@@ -86,7 +86,6 @@ ARTWORK_LICENCES = {
     "rocket": "public domain (SpaceX launch photo of DSCOVR on Falcon 9)",
     "coffee": "CC0 (photo by Rachel Michetti, courtesy of Pikolo Espresso Bar)",
     "chelsea": "CC0 (photo of Chelsea the cat by Stefan van der Walt)",
-    "astronaut": "public domain (NASA portrait of Eileen Collins)",
 }
 
 # Internal working resolution of product drawings (long side, px). Sprites are
