@@ -1,0 +1,915 @@
+"""The evidence store: every station check kept in SQLite, photos kept by content, appeal bundles.
+
+A seller answering a "not as described" claim needs the photo of what was
+shipped, the listing of what was ordered, and when. :class:`EvidenceStore`
+keeps exactly that:
+
+* ``evidence.sqlite`` (WAL journal, ``synchronous=FULL``): one row per check
+  and per supervisor override. Each check is written in one ``BEGIN IMMEDIATE``
+  transaction, so a crash at any moment leaves every committed check whole and
+  no half check; two processes writing one database wait for each other
+  (``busy_timeout``) instead of failing or losing a row.
+* ``photos/ab/abcdef....jpg`` beside the database: the packing photos *and the
+  listing images at check time*, named by the SHA-256 of their bytes. A file is
+  written under a temporary name, fsynced, then linked into place, so a name
+  never holds half a file and an existing file is never overwritten. Because
+  listing images are copied when the order is checked, a bundle made after the
+  catalogue changed still shows what the listing looked like then.
+
+:func:`write_bundle` makes the appeal zip (photos, listing images, a
+side-by-side sheet PNG, ``verdict.json`` and ``SHA256SUMS``) and
+:func:`verify_bundle` checks one. This module is a pure library: no click, no
+printing.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import socket
+import sqlite3
+import textwrap
+import threading
+import time
+import unicodedata
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import cv2
+import numpy as np
+
+from . import __version__
+from .colour import lab_to_rgb
+from .errors import ImageError, PackcheckError
+from .imaging import load_image
+from .verdict import Status, Verdict
+
+log = logging.getLogger(__name__)
+
+#: Bumped when the tables change; a database from a newer packcheck is refused.
+SCHEMA_VERSION = 1
+#: How long a writer waits for another process's transaction before giving up.
+BUSY_TIMEOUT_MS = 30_000
+#: Folder, beside the database, holding the content-addressed image files.
+BLOB_DIR = "photos"
+BUNDLE_FORMAT = "packcheck-appeal/1"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS checks (
+    id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+    order_id           TEXT NOT NULL,
+    checked_at         TEXT NOT NULL,   -- UTC, ISO 8601, e.g. 2026-11-26T10:33:51.123Z
+    station            TEXT,
+    operator           TEXT,
+    session            TEXT,            -- one id per station process
+    status             TEXT NOT NULL CHECK (status IN ('PASS', 'REVIEW', 'FLAG', 'ERROR')),
+    reasons            TEXT NOT NULL,   -- JSON list of reason codes
+    message            TEXT NOT NULL,   -- the verdict in plain words
+    thresholds_version TEXT NOT NULL,
+    photo_sha256       TEXT NOT NULL,   -- JSON list, one per photo judged
+    previous_check_id  INTEGER REFERENCES checks(id),  -- the order's check before this one (rescan)
+    verdict_json       TEXT NOT NULL,   -- Verdict.to_dict(): every check, score, limit and timing
+    extra_json         TEXT NOT NULL    -- station facts: photo file names, colours, stage timings
+);
+CREATE INDEX IF NOT EXISTS checks_by_order ON checks (order_id, id);
+CREATE INDEX IF NOT EXISTS checks_by_time ON checks (checked_at);
+CREATE TABLE IF NOT EXISTS check_files (
+    check_id  INTEGER NOT NULL REFERENCES checks(id),
+    role      TEXT NOT NULL CHECK (role IN ('photo', 'listing')),
+    position  INTEGER NOT NULL,
+    sku       TEXT,                     -- listing images: whose listing
+    sha256    TEXT NOT NULL,
+    ext       TEXT NOT NULL,            -- the file is photos/<sha256[:2]>/<sha256><ext>
+    size      INTEGER NOT NULL,
+    source    TEXT,                     -- where it came from (photo file name, listing path)
+    PRIMARY KEY (check_id, role, position)
+);
+CREATE TABLE IF NOT EXISTS overrides (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    check_id      INTEGER NOT NULL REFERENCES checks(id),
+    overridden_at TEXT NOT NULL,
+    supervisor    TEXT NOT NULL,
+    reason        TEXT NOT NULL,
+    station       TEXT,
+    operator      TEXT
+);
+CREATE INDEX IF NOT EXISTS overrides_by_check ON overrides (check_id);
+"""
+
+_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+class EvidenceError(PackcheckError):
+    """The evidence database or a bundle is missing, damaged, or has nothing for an order."""
+
+
+class BundleMismatch(EvidenceError):
+    """A file in an appeal bundle does not match its SHA256SUMS line."""
+
+
+# ---------------------------------------------------------------- records
+@dataclass(frozen=True)
+class StoredFile:
+    """One image kept for a check: a packing photo or a listing image."""
+
+    role: str  # "photo" | "listing"
+    position: int
+    sku: str | None
+    sha256: str
+    ext: str
+    size: int
+    source: str | None
+
+    @property
+    def relpath(self) -> str:
+        """Where the file lives, relative to the database's folder."""
+        return blob_relpath(self.sha256, self.ext)
+
+
+@dataclass(frozen=True)
+class OverrideRecord:
+    id: int
+    check_id: int
+    overridden_at: str
+    supervisor: str
+    reason: str
+    station: str | None = None
+    operator: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckRecord:
+    """One recorded check, as read back from the database."""
+
+    id: int
+    order_id: str
+    checked_at: str
+    station: str | None
+    operator: str | None
+    session: str | None
+    status: Status
+    reasons: tuple[str, ...]
+    message: str
+    thresholds_version: str
+    photo_sha256: tuple[str, ...]
+    previous_check_id: int | None
+    verdict: dict
+    extra: dict
+    files: tuple[StoredFile, ...] = ()
+    overrides: tuple[OverrideRecord, ...] = ()
+
+    @property
+    def photos(self) -> tuple[StoredFile, ...]:
+        return tuple(f for f in self.files if f.role == "photo")
+
+    @property
+    def listings(self) -> tuple[StoredFile, ...]:
+        return tuple(f for f in self.files if f.role == "listing")
+
+    @property
+    def overridden(self) -> bool:
+        return bool(self.overrides)
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id, "order_id": self.order_id, "checked_at": self.checked_at, "station": self.station,
+            "operator": self.operator, "session": self.session, "status": self.status.value,
+            "reasons": list(self.reasons), "message": self.message, "thresholds_version": self.thresholds_version,
+            "photo_sha256": list(self.photo_sha256), "previous_check_id": self.previous_check_id,
+            "overrides": [o.__dict__ for o in self.overrides],
+            "files": [{**f.__dict__, "path": f.relpath} for f in self.files],
+            "extra": self.extra, "verdict": self.verdict,
+        }
+
+
+@dataclass(frozen=True)
+class PhotoInput:
+    """A photo to keep with a check: its bytes and where they came from."""
+
+    data: bytes
+    source: str | None = None
+
+
+# ---------------------------------------------------------------- helpers
+def utc_now() -> str:
+    """Now, UTC, ISO 8601 with milliseconds: ``2026-11-26T10:33:51.123Z`` (sorts as text)."""
+    return format_utc(datetime.now(timezone.utc))
+
+
+def format_utc(t: datetime) -> str:
+    t = t.astimezone(timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+def parse_since(text: str) -> str:
+    """A date or date-time typed by a person, as the UTC text :func:`utc_now` writes.
+
+    A date without a time means its midnight UTC; a time without a zone is UTC.
+
+    >>> parse_since("2026-11-26")
+    '2026-11-26T00:00:00.000Z'
+    >>> parse_since("2026-11-26T12:00+01:00")
+    '2026-11-26T11:00:00.000Z'
+    """
+    value = text.strip().replace(" ", "T")
+    if value.endswith("Z"):
+        value = value[:-1] + "+00:00"
+    try:
+        t = datetime.fromisoformat(value)
+    except ValueError:
+        raise EvidenceError(f"'{text}' is not a date; give it as 2026-11-26 or 2026-11-26T14:30") from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=timezone.utc)
+    return format_utc(t)
+
+
+def sniff_ext(data: bytes) -> str:
+    """The file extension a photo's bytes call for (``.bin`` when unknown).
+
+    >>> sniff_ext(b"\\xff\\xd8\\xff\\xe0"), sniff_ext(b"\\x89PNG\\r\\n\\x1a\\n")
+    ('.jpg', '.png')
+    """
+    if data[:3] == b"\xff\xd8\xff":
+        return ".jpg"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return ".png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return ".webp"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return ".gif"
+    if data[:2] == b"BM":
+        return ".bmp"
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return ".tif"
+    if data[4:8] == b"ftyp":
+        return ".heic"
+    return ".bin"
+
+
+def blob_relpath(sha256: str, ext: str) -> str:
+    return f"{BLOB_DIR}/{sha256[:2]}/{sha256}{ext}"
+
+
+def _safe_name(text: str, *, limit: int = 60) -> str:
+    """A string usable as one part of a file name inside a zip."""
+    return (re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "x")[:limit]
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # not possible on every platform; the rename itself is still atomic
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+_TMP_PREFIX = ".tmp-"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# ---------------------------------------------------------------- the store
+class EvidenceStore:
+    """The evidence database and its content-addressed files.
+
+    Open with :meth:`open`; safe to share between threads of one process (a lock
+    serialises use of the connection) and between processes (SQLite locking).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from packcheck.verdict import error_verdict
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> store = EvidenceStore.open(folder / "evidence.sqlite")
+    >>> v = error_verdict("O1", "photo_unreadable", "no photo", thresholds_version="t1")
+    >>> rec = store.record_check(v, station="bench-1")
+    >>> [r.order_id for r in store.history()], rec.status.value
+    (['O1'], 'ERROR')
+    >>> store.close()
+    """
+
+    def __init__(self, path: Path, conn: sqlite3.Connection):
+        self.path = path
+        self.root = path.parent
+        self.blob_root = self.root / BLOB_DIR
+        self._conn = conn
+        self._lock = threading.RLock()
+        self._listing_cache: dict[tuple[str, int, int], tuple[str, str, int]] = {}
+
+    # -- opening ---------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | os.PathLike, *, create: bool = True) -> "EvidenceStore":
+        """Open (or with ``create=True`` make) the evidence database at ``path``."""
+        path = Path(path)
+        if path.is_dir():
+            raise EvidenceError(f"{path} is a folder; give the database file, e.g. {path / 'evidence.sqlite'}")
+        if not path.exists():
+            if not create:
+                raise EvidenceError(f"no evidence database at {path}; check the --db path "
+                                    "(packcheck station --db creates one)")
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise EvidenceError(f"cannot create the folder for {path} ({e.strerror or e})") from None
+        try:
+            conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                                   check_same_thread=False)
+        except sqlite3.Error as e:
+            raise EvidenceError(f"cannot open the evidence database {path} ({e})") from None
+        store = cls(path, conn)
+        try:
+            store._setup()
+        except sqlite3.DatabaseError as e:
+            conn.close()
+            raise EvidenceError(f"{path} is not a packcheck evidence database or is damaged ({e}); "
+                                "check the --db path") from None
+        store._sweep_temp_files()
+        return store
+
+    def _setup(self) -> None:
+        c = self._conn
+        c.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        # Switching to WAL needs a moment of exclusive access; another process
+        # opening the same new database at the same instant can make it fail once.
+        for attempt in range(50):
+            try:
+                mode = c.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                break
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or attempt == 49:
+                    raise
+                time.sleep(0.05)
+        if str(mode).lower() != "wal":
+            log.warning("evidence database %s is in %s journal mode, not WAL", self.path, mode)
+        # FULL: a committed check survives a power cut, not only a process crash.
+        c.execute("PRAGMA synchronous = FULL")
+        c.execute("PRAGMA foreign_keys = ON")
+        version = c.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise EvidenceError(f"{self.path} was written by a newer packcheck (schema {version}, "
+                                f"this one reads {SCHEMA_VERSION}); upgrade packcheck")
+        if version < SCHEMA_VERSION:
+            with self._transaction():
+                # executescript() would commit on its own; run the statements inside this transaction.
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        c.execute(statement)
+                c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> "EvidenceStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- transactions ----------------------------------------------------------------
+    class _Tx:
+        def __init__(self, store: "EvidenceStore"):
+            self.store = store
+
+        def __enter__(self):
+            self.store._lock.acquire()
+            try:
+                self.store._conn.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                self.store._lock.release()
+                raise
+            return self.store._conn
+
+        def __exit__(self, exc_type, exc, tb):
+            conn = self.store._conn
+            try:
+                if exc_type is None:
+                    try:
+                        conn.execute("COMMIT")
+                    except BaseException:
+                        if conn.in_transaction:
+                            conn.execute("ROLLBACK")
+                        raise
+                elif conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            finally:
+                self.store._lock.release()
+
+    def _transaction(self) -> "_Tx":
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``: takes the write lock up front, so two writers
+        queue on ``busy_timeout`` instead of one failing mid-transaction."""
+        return EvidenceStore._Tx(self)
+
+    # -- files -----------------------------------------------------------------------
+    def blob_path(self, sha256: str, ext: str) -> Path:
+        if not _SHA_RE.match(sha256) or not re.fullmatch(r"\.[a-z0-9]{2,5}", ext):
+            raise ValueError(f"not a stored file name: {sha256!r}{ext!r}")
+        return self.root / blob_relpath(sha256, ext)
+
+    def put_blob(self, data: bytes, *, ext: str | None = None) -> tuple[str, str]:
+        """Keep ``data`` as ``photos/ab/<sha256><ext>``; returns (sha256, ext).
+
+        Written to a temporary name, fsynced, then hard-linked to its final name,
+        which fails instead of replacing when the name exists: a stored file is
+        never overwritten, and a crash leaves at most a ``.tmp-*`` file behind.
+        """
+        sha = hashlib.sha256(data).hexdigest()
+        ext = ext or sniff_ext(data)
+        final = self.blob_path(sha, ext)
+        if final.exists():
+            return sha, ext
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = final.parent / f"{_TMP_PREFIX}{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        try:
+            with open(tmp, "xb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            try:
+                os.link(tmp, final)
+            except FileExistsError:
+                pass  # another process stored the same bytes meanwhile
+            except OSError:
+                # A file system without hard links: rename instead (same bytes if it exists).
+                if not final.exists():
+                    os.replace(tmp, final)
+            _fsync_dir(final.parent)
+        finally:
+            try:
+                tmp.unlink()
+            except FileNotFoundError:
+                pass
+        return sha, ext
+
+    def read_blob(self, f: StoredFile) -> bytes:
+        """A stored file's bytes, checked against its name."""
+        path = self.root / f.relpath
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise EvidenceError(f"{f.role} {path} of the evidence store cannot be read "
+                                f"({e.strerror or e}); restore the photos folder from backup") from None
+        if hashlib.sha256(data).hexdigest() != f.sha256:
+            raise EvidenceError(f"{f.role} {path} of the evidence store is damaged (its SHA-256 no longer "
+                                "matches its name); restore it from backup")
+        return data
+
+    def verify_files(self) -> list[str]:
+        """Problems with the stored files: missing, damaged, or a stray temporary file. Empty = all good."""
+        problems = []
+        with self._lock:
+            rows = self._conn.execute("SELECT DISTINCT sha256, ext FROM check_files").fetchall()
+        for sha, ext in rows:
+            p = self.blob_path(sha, ext)
+            if not p.is_file():
+                problems.append(f"missing {p}")
+            elif hashlib.sha256(p.read_bytes()).hexdigest() != sha:
+                problems.append(f"damaged {p}")
+        if self.blob_root.is_dir():
+            for p in self.blob_root.rglob("*"):
+                if p.is_file() and not p.name.startswith(_TMP_PREFIX):
+                    sha = p.name.split(".")[0]
+                    if not _SHA_RE.match(sha) or hashlib.sha256(p.read_bytes()).hexdigest() != sha:
+                        problems.append(f"damaged {p}")
+        return problems
+
+    def _sweep_temp_files(self) -> None:
+        """Remove temporary files left by a killed writer of this machine (never a live one's)."""
+        if not self.blob_root.is_dir():
+            return
+        host = socket.gethostname()
+        for p in self.blob_root.glob(f"*/{_TMP_PREFIX}*"):
+            parts = p.name[len(_TMP_PREFIX):].rsplit("-", 2)
+            if len(parts) == 3 and parts[0] == host and parts[1].isdigit() and not _pid_alive(int(parts[1])):
+                try:
+                    p.unlink()
+                except OSError:
+                    pass
+
+    def _listing_blob(self, path: Path) -> tuple[str, str, int] | None:
+        """Store a listing image (hashed once per size and mtime); None when it cannot be read."""
+        try:
+            st = path.stat()
+            key = (str(path), st.st_size, st.st_mtime_ns)
+            if key not in self._listing_cache:
+                data = path.read_bytes()
+                sha, ext = self.put_blob(data)
+                self._listing_cache[key] = (sha, ext, len(data))
+            return self._listing_cache[key]
+        except OSError as e:
+            log.warning("listing image %s not kept as evidence: %s", path, e)
+            return None
+
+    # -- writing ---------------------------------------------------------------------
+    def record_check(self, verdict: Verdict, *, photos: Sequence[PhotoInput | bytes] = (),
+                     listing_images: Mapping[str, Sequence[str | os.PathLike]] | None = None,
+                     station: str | None = None, operator: str | None = None, session: str | None = None,
+                     extra: Mapping | None = None, checked_at: str | None = None) -> CheckRecord:
+        """Keep one check: its photos and listing images as files, then its row, in one transaction.
+
+        ``photos`` are the bytes that were judged (their SHA-256 must be the
+        verdict's); ``listing_images`` maps each ordered SKU to its listing image
+        files, copied now so later catalogue changes do not alter the evidence.
+        The check is linked to the order's previous check (a rescan).
+        """
+        inputs = [p if isinstance(p, PhotoInput) else PhotoInput(bytes(p)) for p in photos]
+        files: list[tuple] = []
+        shas = []
+        for i, p in enumerate(inputs, 1):
+            sha, ext = self.put_blob(p.data)
+            shas.append(sha)
+            files.append(("photo", i, None, sha, ext, len(p.data), p.source))
+        if verdict.photos and tuple(verdict.photos) != tuple(shas):
+            raise ValueError(f"the photos given are not the ones judged: verdict has {verdict.photos}, got {shas}")
+        extra = dict(extra or {})
+        position = 0
+        for sku, paths in (listing_images or {}).items():
+            for path in paths:
+                stored = self._listing_blob(Path(path))
+                if stored is None:
+                    extra.setdefault("listing_images_missing", []).append(str(path))
+                    continue
+                position += 1
+                files.append(("listing", position, sku, stored[0], stored[1], stored[2], str(path)))
+        checked_at = checked_at or utc_now()
+        verdict_json = json.dumps(verdict.to_dict(), ensure_ascii=False, default=str)
+        with self._transaction() as c:
+            prev = c.execute("SELECT max(id) FROM checks WHERE order_id = ?", (verdict.order_id,)).fetchone()[0]
+            cur = c.execute(
+                "INSERT INTO checks (order_id, checked_at, station, operator, session, status, reasons, message,"
+                " thresholds_version, photo_sha256, previous_check_id, verdict_json, extra_json)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (verdict.order_id, checked_at, station, operator, session, verdict.status.value,
+                 json.dumps(list(verdict.reasons)), verdict.message, verdict.thresholds_version,
+                 json.dumps(shas), prev, verdict_json, json.dumps(extra, ensure_ascii=False, default=str)))
+            check_id = cur.lastrowid
+            c.executemany(
+                "INSERT INTO check_files (check_id, role, position, sku, sha256, ext, size, source)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [(check_id, *f) for f in files])
+        return self.get_check(check_id)
+
+    def record_override(self, check_id: int, *, supervisor: str, reason: str, station: str | None = None,
+                        operator: str | None = None, overridden_at: str | None = None) -> OverrideRecord:
+        """A supervisor lets a checked order ship anyway; ``reason`` says why."""
+        supervisor, reason = (supervisor or "").strip(), (reason or "").strip()
+        if not supervisor:
+            raise EvidenceError("an override needs the supervisor's name")
+        if not reason:
+            raise EvidenceError("an override needs a reason")
+        at = overridden_at or utc_now()
+        with self._transaction() as c:
+            if c.execute("SELECT 1 FROM checks WHERE id = ?", (check_id,)).fetchone() is None:
+                raise EvidenceError(f"there is no check #{check_id} to override")
+            cur = c.execute("INSERT INTO overrides (check_id, overridden_at, supervisor, reason, station, operator)"
+                            " VALUES (?, ?, ?, ?, ?, ?)", (check_id, at, supervisor, reason, station, operator))
+        return OverrideRecord(cur.lastrowid, check_id, at, supervisor, reason, station, operator)
+
+    # -- reading ---------------------------------------------------------------------
+    _COLUMNS = ("id, order_id, checked_at, station, operator, session, status, reasons, message, "
+                "thresholds_version, photo_sha256, previous_check_id, verdict_json, extra_json")
+
+    def _records(self, where: str, args: tuple, *, limit: int | None = None, newest_first=False) -> list[CheckRecord]:
+        sql = f"SELECT {self._COLUMNS} FROM checks {where} ORDER BY id {'DESC' if newest_first else 'ASC'}"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        with self._lock:
+            rows = self._conn.execute(sql, args).fetchall()
+            if not rows:
+                return []
+            ids = [r[0] for r in rows]
+            marks = ",".join("?" * len(ids))
+            files: dict[int, list] = {}
+            for r in self._conn.execute(
+                    f"SELECT check_id, role, position, sku, sha256, ext, size, source FROM check_files"
+                    f" WHERE check_id IN ({marks}) ORDER BY check_id, role, position", ids):
+                files.setdefault(r[0], []).append(StoredFile(*r[1:]))
+            overrides: dict[int, list] = {}
+            for r in self._conn.execute(
+                    f"SELECT id, check_id, overridden_at, supervisor, reason, station, operator FROM overrides"
+                    f" WHERE check_id IN ({marks}) ORDER BY id", ids):
+                overrides.setdefault(r[1], []).append(OverrideRecord(*r))
+        return [CheckRecord(
+            id=r[0], order_id=r[1], checked_at=r[2], station=r[3], operator=r[4], session=r[5],
+            status=Status(r[6]), reasons=tuple(json.loads(r[7])), message=r[8], thresholds_version=r[9],
+            photo_sha256=tuple(json.loads(r[10])), previous_check_id=r[11], verdict=json.loads(r[12]),
+            extra=json.loads(r[13]), files=tuple(files.get(r[0], ())), overrides=tuple(overrides.get(r[0], ())),
+        ) for r in rows]
+
+    def get_check(self, check_id: int) -> CheckRecord:
+        found = self._records("WHERE id = ?", (int(check_id),))
+        if not found:
+            raise EvidenceError(f"there is no check #{check_id} in {self.path}")
+        return found[0]
+
+    def order_checks(self, order_id: str) -> list[CheckRecord]:
+        """Every check of one order, oldest first."""
+        return self._records("WHERE order_id = ?", (order_id,))
+
+    def latest(self) -> CheckRecord | None:
+        found = self._records("", (), limit=1, newest_first=True)
+        return found[0] if found else None
+
+    def history(self, *, since: str | None = None, statuses: Iterable[str] = (), order_id: str | None = None,
+                limit: int | None = None) -> list[CheckRecord]:
+        """Recorded checks, oldest first. ``since``: UTC text as :func:`parse_since` gives."""
+        where, args = [], []
+        if since:
+            where.append("checked_at >= ?")
+            args.append(since)
+        statuses = [str(s).upper() for s in statuses]
+        if statuses:
+            where.append(f"status IN ({','.join('?' * len(statuses))})")
+            args += statuses
+        if order_id is not None:
+            where.append("order_id = ?")
+            args.append(order_id)
+        clause = ("WHERE " + " AND ".join(where)) if where else ""
+        if limit:  # the newest ``limit``, still listed oldest first
+            return list(reversed(self._records(clause, tuple(args), limit=limit, newest_first=True)))
+        return self._records(clause, tuple(args))
+
+    def count(self) -> int:
+        with self._lock:
+            return self._conn.execute("SELECT count(*) FROM checks").fetchone()[0]
+
+
+# ---------------------------------------------------------------- the sheet
+_BGR = {"PASS": (60, 160, 40), "REVIEW": (0, 170, 235), "FLAG": (40, 40, 210), "ERROR": (40, 40, 210)}
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+def _ascii(text: str) -> str:
+    # OpenCV's Hershey fonts have ASCII only: "Café" becomes "Cafe", other letters "?".
+    norm = unicodedata.normalize("NFKD", str(text))
+    return "".join(ch if 32 <= ord(ch) < 127 else ("" if unicodedata.combining(ch) else "?") for ch in norm)
+
+
+def _text(img, text, org, *, scale=0.6, colour=(30, 30, 30), thickness=1) -> None:
+    cv2.putText(img, _ascii(text), org, _FONT, scale, colour, thickness, cv2.LINE_AA)
+
+
+def _fit(rgb: np.ndarray, w: int, h: int) -> np.ndarray:
+    """``rgb`` scaled to fit (w, h), centred on light grey, as BGR."""
+    panel = np.full((h, w, 3), 235, np.uint8)
+    ih, iw = rgb.shape[:2]
+    s = min(w / iw, h / ih)
+    nw, nh = max(1, int(iw * s)), max(1, int(ih * s))
+    small = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    x, y = (w - nw) // 2, (h - nh) // 2
+    panel[y:y + nh, x:x + nw] = small[:, :, ::-1]
+    return panel
+
+
+def _panel(store: EvidenceStore, f: StoredFile | None, w: int, h: int, empty: str) -> np.ndarray:
+    if f is not None:
+        try:
+            return _fit(load_image(store.read_blob(f), work_side=max(w, h)).rgb, w, h)
+        except (ImageError, EvidenceError) as e:
+            empty = f"cannot show: {e}"
+    panel = np.full((h, w, 3), 235, np.uint8)
+    for i, line in enumerate(textwrap.wrap(_ascii(empty), 60)[:6]):
+        _text(panel, line, (20, h // 2 + 26 * i), scale=0.6)
+    return panel
+
+
+def _swatches(record: CheckRecord) -> list[tuple[str, tuple[int, int, int], str]]:
+    """(label, RGB, Lab text) for the ordered and found colour, and the nearest sibling variant."""
+    out = []
+    checks = record.verdict.get("checks", [])
+    variant = next((c for c in checks if c.get("check") == "variant"), None)
+    ordered = found = sibling = None
+    if variant:
+        d = variant.get("details", {})
+        ordered, found, sibling = d.get("ordered_lab"), d.get("found_lab"), d.get("sibling_lab")
+        sib_name = d.get("nearest_sibling")
+    else:
+        colours = record.extra.get("ordered_lab") or {}
+        ordered = next(iter(colours.values()), None)
+        found = record.verdict.get("meta", {}).get("found_lab")
+        sib_name = None
+    for label, lab in (("ordered", ordered), ("found", found),
+                       (f"nearest variant {sib_name}" if sib_name else "", sibling)):
+        if label and lab is not None and len(lab) == 3:
+            out.append((label, lab_to_rgb(np.asarray(lab, np.float32)),
+                        "Lab " + " ".join(f"{float(v):.0f}" for v in lab)))
+    return out
+
+
+def render_sheet(store: EvidenceStore, record: CheckRecord, *, width: int = 1800) -> np.ndarray:
+    """The side-by-side evidence sheet of one check as a BGR image (write it with cv2.imwrite).
+
+    Packing photo beside the listing image, the status, the reasons in words,
+    ordered vs found colour swatches, every check's score and limits, the UTC
+    time, station and operator, and any override.
+    """
+    pad = 30
+    pw = (width - 3 * pad) // 2
+    ph = pw * 3 // 4
+    lines: list[tuple[str, float, tuple, int]] = []
+
+    def add(text, scale=0.65, colour=(30, 30, 30), thickness=1):
+        # About 15 px per character per unit of scale in the Hershey simplex font.
+        for part in textwrap.wrap(_ascii(text), int((width - 2 * pad) / (15 * scale))) or [""]:
+            lines.append((part, scale, colour, thickness))
+
+    add(f"checked {record.checked_at} (UTC)   station {record.station or '-'}   operator {record.operator or '-'}"
+        f"   check #{record.id}" + (f" (rescan of #{record.previous_check_id})" if record.previous_check_id else ""))
+    add(f"verdict: {record.status.value} - {record.message}", scale=0.75, thickness=2)
+    for o in record.overrides:
+        add(f"OVERRIDDEN by supervisor {o.supervisor} at {o.overridden_at} (UTC): {o.reason}", scale=0.75,
+            colour=(0, 90, 200), thickness=2)
+    add("")
+    add("checks (value against the FLAG and REVIEW limits):", thickness=2)
+    for c in record.verdict.get("checks", []):
+        value = c.get("value")
+        limits = ""
+        if value is not None:
+            limits = f"  value {value:+.3f}"
+            if c.get("flag_below") is not None:
+                limits += f"  flag below {c['flag_below']:+.2f}, review below {c['review_below']:+.2f}"
+        add(f"  {c.get('status', ''):6s} {c.get('check', ''):10s}{limits}  {c.get('message', '')}", scale=0.55)
+    add(f"thresholds {record.thresholds_version}   photo sha256 "
+        + (", ".join(s[:16] + "..." for s in record.photo_sha256) or "none"), scale=0.5)
+    swatches = _swatches(record)
+    line_h = 30
+    header_h = 90
+    text_h = len(lines) * line_h + 20
+    sw_h = 150 if swatches else 0
+    height = header_h + pad + 40 + ph + pad + text_h + sw_h + pad
+    sheet = np.full((height, width, 3), 255, np.uint8)
+    colour = _BGR.get(record.status.value, (90, 90, 90))
+    sheet[:header_h] = colour
+    _text(sheet, f"{record.status.value}   order {record.order_id}", (pad, 62), scale=1.6, colour=(255, 255, 255),
+          thickness=4)
+    _text(sheet, f"{record.checked_at} UTC", (width - 430, 55), scale=0.8, colour=(255, 255, 255), thickness=2)
+    y = header_h + pad
+    photo = record.photos[0] if record.photos else None
+    listing = record.listings[0] if record.listings else None
+    _text(sheet, "packing photo" + (f" ({photo.source})" if photo and photo.source else ""), (pad, y + 25),
+          scale=0.7, thickness=2)
+    what = f"listing image of {listing.sku}" if listing else "listing image"
+    _text(sheet, what, (2 * pad + pw, y + 25), scale=0.7, thickness=2)
+    y += 40
+    sheet[y:y + ph, pad:pad + pw] = _panel(store, photo, pw, ph, "no photo was taken for this check")
+    sheet[y:y + ph, 2 * pad + pw:2 * pad + 2 * pw] = _panel(store, listing, pw, ph, "no listing image kept")
+    y += ph + pad
+    for text, scale, col, thick in lines:
+        y += line_h
+        _text(sheet, text, (pad, y), scale=scale, colour=col, thickness=thick)
+    y += 20
+    x = pad
+    for label, rgb, lab_text in swatches:
+        cv2.rectangle(sheet, (x, y + 10), (x + 110, y + 110), rgb[::-1], -1)
+        cv2.rectangle(sheet, (x, y + 10), (x + 110, y + 110), (60, 60, 60), 1)
+        _text(sheet, label, (x + 125, y + 45), scale=0.7, thickness=2)
+        _text(sheet, f"{lab_text}  RGB {rgb[0]} {rgb[1]} {rgb[2]}", (x + 125, y + 80), scale=0.55)
+        x += 560
+    return sheet
+
+
+# ---------------------------------------------------------------- bundles
+@dataclass(frozen=True)
+class Bundle:
+    path: Path
+    files: tuple[str, ...]
+    checks: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+_README = """Appeal evidence for order {order_id}, made by packcheck {version} on {made} (UTC).
+
+sheet.png            the latest check: packing photo beside the listing image, verdict,
+                     colour swatches (ordered vs found), scores and time
+sheet-check-N.png    the same for each earlier check of this order (N = check number)
+photos/              the packing photos exactly as judged (file names end in their SHA-256 prefix)
+listing/             the listing images of the ordered items as they were when checked
+verdict.json         every check of this order: verdict, scores, limits, overrides, history
+SHA256SUMS           the SHA-256 of every file above; verify with
+                         sha256sum -c SHA256SUMS      (after unzipping)
+                         packcheck evidence --verify THIS.zip
+"""
+
+
+def write_bundle(store: EvidenceStore, order_id: str, out: str | os.PathLike) -> Bundle:
+    """Write the appeal zip of ``order_id`` to ``out`` (atomically) and return what it holds.
+
+    Raises :class:`EvidenceError` when the order was never checked or a stored file is damaged.
+    """
+    records = store.order_checks(order_id)
+    if not records:
+        raise EvidenceError(f"order '{order_id}' was never checked in {store.path}; check the order id "
+                            f"(packcheck history --db {store.path} lists the checked orders)")
+    out = Path(out)
+    members: dict[str, bytes] = {}
+    checks_json = []
+    for rec in records:
+        names = []
+        for f in rec.photos:
+            name = f"photos/check-{rec.id}-{f.position}-{f.sha256[:12]}{f.ext}"
+            members[name] = store.read_blob(f)
+            names.append({"file": name, "sha256": f.sha256, "source": f.source})
+        listing_names = []
+        for f in rec.listings:
+            name = f"listing/{_safe_name(f.sku or 'item')}-{f.sha256[:12]}{f.ext}"
+            members.setdefault(name, store.read_blob(f))
+            listing_names.append({"file": name, "sku": f.sku, "sha256": f.sha256, "source": f.source})
+        sheet_name = "sheet.png" if rec is records[-1] else f"sheet-check-{rec.id}.png"
+        ok, png = cv2.imencode(".png", render_sheet(store, rec))
+        if not ok:
+            raise EvidenceError(f"could not draw the evidence sheet of check #{rec.id}")
+        members[sheet_name] = png.tobytes()
+        d = rec.to_dict()
+        d.pop("files")
+        checks_json.append({**d, "photos": names, "listing_images": listing_names, "sheet": sheet_name})
+    latest = records[-1]
+    made = utc_now()
+    doc = {
+        "format": BUNDLE_FORMAT, "order_id": order_id, "made_at": made, "packcheck_version": __version__,
+        "database": store.path.name, "latest_check_id": latest.id, "latest_status": latest.status.value,
+        "overridden": latest.overridden, "checks": checks_json,
+    }
+    members["verdict.json"] = json.dumps(doc, indent=2, ensure_ascii=False, default=str).encode()
+    members["README.txt"] = _README.format(order_id=order_id, version=__version__, made=made).encode()
+    sums = "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(members.items()))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        with zipfile.ZipFile(tmp, "w") as z:
+            stamp = time.gmtime()[:6]
+            for name, data in sorted(members.items()):
+                info = zipfile.ZipInfo(name, date_time=stamp)
+                already_compressed = name.endswith((".jpg", ".png", ".webp", ".heic"))
+                info.compress_type = zipfile.ZIP_STORED if already_compressed else zipfile.ZIP_DEFLATED
+                z.writestr(info, data)
+            z.writestr(zipfile.ZipInfo("SHA256SUMS", date_time=stamp), sums)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, out)
+    except OSError as e:
+        raise EvidenceError(f"cannot write {out} ({e.strerror or e}); check the folder exists and is writable") \
+            from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return Bundle(out, tuple(sorted(members)) + ("SHA256SUMS",), len(records))
+
+
+def verify_bundle(path: str | os.PathLike) -> list[str]:
+    """Check every file of an appeal zip against its SHA256SUMS; returns the names verified.
+
+    Raises :class:`BundleMismatch` naming the file when one differs, is missing,
+    or is in the zip without a SHA256SUMS line; :class:`EvidenceError` when the
+    zip itself cannot be read.
+    """
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = [n for n in z.namelist() if not n.endswith("/")]
+            if "SHA256SUMS" not in names:
+                raise BundleMismatch(f"{path} has no SHA256SUMS file; it is not a packcheck appeal bundle")
+            expected: dict[str, str] = {}
+            for n, line in enumerate(z.read("SHA256SUMS").decode("utf-8", "replace").splitlines(), 1):
+                m = re.fullmatch(r"([0-9a-f]{64}) [ *](.+)", line.strip())
+                if not m:
+                    raise BundleMismatch(f"SHA256SUMS line {n} of {path} is malformed: {line[:80]!r}")
+                expected[m.group(2)] = m.group(1)
+            problems = []
+            for name, digest in expected.items():
+                if name not in names:
+                    problems.append(f"{name} is listed in SHA256SUMS but missing from the bundle")
+                    continue
+                try:
+                    actual = hashlib.sha256(z.read(name)).hexdigest()
+                except (zipfile.BadZipFile, OSError, EOFError) as e:  # CRC error of a damaged member
+                    problems.append(f"{name} cannot be read ({e})")
+                    continue
+                if actual != digest:
+                    problems.append(f"{name} does not match SHA256SUMS (expected {digest[:16]}..., "
+                                    f"found {actual[:16]}...)")
+            problems += [f"{n} is in the bundle but not in SHA256SUMS" for n in names
+                         if n != "SHA256SUMS" and n not in expected]
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise EvidenceError(f"{path} cannot be read as a zip file ({e})") from None
+    if problems:
+        raise BundleMismatch(f"{path}: " + "; ".join(problems))
+    return sorted(expected)

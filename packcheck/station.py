@@ -1,0 +1,569 @@
+"""The packing station: scan an order, take its photo, judge it, keep the evidence.
+
+A packer scans the order barcode (a USB scanner types the order id and Enter),
+puts the items on the bench and the camera takes a photo. :class:`Station`
+turns each line typed into an :class:`Outcome`:
+
+* an order id: the photo is taken from a :class:`FolderSource` (a folder a
+  camera app writes into) or a :class:`CameraSource` (OpenCV), judged by the
+  :class:`~packcheck.checker.Checker` opened once for the session, and recorded
+  in the :class:`~packcheck.evidence.EvidenceStore`. Scanning an order again
+  (after fixing the box) records a new check linked to the previous one.
+* ``!ok SUPERVISOR REASON...`` (or ``override SUPERVISOR REASON...``): a
+  supervisor lets the last checked box ship although it was not a PASS.
+* ``!help``, ``!quit``.
+
+Photos still being written are never judged: a file whose size or time changes
+while it is read, or whose format says it is incomplete (a JPEG without its
+end-of-image marker after the image data, a PNG without IEND), is read again
+at the next poll, until the timeout. This module prints nothing; the CLI
+(:mod:`packcheck.cli_station`) shows the outcomes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+import cv2
+import numpy as np
+
+from .checker import Checker
+from .errors import CameraError, ImageMissing, ImageStillWriting, UnknownOrder
+from .evidence import CheckRecord, EvidenceStore, OverrideRecord, PhotoInput
+from .verdict import Status, Verdict, error_verdict
+
+log = logging.getLogger(__name__)
+
+#: File name endings a camera app writes that the station picks up.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".tif", ".tiff", ".bmp")
+#: Longest order id accepted from the scanner; longer input is noise or two scans run together.
+MAX_ORDER_ID_CHARS = 64
+#: How often the photo folder is looked at while waiting.
+POLL_S = 0.025
+#: A photo whose format does not say when it is complete counts as complete once
+#: its size and time have not changed for this long.
+SETTLE_S = 0.5
+#: How many times a photo that still changed after it was judged unreadable is retried.
+MAX_REREADS = 5
+
+HELP = """\
+Scan an order barcode (or type the order id and Enter) to check it.
+  !ok SUPERVISOR REASON...    let the last checked box ship anyway (also: override SUPERVISOR REASON...)
+  !help                       this text
+  !quit                       end the session (as does Ctrl-D)
+After a FLAG: fix the box and scan the order again, or a supervisor types !ok."""
+
+
+# ---------------------------------------------------------------- photo completeness
+def jpeg_complete(data: bytes) -> bool:
+    """True when a JPEG's image data is followed by its end-of-image marker.
+
+    Header segments are skipped by their lengths, so the end marker of an EXIF
+    thumbnail near the start of a half-written file does not count.
+
+    >>> import cv2, numpy as np
+    >>> jpg = cv2.imencode(".jpg", np.zeros((16, 16, 3), np.uint8))[1].tobytes()
+    >>> jpeg_complete(jpg), jpeg_complete(jpg[:-40])
+    (True, False)
+    """
+    if data[:2] != b"\xff\xd8":
+        return False
+    i, n = 2, len(data)
+    while i + 4 <= n:
+        if data[i] != 0xFF:
+            return False
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker == 0xD9:
+            return False  # end of image before any image data
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            i += 2
+            continue
+        length = int.from_bytes(data[i + 2:i + 4], "big")
+        if marker == 0xDA:  # start of scan: entropy-coded data, where FF is always stuffed
+            return data.find(b"\xff\xd9", i + 2 + length) != -1
+        i += 2 + length
+    return False
+
+
+def photo_complete(data: bytes) -> bool | None:
+    """Whether the bytes are a whole image file: True, False, or None when the format cannot tell."""
+    if not data:
+        return False
+    if data[:3] == b"\xff\xd8\xff":
+        return jpeg_complete(data)
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return b"IEND" in data[-16:]
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return int.from_bytes(data[4:8], "little") + 8 <= len(data)
+    return None
+
+
+# ---------------------------------------------------------------- photo sources
+@dataclass(frozen=True)
+class Photo:
+    """A photo taken for a scan: its bytes, what it is called, and when it was complete."""
+
+    data: bytes
+    name: str
+    complete_at: float  # time.perf_counter() when the bytes were known to be whole
+    waited_s: float  # scan to complete
+    path: Path | None = None
+    signature: tuple | None = None  # (size, mtime_ns) of the file when read
+
+
+class PhotoSource(Protocol):
+    def snapshot(self) -> object: ...
+
+    def take(self, order_id: str, since: object, *, timeout_s: float) -> Photo: ...
+
+    def changed(self, photo: Photo) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+class FolderSource:
+    """Photos from a folder a camera app writes into.
+
+    For a scan of ``ORDER_ID`` the photo is ``FOLDER/ORDER_ID.*`` when such a
+    file exists and has not been judged yet (in its current state); otherwise
+    the newest image that appears (or changes) after the scan.
+    """
+
+    def __init__(self, folder: str | os.PathLike, *, poll_s: float = POLL_S, settle_s: float = SETTLE_S):
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise ImageMissing(f"photo folder {self.folder} does not exist; create it or point --photo-dir "
+                               "at the folder the camera app saves into")
+        self.poll_s = poll_s
+        self.settle_s = settle_s
+        self._used: dict[Path, tuple] = {}
+        self._stable_since: dict[Path, tuple[tuple, float]] = {}
+
+    def _images(self) -> dict[Path, tuple[int, int]]:
+        found = {}
+        try:
+            entries = list(os.scandir(self.folder))
+        except OSError as e:
+            raise ImageMissing(f"photo folder {self.folder} cannot be read ({e.strerror or e})") from None
+        for e in entries:
+            if e.name.startswith(".") or not e.name.lower().endswith(IMAGE_SUFFIXES):
+                continue
+            try:
+                if e.is_file():
+                    st = e.stat()
+                    found[Path(e.path)] = (st.st_size, st.st_mtime_ns)
+            except OSError:
+                continue  # removed while listing
+        return found
+
+    def snapshot(self) -> dict[Path, tuple[int, int]]:
+        """The folder at scan time: photos already there are not this order's (unless named after it)."""
+        return self._images()
+
+    def _candidate(self, order_id: str, before: dict) -> Path | None:
+        images = self._images()
+        fresh = {p: sig for p, sig in images.items() if self._used.get(p) != sig}
+        named = [p for p in fresh if p.stem == order_id]
+        if named:
+            return max(named, key=lambda p: fresh[p][1])
+        new = [p for p, sig in fresh.items() if before.get(p) != sig]
+        return max(new, key=lambda p: fresh[p][1]) if new else None
+
+    def _read_if_complete(self, path: Path) -> tuple[bytes, tuple] | None:
+        try:
+            st = path.stat()
+            if st.st_size == 0:
+                return None
+            data = path.read_bytes()
+            st2 = path.stat()
+        except OSError:
+            return None
+        sig = (st2.st_size, st2.st_mtime_ns)
+        if (st.st_size, st.st_mtime_ns) != sig or len(data) != st2.st_size:
+            return None  # it grew or was rewritten while being read
+        whole = photo_complete(data)
+        if whole is None:  # a format that cannot tell: wait until it stops changing
+            seen = self._stable_since.get(path)
+            if seen is None or seen[0] != sig:
+                self._stable_since[path] = (sig, time.perf_counter())
+                return None
+            whole = time.perf_counter() - seen[1] >= self.settle_s
+        return (data, sig) if whole else None
+
+    def take(self, order_id: str, since: dict, *, timeout_s: float) -> Photo:
+        start = time.perf_counter()
+        deadline = start + timeout_s
+        last = None
+        while True:
+            path = self._candidate(order_id, since)
+            if path is not None:
+                last = path
+                got = self._read_if_complete(path)
+                if got is not None:
+                    data, sig = got
+                    self._used[path] = sig
+                    now = time.perf_counter()
+                    return Photo(data, path.name, now, now - start, path, sig)
+            if time.perf_counter() >= deadline:
+                if last is not None and last.exists():
+                    raise ImageStillWriting(
+                        f"photo {last} was still being written {timeout_s:.3g} s after the scan of {order_id} "
+                        "(it keeps changing or is incomplete); check the camera share, then scan the order again")
+                raise ImageMissing(
+                    f"no photo of order {order_id} appeared in {self.folder} within {timeout_s:.3g} s; "
+                    "take the photo, then scan the order again")
+            time.sleep(self.poll_s)
+
+    def changed(self, photo: Photo) -> bool:
+        """Has the photo's file changed since it was read (so a failed decode is worth retrying)?"""
+        if photo.path is None:
+            return False
+        try:
+            st = photo.path.stat()
+        except OSError:
+            return False
+        return (st.st_size, st.st_mtime_ns) != photo.signature
+
+    def close(self) -> None:
+        pass
+
+
+class CameraSource:
+    """Frames from a camera through ``cv2.VideoCapture``, one per scan, kept as JPEG.
+
+    ``open_capture`` makes the capture object (``cv2.VideoCapture`` unless a test
+    gives another); a camera that cannot be opened, stops giving frames or gives
+    only black frames raises :class:`~packcheck.errors.CameraError`.
+    """
+
+    #: Mean brightness (0..255) below which a frame counts as black.
+    BLACK_BELOW = 8.0
+    #: Frames dropped before each photo: a camera buffers a few, and they would be old.
+    FLUSH_FRAMES = 4
+
+    def __init__(self, index: int, *, open_capture: Callable | None = None, delay_s: float = 0.0,
+                 jpeg_quality: int = 92):
+        self.index = index
+        self.delay_s = delay_s
+        self.jpeg_quality = jpeg_quality
+        opener = open_capture or cv2.VideoCapture
+        try:
+            self._cap = _quietly(lambda: opener(index))
+            opened = self._cap is not None and self._cap.isOpened()
+        except cv2.error as e:
+            raise CameraError(f"camera {index} could not be opened ({e}); check it is plugged in") from None
+        if not opened:
+            raise CameraError(f"camera {index} could not be opened: no such camera, or another program is "
+                              "using it; check the cable, try another --camera number, or use --photo-dir")
+
+    def snapshot(self) -> None:
+        return None
+
+    def take(self, order_id: str, since: object, *, timeout_s: float) -> Photo:
+        start = time.perf_counter()
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        # A camera that just woke up gives dark frames while exposure settles: allow it a moment.
+        deadline = time.perf_counter() + min(timeout_s, 3.0)
+        failures = 0
+        brightness = 0.0
+        while True:
+            for _ in range(self.FLUSH_FRAMES):
+                self._cap.grab()
+            ok, frame = self._cap.read()
+            if not ok or frame is None or frame.size == 0:
+                failures += 1
+                if failures >= 3:
+                    raise CameraError(f"camera {self.index} stopped giving pictures; check its cable, "
+                                      "then scan the order again")
+            else:
+                brightness = float(np.mean(frame))
+                if brightness >= self.BLACK_BELOW:
+                    break
+            if time.perf_counter() >= deadline:
+                raise CameraError(f"camera {self.index} gives black pictures (brightness {brightness:.0f} of 255); "
+                                  "check the lens cap and the bench light, then scan the order again")
+            time.sleep(0.05)
+        if frame.ndim == 2:
+            frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+        ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
+        if not ok:
+            raise CameraError(f"the picture of camera {self.index} could not be saved as JPEG")
+        now = time.perf_counter()
+        return Photo(buf.tobytes(), f"camera {self.index}", now, now - start)
+
+    def changed(self, photo: Photo) -> bool:
+        return False
+
+    def close(self) -> None:
+        try:
+            self._cap.release()
+        except Exception:  # noqa: BLE001 - releasing a broken camera must not fail the session end
+            pass
+
+
+def _quietly(fn):
+    """Call ``fn`` with OpenCV's own warnings off (it prints one per camera index it cannot open)."""
+    try:
+        old = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    except AttributeError:
+        return fn()
+    try:
+        return fn()
+    finally:
+        cv2.utils.logging.setLogLevel(old)
+
+
+# ---------------------------------------------------------------- what a line means
+_ORDER_ID_RE = re.compile(r"[^\s\x00-\x1f\x7f]+")
+
+
+@dataclass(frozen=True)
+class Command:
+    kind: str  # "order" | "override" | "help" | "quit" | "empty" | "malformed"
+    order_id: str = ""
+    supervisor: str = ""
+    reason: str = ""
+    problem: str = ""
+
+
+def parse_line(line: str) -> Command:
+    """What one line from the scanner or keyboard asks for.
+
+    >>> parse_line("ORD-1001\\n").order_id
+    'ORD-1001'
+    >>> c = parse_line("!ok maria customer asked for green")
+    >>> c.kind, c.supervisor, c.reason
+    ('override', 'maria', 'customer asked for green')
+    >>> parse_line("ORD 1001").kind
+    'malformed'
+    """
+    text = line.strip().lstrip("\ufeff")
+    if not text:
+        return Command("empty")
+    words = text.split()
+    head = words[0].lower()
+    if head in ("!ok", "!override", "override"):
+        if len(words) < 3:
+            return Command("malformed", problem="an override needs a supervisor and a reason: "
+                                                "!ok SUPERVISOR REASON (e.g. !ok maria customer agreed to red)")
+        return Command("override", supervisor=words[1], reason=" ".join(words[2:]))
+    if head in ("!help", "!h", "!?", "help"):
+        return Command("help")
+    if head in ("!quit", "!q", "!exit"):
+        return Command("quit")
+    if text.startswith("!"):
+        return Command("malformed", problem=f"unknown command '{words[0]}'; type !help for the commands")
+    if len(text) > MAX_ORDER_ID_CHARS:
+        return Command("malformed", problem=f"'{text[:40]}...' is {len(text)} characters, too long for an order "
+                                            f"id (at most {MAX_ORDER_ID_CHARS}); scan again")
+    if not _ORDER_ID_RE.fullmatch(text):
+        return Command("malformed", problem=f"{text!r} is not an order id (it has spaces or control "
+                                            "characters); scan again")
+    return Command("order", order_id=text)
+
+
+# ---------------------------------------------------------------- the station
+@dataclass(frozen=True)
+class Outcome:
+    """What the station did with one line.
+
+    ``kind``: "check" (``verdict`` and ``record`` set), "override" (``override``
+    set), "rejected" (unknown order, malformed line, nothing to override: ``text``
+    says why), "help", "quit" or "empty".
+    """
+
+    kind: str
+    text: str = ""
+    verdict: Verdict | None = None
+    record: CheckRecord | None = None
+    override: OverrideRecord | None = None
+    photo: str | None = None
+    timings: tuple[tuple[str, float], ...] = ()  # station stages, seconds
+
+    @property
+    def photo_to_verdict_s(self) -> float | None:
+        return dict(self.timings).get("photo_to_verdict")
+
+
+@dataclass
+class Summary:
+    """A session's counts, and the boxes that must not ship yet."""
+
+    checks: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+    overrides: int = 0
+    rescans: int = 0
+    rejected: int = 0
+    unresolved: list[CheckRecord] = field(default_factory=list)
+
+
+class Station:
+    """One session at one packing bench: a Checker opened once, a photo source, an evidence store.
+
+    ``listeners`` are called with every :class:`Outcome` (the kiosk page is one).
+    """
+
+    def __init__(self, checker: Checker, store: EvidenceStore, source: PhotoSource, *,
+                 station: str | None = None, operator: str | None = None, timeout_s: float = 30.0,
+                 listeners: tuple[Callable[[Outcome], None], ...] = ()):
+        if timeout_s <= 0:
+            raise ValueError(f"timeout_s must be positive, got {timeout_s!r}")
+        self.checker = checker
+        self.store = store
+        self.source = source
+        self.station = station
+        self.operator = operator
+        self.timeout_s = timeout_s
+        self.listeners = list(listeners)
+        self.session = uuid.uuid4().hex[:12]
+        self._last: CheckRecord | None = None
+        self._overridden: set[int] = set()
+        self._latest_by_order: dict[str, CheckRecord] = {}
+        self._summary = Summary()
+
+    # -- the loop body -----------------------------------------------------------------
+    def handle(self, line: str) -> Outcome:
+        """Act on one line typed or scanned; never raises for anything a packer can type."""
+        scanned_at = time.perf_counter()
+        snapshot = self.source.snapshot()  # before anything else: the photo may come any moment
+        cmd = parse_line(line)
+        if cmd.kind == "order":
+            out = self._check(cmd.order_id, snapshot, scanned_at)
+        elif cmd.kind == "override":
+            out = self._override(cmd)
+        elif cmd.kind == "malformed":
+            out = Outcome("rejected", cmd.problem)
+        elif cmd.kind == "help":
+            out = Outcome("help", HELP)
+        else:
+            out = Outcome(cmd.kind)
+        if out.kind == "rejected":
+            self._summary.rejected += 1
+        for listener in self.listeners:
+            try:
+                listener(out)
+            except Exception:  # noqa: BLE001 - a broken display must not stop the bench
+                log.exception("station listener failed")
+        return out
+
+    def _check(self, order_id: str, snapshot, scanned_at: float) -> Outcome:
+        try:
+            order = self.checker.find(order_id)
+        except UnknownOrder:
+            return Outcome("rejected", f"order '{order_id}' is not in {self.checker.root / 'orders.csv'}; "
+                                       "check the barcode and scan again")
+        if self.station:
+            # The bench the photo is taken at decides which empty-bench reference applies.
+            order = dataclasses.replace(order, station=self.station)
+        timings: dict[str, float] = {}
+        photo = None
+        th_version = self.checker.thresholds.version
+        if order.problems:
+            verdict = self.checker.check(order, photos=[])
+        else:
+            verdict = None
+            for _ in range(MAX_REREADS + 1):
+                remaining = self.timeout_s - (time.perf_counter() - scanned_at)
+                try:
+                    photo = self.source.take(order_id, snapshot, timeout_s=max(remaining, 0.0))
+                except (ImageMissing, ImageStillWriting, CameraError) as e:
+                    verdict = error_verdict(order_id, "photo_unreadable", str(e), thresholds_version=th_version)
+                    break
+                timings["wait_photo"] = photo.waited_s
+                verdict = self.checker.check(order, photos=[photo.data])
+                if not (verdict.status is Status.ERROR and "photo_unreadable" in verdict.reasons
+                        and self.source.changed(photo)):
+                    break
+                log.info("photo %s changed after it was read; reading it again", photo.name)
+        t = time.perf_counter()
+        listings = {sku: self.checker.catalogue.items[sku].listing_images
+                    for sku in dict.fromkeys(order.skus) if sku in self.checker.catalogue.items}
+        extra = {
+            "photo_files": [photo.name] if photo else [],
+            "ordered_lab": self._ordered_colours(order.skus),
+            "ordered": {sku: self.checker.catalogue.items[sku].label for sku in listings},
+            "timings_s": {k: round(v, 4) for k, v in verdict.timings},
+        }
+        if photo is not None:
+            extra["wait_photo_s"] = round(photo.waited_s, 4)
+        record = self.store.record_check(
+            verdict, photos=[PhotoInput(photo.data, photo.name)] if photo else [], listing_images=listings,
+            station=self.station or order.station, operator=self.operator, session=self.session, extra=extra)
+        done = time.perf_counter()
+        timings["evidence"] = done - t
+        if photo is not None:
+            timings["photo_to_verdict"] = done - photo.complete_at
+        timings["scan_to_verdict"] = done - scanned_at
+        self._note(record)
+        return Outcome("check", verdict.message, verdict=verdict, record=record,
+                       photo=photo.name if photo else None, timings=tuple(timings.items()))
+
+    def _ordered_colours(self, skus) -> dict[str, list[float]]:
+        index = self.checker.index
+        out = {}
+        for sku in dict.fromkeys(skus):
+            rows = index.rows_of(sku)
+            if rows:
+                out[sku] = [round(float(v), 1) for v in index.labs[rows[0]]]
+        return out
+
+    def _note(self, record: CheckRecord) -> None:
+        s = self._summary
+        s.checks += 1
+        s.by_status[record.status.value] = s.by_status.get(record.status.value, 0) + 1
+        if record.order_id in self._latest_by_order:
+            s.rescans += 1
+        self._latest_by_order[record.order_id] = record
+        self._last = record
+
+    def _override(self, cmd: Command) -> Outcome:
+        last = self._last
+        if last is None:
+            return Outcome("rejected", "nothing to override: no order has been checked in this session")
+        if last.status is Status.PASS:
+            return Outcome("rejected", f"nothing to override: the last check (order {last.order_id}) passed")
+        if last.id in self._overridden:
+            return Outcome("rejected", f"order {last.order_id} (check #{last.id}) is already overridden")
+        rec = self.store.record_override(last.id, supervisor=cmd.supervisor, reason=cmd.reason,
+                                         station=self.station or last.station, operator=self.operator)
+        self._overridden.add(last.id)
+        self._summary.overrides += 1
+        return Outcome("override", f"order {last.order_id}: {last.status.value} overridden by {rec.supervisor}: "
+                                   f"{rec.reason} (check #{last.id}); the box may ship",
+                       record=last, override=rec)
+
+    # -- the end -----------------------------------------------------------------------
+    def summary(self) -> Summary:
+        s = dataclasses.replace(self._summary, by_status=dict(self._summary.by_status))
+        s.unresolved = [r for r in self._latest_by_order.values()
+                        if r.status is not Status.PASS and r.id not in self._overridden]
+        return s
+
+    def close(self) -> None:
+        self.source.close()
+
+
+def run_lines(station: Station, lines, on_outcome: Callable[[Outcome], None]) -> Summary:
+    """Feed ``lines`` (an iterable of text, e.g. stdin) to ``station`` until it ends or says quit."""
+    for line in lines:
+        out = station.handle(line)
+        on_outcome(out)
+        if out.kind == "quit":
+            break
+    return station.summary()
+
+
+__all__ = ["Station", "FolderSource", "CameraSource", "Outcome", "Summary", "Photo", "parse_line",
+           "photo_complete", "jpeg_complete", "HELP", "run_lines"]
