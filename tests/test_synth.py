@@ -164,3 +164,40 @@ def test_unknown_names_are_rejected():
         synth.render_listing("tshirt", "purple")
     with pytest.raises(ValueError):
         synth.render_scene([("mug", "red")], seed=0, size=SMALL, clutter=["banana"])
+
+
+SAMPLE = __import__("pathlib").Path(__file__).resolve().parents[1] / "sample_data"
+
+
+@pytest.mark.skipif(not (SAMPLE / "orders.csv").exists(), reason="sample_data/ has not been generated")
+def test_sample_data_is_consistent():
+    def rows(name):
+        with open(SAMPLE / name, newline="") as fh:
+            return list(csv.DictReader(fh))
+
+    cat = {r["sku"]: r for r in rows("catalogue.csv")}
+    assert len(cat) >= 20
+    for r in cat.values():
+        for p in r["listing_images"].split(";"):
+            img = cv2.imread(str(SAMPLE / p))
+            assert img is not None and 600 <= max(img.shape[:2]) <= 800
+    for r in rows("components.csv"):
+        assert r["sku"] in cat and r["component"] in cat
+    orders = rows("orders.csv")
+    expected = {r["order_id"]: r for r in rows("expected.csv")}
+    assert {r["order_id"] for r in orders} == set(expected)
+    assert {r["status"] for r in expected.values()} == {"PASS", "FLAG", "REVIEW", "ERROR"}
+    for r in orders:
+        assert r["sku"] in cat
+        for p in filter(None, r["photo"].split(";")):
+            assert (SAMPLE / p).is_file()
+        if r["station"]:
+            assert (SAMPLE / "stations" / r["station"] / "empty.jpg").is_file()
+    rotated = 0
+    for p in sorted((SAMPLE / "photos").glob("*.jpg")):
+        with Image.open(p) as im:
+            o = im.getexif().get(0x0112)
+        if o in (6, 8):
+            rotated += 1
+            assert cv2.imread(str(p)).shape[:2] == (960, 1280)
+    assert 2 <= rotated <= 3
