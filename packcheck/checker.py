@@ -115,19 +115,27 @@ class Checker:
         t = time.perf_counter()
         th = self.thresholds
         result = [checks.quality_check(fps, th)]
-        photo = PhotoSet.of(fps)
         skus = order.skus
         must = sorted({r for s in skus for r in self.index.rows_of(s)}
                       | {r for s in skus for sib in self.catalogue.siblings(s) for r in self.index.rows_of(sib)})
-        scores = score_photo(photo, self.index, th, must_verify=must)
+        # One view of the photos: everything located. With several SKUs in the order
+        # and several separate items on the bench, each item is also a view, and each
+        # SKU is judged on the view that shows it best, so a cap beside the trousers
+        # does not make the trousers "look like a cap".
+        n_views = max(f.n_views for f in fps) if len(set(skus)) > 1 else 1
+        inliers: dict[int, int] = {}
+        views = [PhotoSet.of(fps, v) for v in range(n_views)]
+        scored = [score_photo(p, self.index, th, must_verify=must, inlier_cache=inliers) for p in views]
         for sku in dict.fromkeys(skus):
-            result.append(checks.item_check(sku, scores, self.index, self.catalogue, th, order_skus=skus))
-            v = checks.variant_check(sku, fps, self.index, self.catalogue, th, order_skus=skus)
+            best = max(range(n_views), key=lambda v: checks.item_check(
+                sku, scored[v], self.index, self.catalogue, th, order_skus=skus).value)
+            result.append(checks.item_check(sku, scored[best], self.index, self.catalogue, th, order_skus=skus))
+            v = checks.variant_check(sku, views[best], self.index, self.catalogue, th, order_skus=skus)
             if v is not None:
                 result.append(v)
         expected = checks.expected_components(self.catalogue, order.lines)
         result.append(checks.component_check(expected, None if order.packed is None else dict(order.packed)))
-        count = checks.count_check(fps, sum(expected.values()), th)
+        count = checks.count_check(fps, sum(expected.values()), th, packed_recorded=order.packed is not None)
         if count is not None:
             result.append(count)
         return result, time.perf_counter() - t

@@ -12,7 +12,7 @@ import numpy as np
 from .dataset import Catalogue
 from .fingerprint import Fingerprint
 from .index import ListingIndex
-from .scoring import Scores, best_per_owner, item_score
+from .scoring import PhotoSet, Scores, best_per_owner, item_score
 from .thresholds import Thresholds
 from .verdict import CheckResult, Status
 
@@ -54,8 +54,8 @@ def item_check(sku: str, scores: Scores, index: ListingIndex, catalogue: Catalog
         looks_other = nearest is not None and nearest_val > own
         if looks_other and other.product_id == item.product_id:
             reason = "wrong_variant"
-            message = (f"{other.variant or other.sku} {item.title} found, {item.variant or sku} ordered "
-                       f"(looks like {nearest}; item score {_fmt(value)} < {_fmt(band.review_below)})")
+            message = (f"{other.variant or other.sku} found, {item.variant or sku} ordered ({nearest} instead of "
+                       f"{sku}; item score {_fmt(value)} < {_fmt(band.review_below)})")
         elif looks_other:
             reason = "wrong_item"
             message = (f"looks like {nearest} {other.label}, not the ordered {sku} {item.label} "
@@ -71,22 +71,19 @@ def item_check(sku: str, scores: Scores, index: ListingIndex, catalogue: Catalog
                        tuple(details))
 
 
-def colour_distances(photo_fps: list[Fingerprint], index: ListingIndex, rows: list[int]) -> np.ndarray:
-    """Hellinger distance between the photos' best region and each listing row's colour."""
-    hists = np.concatenate([f.hists for f in photo_fps])
-    bc = np.sqrt(np.clip(hists, 0, None)) @ index.sqrt_hists[rows].T
+def colour_distances(photo: PhotoSet, index: ListingIndex, rows: list[int]) -> np.ndarray:
+    """Hellinger distance between the photo's best region and each listing row's colour."""
+    bc = np.sqrt(np.clip(photo.hists, 0, None)) @ index.sqrt_hists[rows].T
     return np.sqrt(np.clip(1.0 - bc.max(axis=0), 0.0, 1.0))
 
 
-def _found_lab(photo_fps: list[Fingerprint], index: ListingIndex, row: int) -> np.ndarray:
+def _found_lab(photo: PhotoSet, index: ListingIndex, row: int) -> np.ndarray:
     """The dominant colour of the photo region closest in colour to a listing row."""
-    hists = np.concatenate([f.hists for f in photo_fps])
-    labs = np.concatenate([f.labs for f in photo_fps])
-    bc = np.sqrt(np.clip(hists, 0, None)) @ index.sqrt_hists[row]
-    return labs[int(np.argmax(bc))]
+    bc = np.sqrt(np.clip(photo.hists, 0, None)) @ index.sqrt_hists[row]
+    return photo.labs[int(np.argmax(bc))]
 
 
-def variant_check(sku: str, photo_fps: list[Fingerprint], index: ListingIndex, catalogue: Catalogue,
+def variant_check(sku: str, photo: PhotoSet, index: ListingIndex, catalogue: Catalogue,
                   thresholds: Thresholds, *, order_skus: tuple[str, ...]) -> CheckResult | None:
     """Is the photo's colour closer to the ordered variant than to every sibling variant?
 
@@ -99,20 +96,20 @@ def variant_check(sku: str, photo_fps: list[Fingerprint], index: ListingIndex, c
     if not siblings:
         return None
     own_rows = index.rows_of(sku)
-    d_own_all = colour_distances(photo_fps, index, own_rows)
+    d_own_all = colour_distances(photo, index, own_rows)
     own_row = own_rows[int(np.argmin(d_own_all))]
     d_own = float(d_own_all.min())
     best_sib, d_sib, sib_row = None, np.inf, -1
     for s in siblings:
         rows = index.rows_of(s)
-        d = colour_distances(photo_fps, index, rows)
+        d = colour_distances(photo, index, rows)
         if d.min() < d_sib:
             best_sib, d_sib, sib_row = s, float(d.min()), rows[int(np.argmin(d))]
     value = d_sib - d_own
     band = thresholds.variant
     status = Status(band.status(value))
     sib = catalogue.items[best_sib]
-    found = _found_lab(photo_fps, index, sib_row if value < 0 else own_row)
+    found = _found_lab(photo, index, sib_row if value < 0 else own_row)
     details = (
         ("distance_ordered", round(d_own, 4)), ("distance_sibling", round(d_sib, 4)),
         ("nearest_sibling", best_sib),
@@ -126,8 +123,8 @@ def variant_check(sku: str, photo_fps: list[Fingerprint], index: ListingIndex, c
         reason = None
     else:
         reason = "wrong_variant"
-        message = (f"{sib.variant or best_sib} {item.title} found, {item.variant or sku} ordered "
-                   f"(colour closer to {best_sib}: margin {value:+.3f} < {band.review_below:+.3f})")
+        message = (f"{sib.variant or best_sib} found, {item.variant or sku} ordered ({best_sib} instead of {sku}; "
+                   f"colour margin {value:+.3f} < {band.review_below:+.3f})")
     return CheckResult("variant", status, reason, message, value, band.flag_below, band.review_below, sku, details)
 
 
@@ -185,20 +182,25 @@ def quality_check(fps: list[Fingerprint], thresholds: Thresholds) -> CheckResult
         f" ({'; '.join(problems)}; another photo was usable)" if problems else ""), details=details)
 
 
-def count_check(fps: list[Fingerprint], expected_pieces: int, thresholds: Thresholds) -> CheckResult | None:
-    """Separate items on the bench against the pieces expected, where an empty-station photo makes it reliable."""
+def count_check(fps: list[Fingerprint], expected_pieces: int, thresholds: Thresholds, *,
+                packed_recorded: bool) -> CheckResult | None:
+    """Separate items on the bench against the pieces expected, where an empty-station photo makes it reliable.
+
+    Touching items merge into one, so the count is a lower bound: it only ever
+    raises a concern when it is short by the thresholds' margins, and only when no
+    packed record exists (a scanned record is the better evidence; the count is
+    then reported beside it).
+    """
     counted = [f.n_items for f in fps if f.location[7] == "reference"]
     if not counted:
         return None
     seen = max(counted)
     short = expected_pieces - seen
     details = (("items_seen", seen), ("pieces_expected", expected_pieces))
-    if short >= thresholds.count_flag_short_by:
-        return CheckResult("count", Status.FLAG, "count_short",
-                           f"{seen} item(s) on the bench, {expected_pieces} expected", float(seen), details=details)
-    if short >= thresholds.count_review_short_by:
-        return CheckResult("count", Status.REVIEW, "count_short",
-                           f"{seen} item(s) on the bench, {expected_pieces} expected (touching items count as one)",
-                           float(seen), details=details)
-    return CheckResult("count", Status.PASS, None, f"{seen} item(s) on the bench, {expected_pieces} expected",
-                       float(seen), details=details)
+    text = f"{seen} separate item(s) on the bench, {expected_pieces} piece(s) expected"
+    if packed_recorded or short < thresholds.count_review_short_by:
+        note = " (touching items count as one; the packed record decides)" if short > 0 else ""
+        return CheckResult("count", Status.PASS, None, text + note, float(seen), details=details)
+    status = Status.FLAG if short >= thresholds.count_flag_short_by else Status.REVIEW
+    return CheckResult("count", status, "count_short", text + " and nothing recorded as packed", float(seen),
+                       details=details)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-#: Bins on the L, a and b axes of the histogram.
-LAB_BINS = (4, 8, 8)
+#: Bins on the L, a and b axes of the histogram. The chroma axes need 16 bins:
+#: with 8, navy and black (or two greens) share a bin and cannot be told apart.
+LAB_BINS = (4, 16, 16)
 HIST_SIZE = int(np.prod(LAB_BINS))
 
 
@@ -33,7 +34,8 @@ def lab_histogram(rgb: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray
     hist = cv2.calcHist([lab], [0, 1, 2], m, list(LAB_BINS), [0, 256, 0, 256, 0, 256]).ravel()
     # A light blur across neighbouring bins, so a colour on a bin edge does not
     # jump between bins under a small change of light.
-    hist = cv2.GaussianBlur(hist.reshape(LAB_BINS[0], -1), (3, 3), 0.6).ravel()
+    planes = hist.reshape(LAB_BINS[0], LAB_BINS[1], LAB_BINS[2])
+    hist = np.stack([cv2.GaussianBlur(p, (3, 3), 0.6) for p in planes]).ravel()
     total = float(hist.sum())
     return (hist / total if total > 0 else hist).astype(np.float32)
 

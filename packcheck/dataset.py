@@ -90,8 +90,9 @@ class Catalogue:
     components: dict[str, tuple[tuple[str, int], ...]] = field(default_factory=dict)
 
     def bill_of_materials(self, sku: str) -> tuple[tuple[str, int], ...]:
-        """(component, qty per unit); a SKU without rows is one piece of itself."""
-        return self.components.get(sku) or ((self.items[sku].title if sku in self.items else sku, 1),)
+        """(component, qty per unit); a SKU without rows is one piece of itself, named by its SKU
+        (what a packer scans)."""
+        return self.components.get(sku) or ((sku, 1),)
 
     def siblings(self, sku: str) -> list[str]:
         """Other SKUs of the same listing (same ``product_id``)."""

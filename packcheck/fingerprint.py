@@ -31,7 +31,7 @@ from .imaging import LoadedImage
 from .locate import Location, centre_crop, listing_mask, locate_product, pad_to_square, square_crop
 
 #: Bump when any computation below changes: cached listing fingerprints are then rebuilt.
-PIPELINE_VERSION = 7
+PIPELINE_VERSION = 10
 #: Long side of the copy hashes and colour are computed from.
 COLOUR_SIDE_PX = 160
 #: Long side of the copy the sharpness measure uses (the measure depends on scale).
@@ -69,6 +69,24 @@ class Fingerprint:
     @property
     def n_items(self) -> int:
         return int(self.location[5])
+
+    @property
+    def n_views(self) -> int:
+        """View 0 is everything located; views 1.. are the separate items (when several were found)."""
+        return len(self.hists)
+
+    def view_rows(self, view: int) -> tuple[list[int], list[int]]:
+        """(embedding rows, region rows) that belong to ``view``.
+
+        Regions are [everything, item 1, ...]; embedding crops are [located product,
+        whole frame, item 1, ...] (see :func:`photo_crops`), so the item crops are the
+        last ``n_views - 1`` embedding rows.
+        """
+        items = self.n_views - 1
+        n_emb = len(self.embeddings)
+        if view == 0:
+            return list(range(max(0, n_emb - items))), [0]
+        return ([n_emb - items + view - 1] if n_emb else []), [view]
 
     # -- storage: plain arrays in an .npz, never pickle --------------------------------
     def to_bytes(self) -> bytes:

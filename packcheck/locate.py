@@ -198,25 +198,59 @@ def _foreground_by_border(lab: np.ndarray, region: tuple[int, int, int, int]) ->
     if min(sub.shape[:2]) < 16:
         return None
     bw = max(2, min(sub.shape[:2]) // 25)
-    border = _border_pixels(sub, bw)
+    sides = [sub[:bw].reshape(-1, 3), sub[-bw:].reshape(-1, 3), sub[:, :bw].reshape(-1, 3), sub[:, -bw:].reshape(-1, 3)]
+    border = np.concatenate(sides)
     # The surface may be two-toned (table and box flap, light and shadow): model it
-    # as up to three colour clusters and keep those that cover much of the border.
+    # as up to three colour clusters. A cluster is surface only if it shows on at
+    # least three sides of the frame: a product that reaches one edge (a T-shirt
+    # laid out to the top of the photo) must not be mistaken for the table.
     k = 3
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
     _, labels, centres = cv2.kmeans(border.astype(np.float32), k, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
-    shares = np.bincount(labels.ravel(), minlength=k) / len(labels)
-    centres = centres[shares > 0.15]
+    labels = labels.ravel()
+    bounds = np.cumsum([0] + [len(x) for x in sides])
+    side_share = np.array([[np.mean(labels[bounds[i]:bounds[i + 1]] == j) for i in range(4)] for j in range(k)])
+    shares = np.bincount(labels, minlength=k) / len(labels)
+    surface = (shares > 0.15) & ((side_share > 0.1).sum(axis=1) >= 3)
+    centres = centres[surface]
     if len(centres) == 0:
         return None
     # Lightness varies with uneven light and shadow; chroma identifies the surface.
     weights = np.array([0.5, 1.0, 1.0], np.float32)
     d = np.min(np.stack([np.linalg.norm((sub - c) * weights, axis=2) for c in centres]), axis=0)
-    spreads = [np.median(np.linalg.norm((border[labels.ravel() == j] - centres[i]) * weights, axis=1))
-               for i, j in enumerate(np.flatnonzero(shares > 0.15))]
+    spreads = [np.median(np.linalg.norm((border[labels == j] - centres[i]) * weights, axis=1))
+               for i, j in enumerate(np.flatnonzero(surface))]
     limit = max(MIN_BACKGROUND_DISTANCE, 3.0 * float(np.median(spreads)))
     fg = np.zeros(lab.shape[:2], np.uint8)
     fg[y0:y1, x0:x1] = np.where(d > limit, 255, 0).astype(np.uint8)
     return fg
+
+
+def _aligned_reference(small: np.ndarray, empty_rgb: np.ndarray) -> np.ndarray | None:
+    """The empty-station photo warped onto the photo's frame, or None when they do not line up.
+
+    A bumped camera or a box placed a little differently shifts the scene; a
+    homography fitted to ORB matches on the surface undoes that. Pixels the warped
+    reference does not cover are black (and ignored by the caller).
+    """
+    ref = cv2.resize(empty_rgb, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_AREA)
+    g1 = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+    g2 = cv2.cvtColor(ref, cv2.COLOR_RGB2GRAY)
+    orb = cv2.ORB_create(nfeatures=800, fastThreshold=10)
+    k1, d1 = orb.detectAndCompute(g1, None)
+    k2, d2 = orb.detectAndCompute(g2, None)
+    if d1 is None or d2 is None or len(k1) < 20 or len(k2) < 20:
+        return ref  # a featureless surface: nothing to align on, assume a fixed camera
+    matches = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(d2, d1)
+    if len(matches) < 20:
+        return None
+    src = np.float32([k2[m.queryIdx].pt for m in matches])
+    dst = np.float32([k1[m.trainIdx].pt for m in matches])
+    H, inl = cv2.findHomography(src, dst, cv2.RANSAC, 3.0)
+    if H is None or int(inl.sum()) < max(15, 0.25 * len(matches)):
+        return None
+    return cv2.warpPerspective(ref, H, (small.shape[1], small.shape[0]), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
 def locate_product(rgb: np.ndarray, *, empty_rgb: np.ndarray | None = None) -> Location:
@@ -239,17 +273,21 @@ def locate_product(rgb: np.ndarray, *, empty_rgb: np.ndarray | None = None) -> L
     lab = _lab(small)
     skin = _skin(lab, small)
     if empty_rgb is not None:
-        ref = cv2.resize(empty_rgb, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_AREA)
-        ref_lab = _lab(ref)
-        diff = np.linalg.norm((cv2.GaussianBlur(lab, (5, 5), 0) - cv2.GaussianBlur(ref_lab, (5, 5), 0))
-                              * np.array([0.5, 1.0, 1.0], np.float32), axis=2)
-        limit = max(MIN_BACKGROUND_DISTANCE, float(np.percentile(diff, 50)) * 3.0)
-        fg = _clean(np.where(diff > limit, 255, 0).astype(np.uint8))
-        fg, boxes = _components(fg, skin)
-        frac = float((fg > 0).mean())
-        if frac < MIN_PRODUCT_FRACTION:
-            return Location((0, 0, w, h), np.full((h, w), 255, np.uint8), False, 0, 0.0, "reference")
-        return _finish(fg, "reference", s, (h, w), n_items=len(boxes), item_boxes=boxes)
+        ref = _aligned_reference(small, empty_rgb)
+        if ref is not None:
+            ref_lab = _lab(ref)
+            valid = ref.any(axis=2)
+            diff = np.linalg.norm((cv2.GaussianBlur(lab, (5, 5), 0) - cv2.GaussianBlur(ref_lab, (5, 5), 0))
+                                  * np.array([0.5, 1.0, 1.0], np.float32), axis=2)
+            diff[~valid] = 0
+            limit = max(MIN_BACKGROUND_DISTANCE, float(np.percentile(diff[valid], 50)) * 3.0)
+            fg = _clean(np.where(diff > limit, 255, 0).astype(np.uint8))
+            fg, boxes = _components(fg, skin)
+            frac = float((fg > 0).mean())
+            if frac < MIN_PRODUCT_FRACTION:
+                return Location((0, 0, w, h), np.full((h, w), 255, np.uint8), False, 0, 0.0, "reference")
+            return _finish(fg, "reference", s, (h, w), n_items=len(boxes), item_boxes=boxes)
+        # The reference does not line up with this photo (camera moved): ignore it.
 
     sh, sw = small.shape[:2]
     region = (0, 0, sw, sh)

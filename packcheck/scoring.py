@@ -44,17 +44,24 @@ class PhotoSet:
 
     embeddings: np.ndarray
     hists: np.ndarray
+    labs: np.ndarray  # (R, 3) dominant colour per region
     hashes: np.ndarray  # (R, 4)
     colour_hashes: np.ndarray  # (R, 14)
     keypoints: tuple[keypoints.Keypoints, ...]
 
     @classmethod
-    def of(cls, fps: list[Fingerprint]) -> "PhotoSet":
+    def of(cls, fps: list[Fingerprint], view: int = 0) -> "PhotoSet":
+        """Pool the photos' rows of one view: 0 = everything located, k = the k-th separate item.
+
+        Keypoints always cover the whole located area (RANSAC picks out the item).
+        """
+        rows = [f.view_rows(view) if view < f.n_views else ([], []) for f in fps]
         return cls(
-            embeddings=np.concatenate([f.embeddings for f in fps]),
-            hists=np.concatenate([f.hists for f in fps]),
-            hashes=np.concatenate([f.hashes for f in fps]),
-            colour_hashes=np.concatenate([f.colour_hashes for f in fps]),
+            embeddings=np.concatenate([f.embeddings[e] for f, (e, _) in zip(fps, rows)]),
+            hists=np.concatenate([f.hists[r] for f, (_, r) in zip(fps, rows)]),
+            labs=np.concatenate([f.labs[r] for f, (_, r) in zip(fps, rows)]),
+            hashes=np.concatenate([f.hashes[r] for f, (_, r) in zip(fps, rows)]),
+            colour_hashes=np.concatenate([f.colour_hashes[r] for f, (_, r) in zip(fps, rows)]),
             keypoints=tuple(f.keypoints for f in fps),
         )
 

@@ -181,19 +181,25 @@ def _phash_whole(path: str):
         return imagehash.phash(im).hash.ravel()
 
 
-def score_pairs(fp: Fingerprint, index, catalogue: Catalogue, th: Thresholds) -> dict:
-    """Item and variant scores of one photo against every class, as the verdict would compute them."""
+def score_pairs(fp: Fingerprint, index, catalogue: Catalogue, th: Thresholds, *, skus=None,
+                inlier_cache: dict[int, int] | None = None) -> dict:
+    """Item and variant scores of one photo against every class, as the verdict would compute them.
+
+    ``skus`` limits the classes scored (default: every class of the catalogue);
+    ``inlier_cache`` (listing row -> keypoint inliers for this photo) is reused and
+    filled, so a caller scoring the same photo twice verifies each pair once.
+    """
     photo = PhotoSet.of([fp])
-    cache: dict[int, int] = {}
+    cache: dict[int, int] = {} if inlier_cache is None else inlier_cache
     item, variant, verdicts = {}, {}, {}
     nearest = None
-    for cid in catalogue.items:
+    for cid in (catalogue.items if skus is None else skus):
         must = sorted(set(index.rows_of(cid)) | {r for s in catalogue.siblings(cid) for r in index.rows_of(s)})
         scores = score_photo(photo, index, th, must_verify=must, inlier_cache=cache)
         if nearest is None:
             nearest = index.owners[int(np.argmax(scores.fused))]
         ic = checks.item_check(cid, scores, index, catalogue, th, order_skus=(cid,))
-        vc = checks.variant_check(cid, [fp], index, catalogue, th, order_skus=(cid,))
+        vc = checks.variant_check(cid, photo, index, catalogue, th, order_skus=(cid,))
         item[cid] = ic.value
         variant[cid] = vc.value if vc is not None else None
         statuses = [ic.status.value] + ([vc.status.value] if vc is not None else [])
