@@ -491,7 +491,7 @@ class EvidenceStore:
                     sha = p.name.split(".")[0]
                     if not _SHA_RE.match(sha) or hashlib.sha256(p.read_bytes()).hexdigest() != sha:
                         problems.append(f"damaged {p}")
-        return problems
+        return list(dict.fromkeys(problems))
 
     def _sweep_temp_files(self) -> None:
         """Remove temporary files left by a killed writer of this machine (never a live one's)."""

@@ -45,6 +45,7 @@ PAGE = """<!doctype html>
 <body class="status-NONE">
 <header id="band">
   <div id="status">READY</div>
+  <div id="badge" hidden>OVERRIDDEN</div>
   <div id="order">scan an order barcode</div>
   <div id="live" title="connection to the station">connecting</div>
 </header>
@@ -66,8 +67,9 @@ html, body { margin: 0; height: 100%; background: #111; color: #eee;
   font-family: system-ui, -apple-system, "Segoe UI", sans-serif; }
 body { display: flex; flex-direction: column; }
 header { display: flex; align-items: center; gap: 3vw; padding: 1.5vh 3vw; background: #444; }
-#status { font-size: 11vh; font-weight: 800; letter-spacing: .05em; }
-#order { font-size: 5vh; flex: 1; }
+#status { font-size: 11vh; font-weight: 800; letter-spacing: .05em; white-space: nowrap; }
+#badge { font-size: 4vh; font-weight: 700; border: .4vh solid currentColor; padding: .5vh 1vw; white-space: nowrap; }
+#order { font-size: 5vh; flex: 1; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 #live { font-size: 2vh; opacity: .7; }
 body.status-PASS header { background: #1b8a2e; }
 body.status-REVIEW header { background: #f0a800; color: #111; }
@@ -80,7 +82,7 @@ main { flex: 1; display: flex; gap: 2vw; padding: 2vh 3vw; min-height: 0; }
 figure { flex: 1; margin: 0; display: flex; flex-direction: column; min-height: 0; }
 figure img { flex: 1; min-height: 0; width: 100%; object-fit: contain; background: #222; }
 figcaption { font-size: 2.5vh; padding-top: .5vh; opacity: .8; }
-#reasons { font-size: 4.5vh; margin: 0; padding: 0 3vw 1vh 6vw; }
+#reasons { font-size: 4vh; margin: 0; padding: 0 3vw 1vh 6vw; }
 #reasons li { margin: .3vh 0; }
 footer { font-size: 2vh; opacity: .7; padding: 0 3vw 1.5vh; }
 """
@@ -110,7 +112,8 @@ function show(state) {
   notice.textContent = state.notice ? state.notice.text : "";
   if (!v) return;
   document.body.className = "status-" + String(v.status) + (v.override ? " overridden" : "");
-  $("status").textContent = v.override ? v.status + " \u2192 OVERRIDDEN" : String(v.status);
+  $("status").textContent = String(v.status);
+  $("badge").hidden = !v.override;
   $("order").textContent = "order " + v.order_id + (v.rescan_of ? "  (rescan)" : "");
   const ov = $("override");
   ov.hidden = !v.override;

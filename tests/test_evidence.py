@@ -1,0 +1,372 @@
+"""The evidence store: records, content-addressed files, bundles, and nothing lost under crashes or concurrency."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from packcheck.cli import cli
+from packcheck.evidence import (
+    BundleMismatch,
+    EvidenceError,
+    EvidenceStore,
+    PhotoInput,
+    parse_since,
+    verify_bundle,
+    write_bundle,
+)
+from packcheck.verdict import CheckResult, Status, combine, error_verdict
+
+from test_station import jpeg, scene_rgb
+
+
+def verdict_for(order_id: str, photos: list[bytes], status: Status = Status.PASS, *, message: str | None = None):
+    """A verdict as the Checker would give, without running it (fast; no model)."""
+    variant = CheckResult(
+        "variant", status, None if status is Status.PASS else "wrong_variant",
+        message or ("colour matches red" if status is Status.PASS else "green Shirt found, red ordered"),
+        value=0.9 if status is Status.PASS else -0.9, flag_below=-0.05, review_below=0.0, sku="SHIRT-RED",
+        details=(("ordered_lab", (110.0, 191.0, 173.0)), ("found_lab", (146.0, 72.0, 178.0)),
+                 ("sibling_lab", (147.0, 71.0, 178.0)), ("nearest_sibling", "SHIRT-GRN")))
+    return combine(order_id, [variant], thresholds_version="test-1",
+                   photos=[hashlib.sha256(p).hexdigest() for p in photos], photo_paths=["photo 1"])
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = EvidenceStore.open(tmp_path / "ev" / "evidence.sqlite")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def listing(tmp_path) -> Path:
+    p = tmp_path / "catalogue" / "SHIRT-RED.png"
+    p.parent.mkdir()
+    import cv2
+
+    img = np.full((200, 200, 3), 255, np.uint8)
+    cv2.circle(img, (100, 100), 60, (30, 30, 200), -1)
+    cv2.imwrite(str(p), img)
+    return p
+
+
+def test_record_and_read_back(store, listing):
+    photo = jpeg(scene_rgb("SHIRT-RED"))
+    v = verdict_for("O1", [photo])
+    rec = store.record_check(v, photos=[PhotoInput(photo, "IMG_1.jpg")], listing_images={"SHIRT-RED": [listing]},
+                             station="bench-1", operator="ana", extra={"note": "x"})
+    assert (rec.id, rec.order_id, rec.status, rec.station, rec.operator) == (1, "O1", Status.PASS, "bench-1", "ana")
+    assert rec.checked_at.endswith("Z") and len(rec.checked_at) == len("2026-11-26T10:33:51.123Z")
+    assert rec.photo_sha256 == v.photos and rec.thresholds_version == "test-1"
+    [p] = rec.photos
+    [lst] = rec.listings
+    assert (p.source, p.ext, lst.sku, lst.ext) == ("IMG_1.jpg", ".jpg", "SHIRT-RED", ".png")
+    assert p.relpath == f"photos/{p.sha256[:2]}/{p.sha256}.jpg"
+    assert (store.root / p.relpath).read_bytes() == photo
+    assert rec.verdict["checks"][0]["details"]["nearest_sibling"] == "SHIRT-GRN"
+    assert rec.extra == {"note": "x"}
+    assert store.get_check(1) == rec
+
+
+def test_photos_must_be_the_ones_judged(store):
+    v = verdict_for("O1", [b"judged bytes"])
+    with pytest.raises(ValueError, match="the photos given are not the ones judged"):
+        store.record_check(v, photos=[b"other bytes"])
+
+
+def test_files_are_content_addressed_and_never_overwritten(store):
+    sha, ext = store.put_blob(b"\xff\xd8\xff same bytes")
+    path = store.blob_path(sha, ext)
+    before = path.stat().st_mtime_ns
+    time.sleep(0.01)
+    assert store.put_blob(b"\xff\xd8\xff same bytes") == (sha, ext)
+    assert path.stat().st_mtime_ns == before
+    # A damaged file keeps its name (it is evidence of the damage) and is reported.
+    path.write_bytes(b"damaged")
+    assert store.put_blob(b"\xff\xd8\xff same bytes") == (sha, ext)
+    assert path.read_bytes() == b"damaged"
+    store.record_check(error_verdict("O9", "photo_unreadable", "x", thresholds_version="t"),
+                       photos=[b"\xff\xd8\xff same bytes"])
+    assert store.verify_files() == [f"damaged {path}"]
+    with pytest.raises(EvidenceError, match="is damaged"):
+        store.read_blob(store.order_checks("O9")[0].photos[0])
+
+
+def test_rescan_links_to_the_previous_check_and_overrides_are_kept(store):
+    first = store.record_check(verdict_for("O2", [b"a"], Status.FLAG), photos=[b"a"])
+    store.record_check(verdict_for("O3", [b"b"]), photos=[b"b"])
+    again = store.record_check(verdict_for("O2", [b"c"]), photos=[b"c"])
+    assert (first.previous_check_id, again.previous_check_id) == (None, first.id)
+    o = store.record_override(first.id, supervisor="maria", reason="buyer agreed", station="b1")
+    assert store.get_check(first.id).overrides == (o,)
+    with pytest.raises(EvidenceError, match="an override needs a reason"):
+        store.record_override(first.id, supervisor="maria", reason="  ")
+    with pytest.raises(EvidenceError, match="an override needs the supervisor's name"):
+        store.record_override(first.id, supervisor="", reason="r")
+    with pytest.raises(EvidenceError, match="there is no check #99 to override"):
+        store.record_override(99, supervisor="maria", reason="r")
+
+
+def test_history_filters(store):
+    for i, (oid, status) in enumerate([("O1", Status.PASS), ("O2", Status.FLAG), ("O2", Status.PASS)]):
+        store.record_check(verdict_for(oid, [bytes([i])], status), photos=[bytes([i])],
+                           checked_at=f"2026-11-2{i + 4}T12:00:00.000Z")
+    assert [r.id for r in store.history(statuses=["flag"])] == [2]
+    assert [r.id for r in store.history(since=parse_since("2026-11-25"))] == [2, 3]
+    assert [r.id for r in store.history(order_id="O2")] == [2, 3]
+    assert [r.id for r in store.history(limit=2)] == [2, 3]
+    assert store.latest().id == 3
+
+
+@pytest.mark.parametrize("text, utc", [
+    ("2026-11-26", "2026-11-26T00:00:00.000Z"),
+    ("2026-11-26 14:30", "2026-11-26T14:30:00.000Z"),
+    ("2026-11-26T14:30:00Z", "2026-11-26T14:30:00.000Z"),
+    ("2026-11-26T14:30+02:00", "2026-11-26T12:30:00.000Z"),
+])
+def test_parse_since(text, utc):
+    assert parse_since(text) == utc
+
+
+def test_parse_since_rejects_nonsense():
+    with pytest.raises(EvidenceError, match="'yesterday' is not a date; give it as 2026-11-26"):
+        parse_since("yesterday")
+
+
+def test_open_refuses_what_is_not_an_evidence_database(tmp_path):
+    with pytest.raises(EvidenceError, match="no evidence database at .*missing.sqlite; check the --db path"):
+        EvidenceStore.open(tmp_path / "missing.sqlite", create=False)
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(EvidenceError, match="is not a packcheck evidence database or is damaged"):
+        EvidenceStore.open(junk)
+    newer = tmp_path / "newer.sqlite"
+    conn = sqlite3.connect(newer)
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    with pytest.raises(EvidenceError, match="written by a newer packcheck"):
+        EvidenceStore.open(newer)
+    with pytest.raises(EvidenceError, match="is a folder"):
+        EvidenceStore.open(tmp_path)
+
+
+def test_wal_and_full_sync(store):
+    c = sqlite3.connect(store.path)
+    assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    c.close()
+    assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+# ---------------------------------------------------------------- bundles
+def _flagged_then_fixed(store, listing) -> tuple[bytes, bytes]:
+    bad, good = jpeg(scene_rgb("SHIRT-GRN", seed=1)), jpeg(scene_rgb("SHIRT-RED", seed=2))
+    first = store.record_check(verdict_for("O2", [bad], Status.FLAG), photos=[PhotoInput(bad, "O2.jpg")],
+                               listing_images={"SHIRT-RED": [listing]}, station="bench-1", operator="ana")
+    store.record_override(first.id, supervisor="maria", reason="checked by hand <b>ok</b>")
+    store.record_check(verdict_for("O2", [good]), photos=[PhotoInput(good, "IMG_2.jpg")],
+                       listing_images={"SHIRT-RED": [listing]}, station="bench-1", operator="ana")
+    return bad, good
+
+
+def test_bundle_of_a_flagged_then_fixed_order(store, listing, tmp_path):
+    bad, good = _flagged_then_fixed(store, listing)
+    original_listing = listing.read_bytes()
+    listing.write_bytes(b"the catalogue changed since")  # the bundle keeps the listing as checked
+    out = tmp_path / "appeal.zip"
+    bundle = write_bundle(store, "O2", out)
+    assert bundle.checks == 2
+    names = verify_bundle(out)
+    assert set(names) == set(bundle.files) - {"SHA256SUMS"}
+    with zipfile.ZipFile(out) as z:
+        doc = json.loads(z.read("verdict.json"))
+        photos = sorted(n for n in z.namelist() if n.startswith("photos/"))
+        listings = [n for n in z.namelist() if n.startswith("listing/")]
+        assert [z.read(n) for n in photos] == [bad, good]
+        assert [z.read(n) for n in listings] == [original_listing]
+        import cv2
+
+        sheet = cv2.imdecode(np.frombuffer(z.read("sheet.png"), np.uint8), cv2.IMREAD_COLOR)
+        old_sheet = cv2.imdecode(np.frombuffer(z.read("sheet-check-1.png"), np.uint8), cv2.IMREAD_COLOR)
+        sums = z.read("SHA256SUMS").decode()
+    assert sheet.shape[1] == 1800 and old_sheet.shape[1] == 1800
+    assert tuple(int(v) for v in old_sheet[20, 20]) == (40, 40, 210)  # the FLAG band, BGR
+    assert tuple(int(v) for v in sheet[20, 20]) == (60, 160, 40)  # PASS
+    assert doc["format"] == "packcheck-appeal/1" and doc["order_id"] == "O2"
+    assert [(c["status"], c["previous_check_id"]) for c in doc["checks"]] == [("FLAG", None), ("PASS", 1)]
+    assert doc["checks"][0]["overrides"][0]["reason"] == "checked by hand <b>ok</b>"
+    assert doc["checks"][0]["photos"][0]["source"] == "O2.jpg"
+    assert doc["checks"][0]["verdict"]["checks"][0]["message"] == "green Shirt found, red ordered"
+    assert f"{hashlib.sha256(bad).hexdigest()}  {photos[0]}" in sums.splitlines()
+
+
+def _rewrite(src: Path, dst: Path, change) -> None:
+    with zipfile.ZipFile(src) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    change(members)
+    with zipfile.ZipFile(dst, "w") as z:
+        for n, data in members.items():
+            z.writestr(n, data)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda m: m.update({"sheet.png": m["sheet.png"] + b"x"}), r"sheet.png does not match SHA256SUMS"),
+    (lambda m: m.pop("verdict.json"), r"verdict.json is listed in SHA256SUMS but missing from the bundle"),
+    (lambda m: m.update({"extra.txt": b"hi"}), r"extra.txt is in the bundle but not in SHA256SUMS"),
+    (lambda m: m.pop("SHA256SUMS"), r"has no SHA256SUMS file"),
+])
+def test_verify_names_the_file_that_differs(store, listing, tmp_path, change, message):
+    _flagged_then_fixed(store, listing)
+    good = write_bundle(store, "O2", tmp_path / "a.zip").path
+    bad = tmp_path / "b.zip"
+    _rewrite(good, bad, change)
+    with pytest.raises(BundleMismatch, match=message):
+        verify_bundle(bad)
+
+
+def test_verify_refuses_a_file_that_is_not_a_zip(tmp_path):
+    p = tmp_path / "x.zip"
+    p.write_bytes(b"nope")
+    with pytest.raises(EvidenceError, match="cannot be read as a zip file"):
+        verify_bundle(p)
+
+
+def test_cli_evidence_verify_and_history(store, listing, tmp_path):
+    _flagged_then_fixed(store, listing)
+    runner = CliRunner()
+    db = str(store.path)
+    out = tmp_path / "appeal.zip"
+    r = runner.invoke(cli, ["evidence", "O2", "--db", db, "--out", str(out)])
+    assert r.exit_code == 0
+    assert r.output.splitlines()[0] == f"wrote {out}: 2 checks of order O2, 8 files"
+    r = runner.invoke(cli, ["evidence", "--verify", str(out)])
+    assert (r.exit_code, r.output) == (0, f"OK: all 7 files of {out} match SHA256SUMS\n")
+    tampered = tmp_path / "tampered.zip"
+    _rewrite(out, tampered, lambda m: m.update({"verdict.json": m["verdict.json"].replace(b"FLAG", b"PASS")}))
+    r = runner.invoke(cli, ["evidence", "--verify", str(tampered)])
+    assert r.exit_code == 2
+    assert r.output.startswith(f"Error: {tampered}: verdict.json does not match SHA256SUMS (expected ")
+    r = runner.invoke(cli, ["evidence", "O404", "--db", db, "--out", str(tmp_path / "x.zip")])
+    assert (r.exit_code, r.output) == (2, f"Error: order 'O404' was never checked in {db}; check the order id "
+                                          f"(packcheck history --db {db} lists the checked orders)\n")
+    assert not (tmp_path / "x.zip").exists()
+    r = runner.invoke(cli, ["evidence", "O2", "--db", str(tmp_path / "none.sqlite")])
+    assert r.exit_code == 2 and "Error: no evidence database at" in r.output
+    assert not (tmp_path / "none.sqlite").exists()
+
+    r = runner.invoke(cli, ["history", "--db", db])
+    assert r.exit_code == 0
+    lines = r.output.splitlines()
+    assert lines[0].split() == ["#", "time", "(UTC)", "order", "station", "operator", "status", "message"]
+    assert lines[1].split()[2:6] == ["O2", "bench-1", "ana", "FLAG"]
+    assert "overridden by maria at" in lines[2] and lines[2].endswith(": checked by hand <b>ok</b>")
+    assert lines[4].strip() == "rescan of #1" and lines[-1] == "2 checks"
+    r = runner.invoke(cli, ["history", "--db", db, "--status", "PASS", "--json"])
+    assert [(c["id"], c["status"], c["previous_check_id"]) for c in json.loads(r.output)] == [(2, "PASS", 1)]
+    r = runner.invoke(cli, ["history", "--db", db, "--since", "2999-01-01"])
+    assert (r.exit_code, r.output) == (0, "no checks recorded that match\n")
+    r = runner.invoke(cli, ["history", "--db", db, "--since", "soon"])
+    assert (r.exit_code, r.output) == (2, "Error: 'soon' is not a date; give it as 2026-11-26 or 2026-11-26T14:30\n")
+
+
+# ---------------------------------------------------------------- processes and crashes
+WRITER = textwrap.dedent("""
+    import hashlib, sys
+    from packcheck.evidence import EvidenceStore, PhotoInput
+    from packcheck.verdict import error_verdict
+    db, tag, n, size = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    store = EvidenceStore.open(db)
+    i = 0
+    while n < 0 or i < n:
+        photo = hashlib.sha256(f"{tag}-{i}".encode()).digest() * (size // 32)
+        v = error_verdict(f"{tag}-{i}", "photo_unreadable", "test record", thresholds_version="t")
+        rec = store.record_check(v, photos=[PhotoInput(photo, f"{tag}-{i}.bin")], station=tag)
+        print(f"committed {rec.id} {tag}-{i}", flush=True)
+        i += 1
+""")
+
+
+def _writer(db: Path, tag: str, n: int, size: int) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", WRITER, str(db), tag, str(n), str(size)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_two_processes_writing_one_database_lose_nothing(tmp_path):
+    db = tmp_path / "evidence.sqlite"
+    n = 40
+    procs = [_writer(db, tag, n, 20_000) for tag in ("A", "B")]
+    outs = [p.communicate(timeout=120) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err
+    with EvidenceStore.open(db, create=False) as store:
+        recs = store.history()
+        assert sorted(r.order_id for r in recs) == sorted(f"{t}-{i}" for t in "AB" for i in range(n))
+        assert len({r.id for r in recs}) == 2 * n
+        assert all(len(r.photos) == 1 for r in recs)
+        assert store.verify_files() == []
+        # Both really wrote at the same time: their records interleave.
+        stations = [r.station for r in recs]
+        assert sum(a != b for a, b in zip(stations, stations[1:])) > 2
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.close()
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_loses_no_committed_check(tmp_path):
+    db = tmp_path / "evidence.sqlite"
+    rng = np.random.default_rng(7)
+    committed: dict[int, str] = {}
+    for round_ in range(4):
+        p = _writer(db, f"R{round_}", -1, 3_000_000)  # big photos: the kill often lands inside a write
+        lines = []
+        for _ in range(int(rng.integers(1, 4))):
+            lines.append(p.stdout.readline())
+        time.sleep(float(rng.uniform(0.0, 0.08)))
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait(timeout=30)
+        for line in lines:
+            _, cid, oid = line.split()
+            committed[int(cid)] = oid
+        conn = sqlite3.connect(db)
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        conn.close()
+        with EvidenceStore.open(db, create=False) as store:  # sweeps the dead writer's temporary file
+            have = {r.id: r.order_id for r in store.history()}
+            assert all(have.get(cid) == oid for cid, oid in committed.items())
+            assert store.verify_files() == []
+            assert not list(store.blob_root.rglob(".tmp-*"))
+
+
+def test_live_writers_temporary_files_are_not_swept(tmp_path):
+    store = EvidenceStore.open(tmp_path / "evidence.sqlite")
+    store.put_blob(b"x")
+    import socket
+
+    live = store.blob_root / "ab" / f".tmp-{socket.gethostname()}-{os.getpid()}-deadbeef"
+    live.parent.mkdir(exist_ok=True)
+    live.write_bytes(b"being written")
+    dead = store.blob_root / "ab" / f".tmp-{socket.gethostname()}-999999999-deadbeef"
+    dead.write_bytes(b"left by a killed writer")
+    store.close()
+    EvidenceStore.open(tmp_path / "evidence.sqlite").close()
+    assert live.exists() and not dead.exists()
+
+
+def test_bundle_readme_says_how_to_verify(store, listing, tmp_path):
+    _flagged_then_fixed(store, listing)
+    with zipfile.ZipFile(write_bundle(store, "O2", tmp_path / "a.zip").path) as z:
+        readme = z.read("README.txt").decode()
+    assert "sha256sum -c SHA256SUMS" in readme and "packcheck evidence --verify" in readme
