@@ -124,7 +124,7 @@ class Photo:
 class PhotoSource(Protocol):
     def snapshot(self) -> object: ...
 
-    def take(self, order_id: str, since: object, *, timeout_s: float) -> Photo: ...
+    def take(self, order_id: str, since: object, *, timeout_s: float) -> tuple[Photo, ...]: ...
 
     def changed(self, photo: Photo) -> bool: ...
 
@@ -134,9 +134,10 @@ class PhotoSource(Protocol):
 class FolderSource:
     """Photos from a folder a camera app writes into.
 
-    For a scan of ``ORDER_ID`` the photo is ``FOLDER/ORDER_ID.*`` when such a
-    file exists and has not been judged yet (in its current state); otherwise
-    the newest image that appears (or changes) after the scan.
+    For a scan of ``ORDER_ID`` the photos are ``FOLDER/ORDER_ID.*`` and
+    ``FOLDER/ORDER_ID_*.*`` (several views of one order) when such files exist
+    and have not been judged yet in their current state; otherwise the newest
+    image that appears (or changes) after the scan.
     """
 
     def __init__(self, folder: str | os.PathLike, *, poll_s: float = POLL_S, settle_s: float = SETTLE_S):
@@ -170,14 +171,14 @@ class FolderSource:
         """The folder at scan time: photos already there are not this order's (unless named after it)."""
         return self._images()
 
-    def _candidate(self, order_id: str, before: dict) -> Path | None:
+    def _candidates(self, order_id: str, before: dict) -> list[Path]:
         images = self._images()
         fresh = {p: sig for p, sig in images.items() if self._used.get(p) != sig}
-        named = [p for p in fresh if p.stem == order_id]
+        named = sorted(p for p in fresh if p.stem == order_id or p.stem.startswith(order_id + "_"))
         if named:
-            return max(named, key=lambda p: fresh[p][1])
+            return named
         new = [p for p, sig in fresh.items() if before.get(p) != sig]
-        return max(new, key=lambda p: fresh[p][1]) if new else None
+        return [max(new, key=lambda p: fresh[p][1])] if new else []
 
     def _read_if_complete(self, path: Path) -> tuple[bytes, tuple] | None:
         try:
@@ -200,20 +201,24 @@ class FolderSource:
             whole = time.perf_counter() - seen[1] >= self.settle_s
         return (data, sig) if whole else None
 
-    def take(self, order_id: str, since: dict, *, timeout_s: float) -> Photo:
+    def take(self, order_id: str, since: dict, *, timeout_s: float) -> tuple[Photo, ...]:
         start = time.perf_counter()
         deadline = start + timeout_s
         last = None
         while True:
-            path = self._candidate(order_id, since)
-            if path is not None:
-                last = path
-                got = self._read_if_complete(path)
-                if got is not None:
-                    data, sig = got
-                    self._used[path] = sig
+            got = []
+            for path in self._candidates(order_id, since):
+                read = self._read_if_complete(path)
+                if read is None:
+                    last = path
+                    break
+                got.append((path, *read))
+            else:
+                if got:
                     now = time.perf_counter()
-                    return Photo(data, path.name, now, now - start, path, sig)
+                    for path, _, sig in got:
+                        self._used[path] = sig
+                    return tuple(Photo(data, path.name, now, now - start, path, sig) for path, data, sig in got)
             if time.perf_counter() >= deadline:
                 if last is not None and last.exists():
                     raise ImageStillWriting(
@@ -269,7 +274,7 @@ class CameraSource:
     def snapshot(self) -> None:
         return None
 
-    def take(self, order_id: str, since: object, *, timeout_s: float) -> Photo:
+    def take(self, order_id: str, since: object, *, timeout_s: float) -> tuple[Photo, ...]:
         start = time.perf_counter()
         if self.delay_s:
             time.sleep(self.delay_s)
@@ -300,7 +305,7 @@ class CameraSource:
         if not ok:
             raise CameraError(f"the picture of camera {self.index} could not be saved as JPEG")
         now = time.perf_counter()
-        return Photo(buf.tobytes(), f"camera {self.index}", now, now - start)
+        return (Photo(buf.tobytes(), f"camera {self.index}", now, now - start),)
 
     def changed(self, photo: Photo) -> bool:
         return False
@@ -468,7 +473,7 @@ class Station:
             # The bench the photo is taken at decides which empty-bench reference applies.
             order = dataclasses.replace(order, station=self.station)
         timings: dict[str, float] = {}
-        photo = None
+        photos: tuple[Photo, ...] = ()
         th_version = self.checker.thresholds.version
         if order.problems:
             verdict = self.checker.check(order, photos=[])
@@ -477,38 +482,38 @@ class Station:
             for _ in range(MAX_REREADS + 1):
                 remaining = self.timeout_s - (time.perf_counter() - scanned_at)
                 try:
-                    photo = self.source.take(order_id, snapshot, timeout_s=max(remaining, 0.0))
+                    photos = self.source.take(order_id, snapshot, timeout_s=max(remaining, 0.0))
                 except (ImageMissing, ImageStillWriting, CameraError) as e:
                     verdict = error_verdict(order_id, "photo_unreadable", str(e), thresholds_version=th_version)
                     break
-                timings["wait_photo"] = photo.waited_s
-                verdict = self.checker.check(order, photos=[photo.data])
+                timings["wait_photo"] = max(p.waited_s for p in photos)
+                verdict = self.checker.check(order, photos=[p.data for p in photos])
                 if not (verdict.status is Status.ERROR and "photo_unreadable" in verdict.reasons
-                        and self.source.changed(photo)):
+                        and any(self.source.changed(p) for p in photos)):
                     break
-                log.info("photo %s changed after it was read; reading it again", photo.name)
+                log.info("photo %s changed after it was read; reading it again", ", ".join(p.name for p in photos))
         t = time.perf_counter()
         listings = {sku: self.checker.catalogue.items[sku].listing_images
                     for sku in dict.fromkeys(order.skus) if sku in self.checker.catalogue.items}
         extra = {
-            "photo_files": [photo.name] if photo else [],
+            "photo_files": [p.name for p in photos],
             "ordered_lab": self._ordered_colours(order.skus),
             "ordered": {sku: self.checker.catalogue.items[sku].label for sku in listings},
             "timings_s": {k: round(v, 4) for k, v in verdict.timings},
         }
-        if photo is not None:
-            extra["wait_photo_s"] = round(photo.waited_s, 4)
+        if photos:
+            extra["wait_photo_s"] = round(timings["wait_photo"], 4)
         record = self.store.record_check(
-            verdict, photos=[PhotoInput(photo.data, photo.name)] if photo else [], listing_images=listings,
+            verdict, photos=[PhotoInput(p.data, p.name) for p in photos], listing_images=listings,
             station=self.station or order.station, operator=self.operator, session=self.session, extra=extra)
         done = time.perf_counter()
         timings["evidence"] = done - t
-        if photo is not None:
-            timings["photo_to_verdict"] = done - photo.complete_at
+        if photos:
+            timings["photo_to_verdict"] = done - max(p.complete_at for p in photos)
         timings["scan_to_verdict"] = done - scanned_at
         self._note(record)
         return Outcome("check", verdict.message, verdict=verdict, record=record,
-                       photo=photo.name if photo else None, timings=tuple(timings.items()))
+                       photo=", ".join(p.name for p in photos) or None, timings=tuple(timings.items()))
 
     def _ordered_colours(self, skus) -> dict[str, list[float]]:
         index = self.checker.index

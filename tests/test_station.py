@@ -250,14 +250,18 @@ def test_folder_source_prefers_order_named_file_then_newest_new_image(tmp_path):
     named = tmp_path / "O1.jpg"
     named.write_bytes(scene_jpeg("SHIRT-RED"))
     before = src.snapshot()
-    assert src.take("O1", before, timeout_s=1).name == "O1.jpg"
+    assert [p.name for p in src.take("O1", before, timeout_s=1)] == ["O1.jpg"]
     # Already judged and unchanged: a rescan waits for a new photo instead.
     with pytest.raises(ImageMissing, match=r"no photo of order O1 appeared in .* within 0.3 s"):
         src.take("O1", src.snapshot(), timeout_s=0.3)
     before = src.snapshot()
     threading.Timer(0.2, write_atomically, (tmp_path / "IMG_0002.jpg", scene_jpeg("SHIRT-RED", seed=2))).start()
-    photo = src.take("O1", before, timeout_s=5)
+    [photo] = src.take("O1", before, timeout_s=5)
     assert photo.name == "IMG_0002.jpg" and photo.waited_s >= 0.15
+    # Several views of one order: ORDER_ID_*.
+    (tmp_path / "O7_b.jpg").write_bytes(scene_jpeg("SHIRT-RED", seed=8))
+    (tmp_path / "O7_a.png").write_bytes(cv2.imencode(".png", scene_rgb("SHIRT-RED"))[1].tobytes())
+    assert [p.name for p in src.take("O7", src.snapshot(), timeout_s=1)] == ["O7_a.png", "O7_b.jpg"]
     # Hidden and non-image files are never taken.
     before = src.snapshot()
     (tmp_path / ".IMG_0003.jpg.part").write_bytes(scene_jpeg("SHIRT-RED"))
@@ -272,7 +276,7 @@ def test_folder_source_waits_for_a_photo_written_in_two_halves(tmp_path):
     before = src.snapshot()
 
     t = write_in_two_halves(tmp_path / "IMG_0100.jpg", data, pause_s=0.6)
-    photo = src.take("O1", before, timeout_s=10)
+    [photo] = src.take("O1", before, timeout_s=10)
     t.join()
     assert photo.data == data  # never the half
     assert photo.waited_s >= 0.5
@@ -317,7 +321,7 @@ class FakeCapture:
 def test_camera_source_takes_a_frame_as_jpeg():
     frame = scene_rgb("SHIRT-RED")[:, :, ::-1].copy()
     cam = CameraSource(0, open_capture=lambda i: FakeCapture([frame]))
-    photo = cam.take("O1", None, timeout_s=5)
+    [photo] = cam.take("O1", None, timeout_s=5)
     assert photo.data[:3] == b"\xff\xd8\xff" and jpeg_complete(photo.data)
     assert photo.name == "camera 0"
     cam.close()
@@ -540,3 +544,31 @@ def test_every_command_has_help_with_an_example(args):
         result = CliRunner().invoke(cli, [*args, flag])
         assert result.exit_code == 0
         assert "Example" in result.output and f"packcheck {' '.join(args)} " in result.output
+
+
+# ---------------------------------------------------------------- the demo data
+SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (SAMPLE_DATA / "orders.csv").exists(), reason="sample_data/ has not been generated")
+def test_station_on_sample_data_judges_as_packcheck_check_does(tmp_path):
+    """The station's path (bytes from a watched folder) gives the verdict 'packcheck check' gives."""
+    import csv as _csv
+
+    from packcheck.checker import Checker
+
+    checker = Checker.open(SAMPLE_DATA)
+    with open(SAMPLE_DATA / "orders.csv", newline="") as f:
+        order_ids = list(dict.fromkeys(row["order_id"] for row in _csv.DictReader(f)))[:6]
+    store = EvidenceStore.open(tmp_path / "evidence.sqlite")
+    bench = Station(checker, store, FolderSource(SAMPLE_DATA / "photos", poll_s=0.01), timeout_s=5)
+    for oid in order_ids:
+        out = bench.handle(oid)
+        direct = checker.check_id(oid)
+        assert out.kind == "check", out.text
+        assert (out.verdict.status, out.verdict.reasons, out.verdict.message, out.verdict.photos) == \
+            (direct.status, direct.reasons, direct.message, direct.photos), oid
+        assert len(out.record.photos) == len(checker.find(oid).photos)
+    assert store.verify_files() == []
+    store.close()
