@@ -1,0 +1,921 @@
+"""Fit the item and variant limits of a thresholds file to labelled pairs.
+
+A *pair* is a photo held against the listing of one SKU, labelled ``match``
+(genuine: the photo shows that SKU), ``wrong_item`` or ``wrong_variant``
+(impostors). Pairs come from a labels CSV plus a data folder, or from a
+benchmark manifest (pairs built as ``packcheck bench accuracy`` builds them).
+
+The pipeline, each step a plain function:
+
+1. :func:`read_labels` / :func:`read_manifest_pairs` validate the input
+   (:class:`~packcheck.errors.DataError` naming the row on any problem).
+2. :func:`score_pairs_of` fingerprints every photo once and scores its pairs with
+   the library's own item and variant checks, in two passes: the first collects
+   raw signals to re-estimate the normalisation statistics
+   (:func:`estimate_normalisation`), the second scores with them.
+3. :func:`fit` chooses the limits for a false-flag target; :func:`cross_validate`
+   and :func:`bootstrap` say how well they hold.
+4. :func:`write_thresholds` writes the TOML that ``load_thresholds`` reads.
+
+:func:`calibrate` runs all of it and returns a :class:`Calibration`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import hashlib
+import math
+import multiprocessing
+import os
+import re
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+import numpy as np
+
+from packcheck import __version__
+from packcheck.bench import accuracy as acc
+from packcheck.dataset import load_catalogue, read_csv, resolve_inside
+from packcheck.errors import DataError, PackcheckError
+from packcheck.fingerprint import Fingerprint
+from packcheck.index import build_index
+from packcheck.scoring import PhotoSet, score_photo
+from packcheck.thresholds import SCHEMA_VERSION, SIGNALS, Band, Thresholds, load_thresholds
+
+LABELS = ("match", "wrong_item", "wrong_variant")
+IMPOSTORS = ("wrong_variant", "wrong_item")
+#: Shares of the false-flag budget given to the item check (the variant check gets the rest).
+SHARES = tuple(round(s, 2) for s in np.linspace(0.0, 1.0, 21))
+#: Listing images per photo whose keypoint inliers feed the keypoints statistics
+#: (all of them when the catalogue has no more; a seeded sample otherwise).
+KEYPOINT_STAT_ROWS = 64
+#: Limits are written rounded *down* to this step, so rounding never flags more.
+LIMIT_STEP = 1e-4
+
+
+# ====================================================================== inputs
+@dataclass(frozen=True)
+class PhotoPairs:
+    """One photo and the SKUs it is held against, with a label and a source row each."""
+
+    path: Path
+    skus: tuple[str, ...]
+    labels: tuple[str, ...]
+    where: str  # "labels.csv row 7" / "manifest.csv: Lemon/Lemon_001.jpg"
+
+
+@dataclass(frozen=True)
+class Inputs:
+    source: Path  # the labels CSV or manifest: its SHA-256 goes into the provenance
+    kind: str  # "labels" | "manifest"
+    catalogue: object  # packcheck.dataset.Catalogue
+    entries: list  # (sku, listing image path) for the index
+    photos: tuple[PhotoPairs, ...]
+    cache: Path | None = None  # index cache to use (None: a temporary one)
+    extra_sources: tuple[Path, ...] = ()
+
+    def counts(self) -> dict[str, int]:
+        out = dict.fromkeys(LABELS, 0)
+        for p in self.photos:
+            for lab in p.labels:
+                out[lab] += 1
+        return out
+
+
+def read_labels(labels_path: str | Path, data_dir: str | Path, *, cache: Path | None = None) -> Inputs:
+    """Read ``photo,sku,label`` rows (photo paths relative to the CSV) against a data folder.
+
+    Every problem is a :class:`DataError` naming the labels file, row and field:
+    an unknown label, a missing photo, a SKU not in ``catalogue.csv``, a
+    ``wrong_variant`` label for a SKU without sibling variants, the same pair
+    labelled twice, an empty file, or labels of one kind only.
+    """
+    labels_path = Path(labels_path)
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise PackcheckError(f"data folder {data_dir} does not exist")
+    catalogue = load_catalogue(data_dir)
+    name = labels_path.name
+    root = labels_path.parent
+    by_photo: dict[Path, dict] = {}
+    seen: dict[tuple[Path, str], int] = {}
+    first_row = {}
+    for row, rec in read_csv(labels_path, ("photo", "sku", "label")):
+        label = rec["label"].lower()
+        if label not in LABELS:
+            raise DataError(f"'{rec['label']}' is not a label; use one of {', '.join(LABELS)}",
+                            file=name, row=row, field="label")
+        sku = rec["sku"]
+        if not sku:
+            raise DataError("is empty; give the SKU whose listing the photo is held against",
+                            file=name, row=row, field="sku")
+        if sku not in catalogue.items:
+            raise DataError(f"SKU '{sku}' is not in {data_dir / 'catalogue.csv'}", file=name, row=row, field="sku")
+        if label == "wrong_variant" and not catalogue.siblings(sku):
+            raise DataError(f"label wrong_variant, but SKU '{sku}' has no sibling variant in catalogue.csv "
+                            f"(no other SKU with product_id '{catalogue.items[sku].product_id}'); "
+                            "use wrong_item", file=name, row=row, field="label")
+        photo = resolve_inside(root, rec["photo"], file=name, row=row, field="photo")
+        if not photo.is_file():
+            what = "is a folder" if photo.is_dir() else "does not exist"
+            raise DataError(f"photo '{rec['photo']}' {what} (paths are relative to {name})",
+                            file=name, row=row, field="photo")
+        if (photo, sku) in seen:
+            raise DataError(f"photo '{rec['photo']}' against SKU '{sku}' is already labelled on row "
+                            f"{seen[photo, sku]}", file=name, row=row)
+        seen[photo, sku] = row
+        first_row.setdefault(photo, row)
+        by_photo.setdefault(photo, {})[sku] = label
+    if not seen:
+        raise DataError("has no labelled pairs (only a header); add rows photo,sku,label", file=name)
+    counts = {lab: sum(1 for d in by_photo.values() for v in d.values() if v == lab) for lab in LABELS}
+    _need_both_kinds(counts, name)
+    photos = tuple(PhotoPairs(p, tuple(d), tuple(d.values()), f"{name} row {first_row[p]}")
+                   for p, d in by_photo.items())
+    entries = [(sku, p) for sku, item in catalogue.items.items() for p in item.listing_images]
+    return Inputs(labels_path, "labels", catalogue, entries, photos, cache=cache,
+                  extra_sources=(data_dir / "catalogue.csv",))
+
+
+def _need_both_kinds(counts: dict[str, int], name: str) -> None:
+    if counts["match"] == 0 or counts["match"] == sum(counts.values()):
+        only = next(k for k, v in counts.items() if v)
+        raise DataError(f"only one class present: all {sum(counts.values())} pairs are '{only}'; calibration "
+                        "needs both 'match' pairs and impostor pairs (wrong_item or wrong_variant)", file=name)
+
+
+def read_manifest_pairs(manifest_path: str | Path, *, cache: Path | None = None) -> Inputs:
+    """Pairs of a benchmark manifest, built as the accuracy benchmark builds them.
+
+    Each photo against its own class (``match``), every other class of its
+    ``coarse_class`` (``wrong_variant``: the benchmark's lookalike pairs) and every
+    class of another coarse class (``wrong_item``).
+    """
+    m = acc.read_manifest(manifest_path)
+    catalogue = acc.manifest_catalogue(m)
+    coarse = {cid: m.classes[cid][1] for cid in catalogue.items}
+    photos = []
+    for truth, path in m.photos:
+        skus = tuple(catalogue.items)
+        labels = tuple("match" if c == truth else "wrong_variant" if coarse[c] == coarse[truth] else "wrong_item"
+                       for c in skus)
+        photos.append(PhotoPairs(path, skus, labels, f"{Path(manifest_path).name}: {path.relative_to(m.root)}"))
+    inputs = Inputs(Path(manifest_path), "manifest", catalogue,
+                    [(cid, p) for cid in catalogue.items for p in m.iconic[cid]], tuple(photos), cache=cache)
+    _need_both_kinds(inputs.counts(), Path(manifest_path).name)
+    return inputs
+
+
+# ====================================================================== scoring
+@dataclass(frozen=True)
+class Pairs:
+    """Scored pairs, one entry per (photo, SKU); ``variant`` is NaN where the SKU has no sibling."""
+
+    photo: np.ndarray  # int: index into ``photo_names`` (the bootstrap and CV group on it)
+    sku: np.ndarray
+    label: np.ndarray
+    item: np.ndarray
+    variant: np.ndarray
+    photo_names: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.label)
+
+    def take(self, mask) -> "Pairs":
+        return Pairs(self.photo[mask], self.sku[mask], self.label[mask], self.item[mask], self.variant[mask],
+                     self.photo_names)
+
+    @property
+    def genuine(self) -> np.ndarray:
+        return self.label == "match"
+
+    def counts(self) -> dict[str, int]:
+        return {lab: int((self.label == lab).sum()) for lab in LABELS}
+
+    @classmethod
+    def build(cls, rows: list[tuple[int, str, str, float, float | None]], photo_names=()) -> "Pairs":
+        """From (photo id, sku, label, item score, variant score or None) tuples."""
+        return cls(
+            photo=np.array([r[0] for r in rows], np.int64),
+            sku=np.array([r[1] for r in rows], object),
+            label=np.array([r[2] for r in rows], object),
+            item=np.array([r[3] for r in rows], np.float64),
+            variant=np.array([np.nan if r[4] is None else r[4] for r in rows], np.float64),
+            photo_names=tuple(photo_names),
+        )
+
+
+def _keypoint_rows(n_rows: int, photo_no: int, seed: int) -> list[int]:
+    if n_rows <= KEYPOINT_STAT_ROWS:
+        return list(range(n_rows))
+    rng = np.random.default_rng([seed, photo_no])
+    return sorted(rng.choice(n_rows, KEYPOINT_STAT_ROWS, replace=False).tolist())
+
+
+def _raw_worker(args):
+    """Pass 1: fingerprint a photo; per-signal mean/variance over its cohort; keypoint inliers."""
+    path, photo_no, seed = args
+    blob, err = acc._fingerprint(path)
+    if blob is None:
+        return None, err, None, None
+    index = acc._W["index"]
+    # Every signal on, so the statistics of signals weighted 0 are estimated too.
+    th_all = acc._W["thresholds"].with_signals(SIGNALS)
+    kp_rows = _keypoint_rows(len(index), photo_no, seed)
+    cache: dict[int, int] = {}
+    s = score_photo(PhotoSet.of([Fingerprint.from_bytes(blob)]), index, th_all, must_verify=kp_rows,
+                    inlier_cache=cache)
+    stats = {}
+    for sig in SIGNALS:
+        v = np.log1p(s.raw[sig][kp_rows]) if sig == "keypoints" else s.raw[sig]
+        stats[sig] = (float(v.mean()), float(v.var()))
+    return blob, None, stats, cache
+
+
+def _score_worker(args):
+    """Pass 2: item and variant scores of a photo's pairs, with the re-estimated normalisation."""
+    blob, skus, cache, norm = args
+    th = dataclasses.replace(acc._W["thresholds"], normalisation=MappingProxyType(norm))
+    r = acc.score_pairs(Fingerprint.from_bytes(blob), acc._W["index"], acc._W["catalogue"], th, skus=skus,
+                        inlier_cache=cache)
+    return {sku: (r["item"][sku], r["variant"][sku]) for sku in skus}
+
+
+def estimate_normalisation(per_photo: list[dict[str, tuple[float, float]]], base: Thresholds) -> dict[str, float]:
+    """Fixed normalisation statistics: those of the typical photo's cohort.
+
+    For each signal, ``<signal>_mean`` is the mean over photos of the photo's
+    cohort mean (its raw signal against every listing image) and ``<signal>_std``
+    the root of the mean cohort variance. Keypoints use ``log1p(inliers)`` over
+    up to :data:`KEYPOINT_STAT_ROWS` listing images per photo. ``min_cohort`` and
+    ``max_cohort`` are settings and are kept from ``base``.
+
+    >>> base = load_thresholds()
+    >>> n = estimate_normalisation([{s: (1.0, 0.25) for s in SIGNALS}, {s: (3.0, 0.25) for s in SIGNALS}], base)
+    >>> n["colour_mean"], n["colour_std"]
+    (2.0, 0.5)
+    """
+    norm = dict(base.normalisation)
+    if not per_photo:
+        return norm
+    for sig in SIGNALS:
+        means = np.array([p[sig][0] for p in per_photo])
+        variances = np.array([p[sig][1] for p in per_photo])
+        std = float(np.sqrt(variances.mean()))
+        norm[f"{sig}_mean"] = float(means.mean())
+        # A signal that never varies (e.g. no keypoints anywhere) keeps its old spread.
+        norm[f"{sig}_std"] = std if std > 1e-9 else float(base.normalisation[f"{sig}_std"])
+    return norm
+
+
+def score_pairs_of(inputs: Inputs, *, thresholds_path: str | Path | None = None, normalisation: str = "estimate",
+                   workers: int | None = None, seed: int = 0, progress=None) -> tuple[Pairs, dict[str, float]]:
+    """Score every labelled pair; returns the pairs and the normalisation used.
+
+    ``normalisation="estimate"`` re-estimates the fixed statistics from the photos
+    (pass 1) and scores with them (pass 2); ``"keep"`` scores with those of the
+    thresholds file. Unreadable photos are a :class:`DataError` naming them.
+    """
+    if normalisation not in ("estimate", "keep"):
+        raise ValueError(f"normalisation must be 'estimate' or 'keep', got {normalisation!r}")
+    base = load_thresholds(thresholds_path)
+    workers = max(1, workers or os.cpu_count() or 1)
+    tmp = None
+    cache = inputs.cache
+    if cache is None:
+        tmp = tempfile.TemporaryDirectory(prefix="packcheck-calibrate-")
+        cache = Path(tmp.name) / "index.sqlite"
+    try:
+        build_index(inputs.entries, cache=cache, workers=workers)
+        initargs = (str(cache), inputs.entries, inputs.catalogue, thresholds_path)
+        jobs1 = [(str(p.path), i, seed) for i, p in enumerate(inputs.photos)]
+        total = 2 * len(jobs1)
+
+        def run(mapper):
+            first = []
+            for n, r in enumerate(mapper(_raw_worker, jobs1), 1):
+                first.append(r)
+                if progress:
+                    progress(n, total)
+            bad = [f"{p.where}: {err}" for p, (blob, err, _, _) in zip(inputs.photos, first) if blob is None]
+            if bad:
+                more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+                raise DataError(f"photo(s) cannot be read: {'; '.join(bad[:5])}{more}; fix or remove those rows")
+            norm = (estimate_normalisation([r[2] for r in first], base) if normalisation == "estimate"
+                    else dict(base.normalisation))
+            jobs2 = [(blob, p.skus, kp_cache, norm) for p, (blob, _, _, kp_cache) in zip(inputs.photos, first)]
+            second = []
+            for n, r in enumerate(mapper(_score_worker, jobs2), len(jobs1) + 1):
+                second.append(r)
+                if progress:
+                    progress(n, total)
+            return norm, second
+
+        if workers == 1:
+            acc._init_worker(*initargs)
+            norm, scored = run(map)
+        else:
+            # spawn, not fork: this process has run OpenCV's thread pool while indexing, and a
+            # forked child can inherit one of its locks held (seen: a worker hung on a futex).
+            with ProcessPoolExecutor(max_workers=workers, initializer=acc._init_worker, initargs=initargs,
+                                     mp_context=multiprocessing.get_context("spawn")) as pool:
+                norm, scored = run(lambda f, jobs: pool.map(f, jobs, chunksize=2))
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    rows = [(i, sku, lab, *scored[i][sku]) for i, p in enumerate(inputs.photos) for sku, lab in zip(p.skus, p.labels)]
+    return Pairs.build(rows, [p.where for p in inputs.photos]), norm
+
+
+# ====================================================================== choosing limits
+def limit_at(genuine: np.ndarray, rate: float) -> float | None:
+    """The largest limit whose expected false-flag rate on *new* genuine pairs is at most ``rate``.
+
+    Flagging is ``score < limit``. With ``n`` genuine scores and ``k = floor(rate * (n + 1))``,
+    the limit is the k-th lowest genuine score: it flags ``k - 1`` of them, and a new
+    genuine pair from the same distribution falls below it with probability
+    ``k / (n + 1) <= rate`` (order statistics). None when ``k`` is 0, i.e. when there are
+    too few genuine pairs for any limit to promise ``rate``.
+
+    >>> limit_at(np.arange(1.0, 20.0), 0.10)  # 19 scores: k = 2, the 2nd lowest
+    2.0
+    >>> limit_at(np.arange(1.0, 20.0), 0.04) is None  # 0.04 * 20 < 1
+    True
+    """
+    g = np.sort(np.asarray(genuine, np.float64))
+    g = g[np.isfinite(g)]
+    k = int(math.floor(rate * (len(g) + 1) + 1e-9))
+    if len(g) == 0 or k < 1:
+        return None
+    return float(g[min(k, len(g)) - 1])
+
+
+def _floor_step(x: float) -> float:
+    per = round(1 / LIMIT_STEP)
+    return math.floor(x * per) / per
+
+
+@dataclass(frozen=True)
+class CheckFit:
+    """The chosen band of one check and the genuine-pair rates it was fitted for."""
+
+    check: str  # "item" | "variant"
+    flag_below: float
+    review_below: float
+    flag_rate: float  # share of this check's genuine pairs the flag limit may flag (expected)
+    review_rate: float  # same for review_below (REVIEW or FLAG)
+    flags: bool  # False: too few genuine pairs for the budget, the limit is below every score seen
+    reviews: bool
+    n_genuine: int
+
+    @property
+    def band(self) -> Band:
+        return Band(self.flag_below, self.review_below)
+
+
+@dataclass(frozen=True)
+class Fit:
+    item: CheckFit
+    variant: CheckFit | None  # None: no genuine pair has a sibling variant, the variant limits are kept
+    item_share: float  # share of the false-flag budget given to the item check
+    item_review_share: float  # share of the review budget given to the item check
+    target: float
+    review_rate: float
+
+
+def _fit_check(check: str, scores: np.ndarray, genuine: np.ndarray, flag_rate: float, review_rate: float) -> CheckFit:
+    g = scores[genuine & np.isfinite(scores)]
+    finite = scores[np.isfinite(scores)]
+    never = _floor_step(float(finite.min()) - 1.0)  # below every score seen: this limit never fires
+    lf = limit_at(g, flag_rate) if flag_rate > 0 else None
+    lr = limit_at(g, review_rate) if review_rate > 0 else None
+    flag_below = never if lf is None else _floor_step(lf)
+    review_below = flag_below if lr is None else max(flag_below, _floor_step(lr))
+    return CheckFit(check, flag_below, review_below, flag_rate, review_rate, lf is not None,
+                    lr is not None and review_below > flag_below, int(len(g)))
+
+
+def _fit_with_shares(pairs: Pairs, flag_share: float, review_share: float, target: float,
+                     review_rate: float) -> Fit:
+    gen = pairs.genuine
+    n_gen = int(gen.sum())
+    has_var = np.isfinite(pairs.variant)
+    n_var = int((gen & has_var).sum())
+    item = _fit_check("item", pairs.item, gen, flag_share * target, review_share * review_rate)
+    if not n_var:
+        return Fit(item, None, 1.0, 1.0, target, review_rate)
+    # The variant check's rates are over genuine pairs *with siblings*: scaled so
+    # that it spends (1 - share) of the budget counted over all genuine pairs.
+    scale = n_gen / n_var
+    variant = _fit_check("variant", pairs.variant, gen, min(1.0, (1 - flag_share) * target * scale),
+                         min(1.0, (1 - review_share) * review_rate * scale))
+    return Fit(item, variant, flag_share, review_share, target, review_rate)
+
+
+def statuses(pairs: Pairs, item: Band, variant: Band | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per pair: item status and variant status as 0 PASS, 1 REVIEW, 2 FLAG (variant 0 where absent)."""
+    def of(values, band):
+        st = np.zeros(len(values), np.int8)
+        st[values < band.review_below] = 1
+        st[values < band.flag_below] = 2
+        return st
+
+    ist = of(pairs.item, item)
+    vst = np.zeros(len(pairs), np.int8) if variant is None else of(np.nan_to_num(pairs.variant, nan=np.inf), variant)
+    return ist, vst
+
+
+def _objective(pairs: Pairs, fit_: Fit, variant_band: Band | None, worst: int) -> float:
+    """Mean over impostor kinds of the share whose verdict is at least ``worst`` (2 FLAG, 1 REVIEW)."""
+    ist, vst = statuses(pairs, fit_.item.band, fit_.variant.band if fit_.variant else variant_band)
+    verdict = np.maximum(ist, vst)
+    shares = [float((verdict[pairs.label == k] >= worst).mean()) for k in IMPOSTORS if (pairs.label == k).any()]
+    return float(np.mean(shares)) if shares else 0.0
+
+
+def fit(pairs: Pairs, *, target: float, review_rate: float | None = None, shares=SHARES,
+        variant_band: Band | None = None) -> Fit:
+    """Choose the item and variant bands for a verdict-level false-flag ``target``.
+
+    The budget is split between the checks: the item check may flag ``share * target``
+    of genuine pairs and the variant check ``(1 - share) * target`` (counted over all
+    genuine pairs), so by the union bound a genuine pair is flagged by *either* at
+    most ``target`` of the time. Each check's limit is :func:`limit_at` its rate. The
+    share (from ``shares``) that flags the largest mean share of wrong-item and
+    wrong-variant pairs wins; ties go to the larger item share.
+
+    ``review_below`` is chosen the same way for ``review_rate`` (default
+    ``min(0.5, 5 * target)``): REVIEW-or-FLAG reaches at most that share of genuine
+    pairs, split between the checks to leave the fewest impostors PASSing.
+
+    ``variant_band`` is the variant band to assume when no genuine pair has a
+    sibling (the variant check is then not fitted).
+    """
+    if not 0 < target < 1:
+        raise ValueError(f"target must be in (0, 1), got {target!r}")
+    review_rate = default_review_rate(target) if review_rate is None else review_rate
+    if not target <= review_rate < 1:
+        raise ValueError(f"review_rate must be in [target, 1), got {review_rate!r}")
+    if not pairs.genuine.any():
+        raise ValueError("no genuine (match) pairs to fit limits to")
+    if not np.isfinite(pairs.variant[pairs.genuine]).any():
+        shares = (1.0,)
+    ordered = sorted(shares, reverse=True)
+
+    def best_of(candidates, worst):
+        best, best_value = None, -1.0
+        for f in candidates:
+            value = _objective(pairs, f, variant_band, worst)
+            if value > best_value + 1e-12:
+                best, best_value = f, value
+        return best
+
+    # Flag limits first (review share 1.0 meanwhile: review bands never change what is FLAGGED) ...
+    flag_share = best_of((_fit_with_shares(pairs, s, 1.0, target, review_rate) for s in ordered), 2).item_share
+    # ... then the review limits, given the flag limits.
+    return best_of((_fit_with_shares(pairs, flag_share, s, target, review_rate) for s in ordered), 1)
+
+
+def default_review_rate(target: float) -> float:
+    """REVIEW-or-FLAG budget on genuine pairs: five times the false-flag target, at most half."""
+    return min(0.5, 5 * target)
+
+
+# ====================================================================== measuring
+#: (name, kind of pair, which status, which outcome) of every rate reported.
+_KINDS = ("genuine", "wrong_variant", "wrong_item", "impostor")
+
+
+def _kind_masks(pairs: Pairs) -> dict[str, np.ndarray]:
+    return {"genuine": pairs.genuine, "wrong_variant": pairs.label == "wrong_variant",
+            "wrong_item": pairs.label == "wrong_item", "impostor": ~pairs.genuine}
+
+
+def _rate_terms(pairs: Pairs, ist: np.ndarray, vst: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """name -> (numerator mask, denominator mask) over pairs, for every rate reported."""
+    has_var = np.isfinite(pairs.variant)
+    verdict = np.maximum(ist, vst)
+    terms = {}
+    for kind, m in _kind_masks(pairs).items():
+        for check, st, den in (("verdict", verdict, m), ("item", ist, m), ("variant", vst, m & has_var)):
+            terms[f"{kind}.{check}.flag"] = (den & (st == 2), den)
+            terms[f"{kind}.{check}.review"] = (den & (st == 1), den)
+            terms[f"{kind}.{check}.pass"] = (den & (st == 0), den)
+    return terms
+
+
+def rates(pairs: Pairs, ist: np.ndarray, vst: np.ndarray) -> dict[str, float | None]:
+    """Every rate (``genuine.verdict.flag`` is the false-flag rate), None where no pair counts."""
+    out = {}
+    for name, (num, den) in _rate_terms(pairs, ist, vst).items():
+        d = int(den.sum())
+        out[name] = float(num.sum()) / d if d else None
+    return out
+
+
+def bootstrap(pairs: Pairs, ist: np.ndarray, vst: np.ndarray, *, n_boot: int = 2000, seed: int = 0,
+              level: float = 0.95) -> dict[str, tuple[float, float] | None]:
+    """Percentile bootstrap intervals of :func:`rates`, resampling *photos* (a photo's pairs move together)."""
+    terms = _rate_terms(pairs, ist, vst)
+    photos, group = np.unique(pairs.photo, return_inverse=True)
+    n_photos = len(photos)
+    names = list(terms)
+    num = np.stack([np.bincount(group, weights=terms[k][0], minlength=n_photos) for k in names], axis=1)
+    den = np.stack([np.bincount(group, weights=terms[k][1], minlength=n_photos) for k in names], axis=1)
+    rng = np.random.default_rng(seed)
+    samples = []
+    for start in range(0, n_boot, 256):
+        b = min(256, n_boot - start)
+        w = rng.multinomial(n_photos, np.full(n_photos, 1.0 / n_photos), size=b).astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            samples.append((w @ num) / (w @ den))
+    s = np.concatenate(samples)
+    lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
+    out = {}
+    for j, k in enumerate(names):
+        col = s[:, j][np.isfinite(s[:, j])]
+        out[k] = (float(np.percentile(col, lo)), float(np.percentile(col, hi))) if len(col) else None
+    return out
+
+
+@dataclass(frozen=True)
+class CrossValidation:
+    folds: int
+    fold_of_photo: dict[int, int]
+    per_fold: tuple[dict[str, float | None], ...]  # held-out rates of each fold
+    pooled: dict[str, float | None]  # held-out rates over all folds' held-out pairs
+    ci: dict[str, tuple[float, float] | None]  # bootstrap interval of the pooled rates
+    limits: tuple[tuple[float, float, float | None, float | None], ...]  # per fold: item flag/review, variant
+
+
+def grouped_folds(photo_ids: np.ndarray, folds: int, seed: int) -> dict[int, int]:
+    """Photo id -> fold, photos shuffled (seeded) and dealt round-robin, so folds differ by at most one photo."""
+    ids = np.unique(photo_ids)
+    order = np.random.default_rng(seed).permutation(ids)
+    return {int(p): i % folds for i, p in enumerate(order)}
+
+
+def cross_validate(pairs: Pairs, *, target: float, review_rate: float, folds: int = 5, seed: int = 0,
+                   variant_band: Band | None = None, n_boot: int = 2000) -> CrossValidation | None:
+    """k-fold cross-validation grouped by photo: fit on k-1 folds, measure on the held-out fold.
+
+    None when there are fewer than two photos per fold or a training split lacks
+    genuine pairs.
+    """
+    n_photos = len(np.unique(pairs.photo))
+    if folds < 2 or n_photos < 2 * folds:
+        return None
+    fold_of = grouped_folds(pairs.photo, folds, seed)
+    fold = np.array([fold_of[int(p)] for p in pairs.photo])
+    ist = np.zeros(len(pairs), np.int8)
+    vst = np.zeros(len(pairs), np.int8)
+    per_fold, limits = [], []
+    for k in range(folds):
+        train, test = pairs.take(fold != k), pairs.take(fold == k)
+        if not train.genuine.any():
+            return None
+        f = fit(train, target=target, review_rate=review_rate, variant_band=variant_band)
+        vb = f.variant.band if f.variant else variant_band
+        i_k, v_k = statuses(test, f.item.band, vb)
+        ist[fold == k], vst[fold == k] = i_k, v_k
+        per_fold.append(rates(test, i_k, v_k))
+        limits.append((f.item.flag_below, f.item.review_below, vb.flag_below if vb else None,
+                       vb.review_below if vb else None))
+    return CrossValidation(folds, fold_of, tuple(per_fold), rates(pairs, ist, vst),
+                           bootstrap(pairs, ist, vst, n_boot=n_boot, seed=seed), tuple(limits))
+
+
+# ====================================================================== the run
+@dataclass(frozen=True)
+class Calibration:
+    """Everything a calibration found: inputs, limits, achieved rates, warnings."""
+
+    pairs: Pairs
+    fit: Fit
+    item: Band
+    variant: Band
+    normalisation: dict[str, float]
+    base: Thresholds
+    achieved: dict[str, float | None]  # in-sample rates at the chosen limits
+    ci: dict[str, tuple[float, float] | None]
+    cv: CrossValidation | None
+    warnings: tuple[str, ...]
+    source: Path
+    source_sha256: str
+    extra_sha256: dict[str, str] = field(default_factory=dict)
+    command: str = ""
+    seed: int = 0
+    seconds: float = 0.0
+    version: str = ""
+    date: str = ""
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def check_support(pairs: Pairs, fit_: Fit, target: float) -> list[str]:
+    """Warnings where the data cannot support the target (too few genuine pairs) or a check is not fitted."""
+    out = []
+    n_gen = int(pairs.genuine.sum())
+    need = math.ceil(3 / target)
+    if n_gen < need:
+        out.append(f"only {n_gen} genuine (match) pairs: a false-flag target of {target:g} needs at least {need} "
+                   f"(3 / target); the limits rest on the few lowest genuine scores and the rates below are "
+                   "uncertain (see the intervals). Label more matching photos or use a looser target.")
+    for c in (fit_.item, fit_.variant):
+        if c is None:
+            continue
+        if not c.flags:
+            out.append(f"{c.check} check: its share of the budget ({c.flag_rate:.4g} of its {c.n_genuine} genuine "
+                       "pairs) is less than one pair, so it never flags (its limit is below every score seen)")
+    if fit_.variant is None:
+        out.append("variant check not calibrated: no genuine pair has a sibling variant; its limits are kept "
+                   "from the base thresholds")
+    counts = pairs.counts()
+    for k in IMPOSTORS:
+        if counts[k] == 0:
+            out.append(f"no {k} pairs: the rate at which those are caught is not measured")
+    return out
+
+
+def calibrate(inputs: Inputs, *, target: float, review_rate: float | None = None, folds: int = 5, seed: int = 0,
+              workers: int | None = None, thresholds_path: str | Path | None = None, normalisation: str = "estimate",
+              n_boot: int = 2000, command: str = "", progress=None) -> Calibration:
+    """Score the labelled pairs, choose the limits, measure them (bootstrap, cross-validation)."""
+    if not 0 < target < 1:
+        raise PackcheckError(f"--target-false-flag must be between 0 and 1 (e.g. 0.01), got {target:g}")
+    review_rate = default_review_rate(target) if review_rate is None else review_rate
+    if not target <= review_rate < 1:
+        raise PackcheckError(f"the review rate must be at least the target ({target:g}) and below 1, "
+                             f"got {review_rate:g}")
+    t0 = time.perf_counter()
+    base = load_thresholds(thresholds_path)
+    pairs, norm = score_pairs_of(inputs, thresholds_path=thresholds_path, normalisation=normalisation,
+                                 workers=workers, seed=seed, progress=progress)
+    return calibrate_scores(pairs, base=base, normalisation=norm, target=target, review_rate=review_rate,
+                            folds=folds, seed=seed, n_boot=n_boot, source=inputs.source,
+                            extra_sources=inputs.extra_sources, command=command, t0=t0)
+
+
+def calibrate_scores(pairs: Pairs, *, base: Thresholds, normalisation: dict[str, float], target: float,
+                     review_rate: float, folds: int, seed: int, n_boot: int, source: Path,
+                     extra_sources=(), command: str = "", t0: float | None = None) -> Calibration:
+    """The fitting half of :func:`calibrate`, on pairs already scored."""
+    t0 = time.perf_counter() if t0 is None else t0
+    f = fit(pairs, target=target, review_rate=review_rate, variant_band=base.variant)
+    item = f.item.band
+    variant = f.variant.band if f.variant else base.variant
+    ist, vst = statuses(pairs, item, variant)
+    achieved = rates(pairs, ist, vst)
+    ci = bootstrap(pairs, ist, vst, n_boot=n_boot, seed=seed)
+    cv = cross_validate(pairs, target=target, review_rate=review_rate, folds=folds, seed=seed,
+                        variant_band=base.variant, n_boot=n_boot)
+    warnings = check_support(pairs, f, target)
+    if cv is None and folds >= 2:
+        warnings.append(f"cross-validation skipped: {len(np.unique(pairs.photo))} photos are too few for "
+                        f"{folds} folds (at least two photos per fold)")
+    elif cv is not None and (cv.pooled["genuine.verdict.flag"] or 0) > target:
+        lo, hi = cv.ci["genuine.verdict.flag"] or (float("nan"), float("nan"))
+        warnings.append(f"the cross-validated (held-out) false-flag rate {cv.pooled['genuine.verdict.flag']:.4f} "
+                        f"is above the target {target:g} (95% CI {lo:.4f}-{hi:.4f}): on new photos the limits may "
+                        "flag more genuine pairs than the target")
+    sha = sha256_file(source)
+    now = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
+    return Calibration(
+        pairs=pairs, fit=f, item=item, variant=variant, normalisation=normalisation, base=base,
+        achieved=achieved, ci=ci, cv=cv, warnings=tuple(warnings), source=Path(source), source_sha256=sha,
+        extra_sha256={str(p): sha256_file(p) for p in extra_sources if Path(p).is_file()},
+        command=command, seed=seed, seconds=time.perf_counter() - t0,
+        version=f"cal-{now:%Y%m%d}-{sha[:8]}-t{target:g}", date=now.isoformat(),
+    )
+
+
+# ====================================================================== writing
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _toml_key(k: str) -> str:
+    return k if _BARE_KEY.match(k) else _toml_str(k)
+
+
+def _toml_str(s: str) -> str:
+    out = []
+    for ch in s:
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == '"':
+            out.append('\\"')
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        v = float(v)
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return repr(v)
+    if isinstance(v, str):
+        return _toml_str(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if v is None:
+        raise ValueError("TOML has no null; leave the key out")
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def toml_dumps(doc: dict, *, header: str = "") -> str:
+    """A small TOML writer for nested dicts of scalars and lists of scalars (None values are left out).
+
+    >>> import tomllib
+    >>> text = toml_dumps({"a": 1, "t": {"x": 0.5, "s": 'q"uote', "sub": {"l": [1, 2]}}})
+    >>> tomllib.loads(text) == {"a": 1, "t": {"x": 0.5, "s": 'q"uote', "sub": {"l": [1, 2]}}}
+    True
+    """
+    lines = [f"# {line}".rstrip() for line in header.splitlines()]
+
+    def emit(table: dict, path: list[str]):
+        scalars = {k: v for k, v in table.items() if not isinstance(v, dict) and v is not None}
+        subtables = {k: v for k, v in table.items() if isinstance(v, dict)}
+        if path:
+            lines.append("")
+            lines.append("[" + ".".join(_toml_key(p) for p in path) + "]")
+        for k, v in scalars.items():
+            lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
+        for k, v in subtables.items():
+            emit(v, path + [k])
+
+    emit(doc, [])
+    return "\n".join(lines) + "\n"
+
+
+def _r(x: float | None, nd: int = 4):
+    return None if x is None else round(float(x), nd)
+
+
+def _rate_block(r: dict, ci: dict | None = None) -> dict:
+    """The provenance summary of a rate table (and its intervals)."""
+    keys = {
+        "false_flag": "genuine.verdict.flag",
+        "genuine_review": "genuine.verdict.review",
+        "item_false_flag": "genuine.item.flag",
+        "variant_false_flag": "genuine.variant.flag",
+        "wrong_item_flagged": "wrong_item.verdict.flag",
+        "wrong_item_passed": "wrong_item.verdict.pass",
+        "wrong_variant_flagged": "wrong_variant.verdict.flag",
+        "wrong_variant_passed": "wrong_variant.verdict.pass",
+        "variant_check_flags_wrong_variant": "wrong_variant.variant.flag",
+    }
+    out = {}
+    for short, name in keys.items():
+        out[short] = _r(r.get(name))
+        if ci is not None and ci.get(name) is not None:
+            out[f"{short}_ci95"] = [_r(ci[name][0]), _r(ci[name][1])]
+    return out
+
+
+def thresholds_document(cal: Calibration) -> dict:
+    """The thresholds TOML as a dict: the base file's settings, the fitted limits and the provenance."""
+    b = cal.base
+    f = cal.fit
+    prov: dict = {
+        "tool": "packcheck calibrate",
+        "packcheck_version": __version__,
+        "date": cal.date,
+        "command": cal.command,
+        "input": str(cal.source),
+        "input_sha256": cal.source_sha256,
+        "base_thresholds": b.version,
+        "target_false_flag": cal.fit.target,
+        "review_rate": cal.fit.review_rate,
+        "item_share_of_flag_budget": f.item_share,
+        "item_share_of_review_budget": f.item_review_share,
+        "seed": cal.seed,
+        "pairs": cal.pairs.counts(),
+        "photos": int(len(np.unique(cal.pairs.photo))),
+        "genuine_pairs_with_siblings": int((cal.pairs.genuine & np.isfinite(cal.pairs.variant)).sum()),
+        "method": ("flag_below: the k-th lowest genuine score, k = floor(rate * (n + 1)), rate = the check's share "
+                   "of the target; review_below: the same at review_rate; budget split between item and variant "
+                   "(union bound) to flag the most impostors; normalisation: the typical photo's cohort "
+                   "mean/std of each raw signal (keypoints: log1p(inliers)). See calibration/README.md."),
+    }
+    if cal.extra_sha256:
+        prov["other_inputs_sha256"] = dict(cal.extra_sha256)
+    prov["item"] = {"flags": f.item.flags, "reviews": f.item.reviews, "flag_rate": _r(f.item.flag_rate, 6),
+                    "genuine_pairs": f.item.n_genuine}
+    if f.variant is not None:
+        prov["variant"] = {"flags": f.variant.flags, "reviews": f.variant.reviews,
+                           "flag_rate": _r(f.variant.flag_rate, 6), "genuine_pairs": f.variant.n_genuine}
+    else:
+        prov["variant"] = {"calibrated": False}
+    prov["achieved"] = _rate_block(cal.achieved, cal.ci)
+    if cal.cv is not None:
+        cv = _rate_block(cal.cv.pooled, cal.cv.ci)
+        cv["folds"] = cal.cv.folds
+        cv["false_flag_per_fold"] = [_r(r["genuine.verdict.flag"]) for r in cal.cv.per_fold]
+        prov["cross_validation"] = cv
+    if cal.warnings:
+        prov["warnings"] = list(cal.warnings)
+    n = cal.normalisation
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "version": cal.version,
+        "signals": {s: float(b.weights[s]) for s in SIGNALS},
+        "normalisation": {"min_cohort": int(n["min_cohort"]), "max_cohort": int(n["max_cohort"]),
+                          **{f"{s}_{st}": round(float(n[f"{s}_{st}"]), 6) for s in SIGNALS for st in ("mean", "std")}},
+        "search": {"shortlist": b.shortlist},
+        "item": {"flag_below": cal.item.flag_below, "review_below": cal.item.review_below},
+        "variant": {"flag_below": cal.variant.flag_below, "review_below": cal.variant.review_below},
+        "quality": {"min_brightness": b.min_brightness, "min_sharpness": b.min_sharpness},
+        "count": {"review_short_by": b.count_review_short_by, "flag_short_by": b.count_flag_short_by},
+        "provenance": prov,
+    }
+
+
+def write_thresholds(cal: Calibration, path: str | Path) -> Path:
+    """Write the thresholds TOML (via a temporary file, so a crash never leaves half a file)."""
+    path = Path(path)
+    header = (f"Written by 'packcheck calibrate' on {cal.date}; do not edit the limits by hand, recalibrate.\n"
+              f"Command: {cal.command}")
+    text = toml_dumps(thresholds_document(cal), header=header)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    load_thresholds(path)  # what we wrote must read back
+    return path
+
+
+# ====================================================================== printing
+def _pct(x: float | None) -> str:
+    return "  n/a" if x is None else f"{100 * x:5.1f}%"
+
+
+def _ci(c) -> str:
+    return "" if c is None else f" [{100 * c[0]:.1f}, {100 * c[1]:.1f}]"
+
+
+SUMMARY_RATES = (
+    ("false flags (genuine FLAG)", "genuine.verdict.flag"),
+    ("genuine sent to REVIEW", "genuine.verdict.review"),
+    ("  item check false flags", "genuine.item.flag"),
+    ("  variant check false flags", "genuine.variant.flag"),
+    ("wrong item FLAGGED", "wrong_item.verdict.flag"),
+    ("wrong item passed", "wrong_item.verdict.pass"),
+    ("wrong variant FLAGGED", "wrong_variant.verdict.flag"),
+    ("wrong variant passed", "wrong_variant.verdict.pass"),
+)
+
+
+def format_summary(cal: Calibration) -> str:
+    """The calibration as plain text: limits, achieved rates with intervals, cross-validation, warnings."""
+    c = cal.pairs.counts()
+    f = cal.fit
+    lines = [f"input: {cal.source} (sha256 {cal.source_sha256[:12]}...)",
+             f"pairs: {c['match']} match, {c['wrong_variant']} wrong_variant, {c['wrong_item']} wrong_item "
+             f"({len(np.unique(cal.pairs.photo))} photos)",
+             f"target: at most {cal.fit.target:g} of genuine pairs flagged; REVIEW-or-FLAG at most "
+             f"{cal.fit.review_rate:g}; item check's share of the flag budget {f.item_share:.2f}, of the review "
+             f"budget {f.item_review_share:.2f}",
+             "",
+             f"item     flag_below {cal.item.flag_below:+.4f}  review_below {cal.item.review_below:+.4f}"
+             + ("" if f.item.flags else "  (never flags)"),
+             f"variant  flag_below {cal.variant.flag_below:+.4f}  review_below {cal.variant.review_below:+.4f}"
+             + ("  (kept: not calibrated)" if f.variant is None else ("" if f.variant.flags else "  (never flags)")),
+             ""]
+    head = f"{'rate':30s} {'achieved [95% CI]':>22s}"
+    if cal.cv is not None:
+        head += f"   {f'{cal.cv.folds}-fold CV, held out [95% CI]':>32s}"
+    lines += [head, "-" * len(head)]
+    for label, key in SUMMARY_RATES:
+        row = f"{label:30s} {_pct(cal.achieved[key]) + _ci(cal.ci.get(key)):>22s}"
+        if cal.cv is not None:
+            row += f"   {_pct(cal.cv.pooled[key]) + _ci(cal.cv.ci.get(key)):>32s}"
+        lines.append(row)
+    if cal.cv is not None:
+        per = ", ".join(_pct(r["genuine.verdict.flag"]).strip() for r in cal.cv.per_fold)
+        lines.append(f"false flags per held-out fold: {per}")
+    n = cal.normalisation
+    lines.append("")
+    lines.append("normalisation: " + ", ".join(f"{s} {n[f'{s}_mean']:.3f}±{n[f'{s}_std']:.3f}" for s in SIGNALS))
+    for w in cal.warnings:
+        lines.append(f"WARNING: {w}")
+    return "\n".join(lines)
