@@ -47,6 +47,9 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".tif", ".
 MAX_ORDER_ID_CHARS = 64
 #: How often the photo folder is looked at while waiting.
 POLL_S = 0.025
+#: The photo folder is listed again at least this often (between listings only the
+#: files of interest are looked at, unless the folder itself changed).
+FULL_LIST_S = 1.0
 #: A photo whose format does not say when it is complete counts as complete once
 #: its size and time have not changed for this long.
 SETTLE_S = 0.5
@@ -147,10 +150,41 @@ class FolderSource:
                                "at the folder the camera app saves into")
         self.poll_s = poll_s
         self.settle_s = settle_s
-        self._used: dict[Path, tuple] = {}
+        # Files are keyed by name (str): with thousands of photos, Path objects cost
+        # more than the polling itself.
+        self._used: dict[str, tuple] = {}
         self._stable_since: dict[Path, tuple[tuple, float]] = {}
+        self._listing: dict[str, tuple[int, int]] = {}
+        self._listing_key: tuple[int, float] | None = None  # (folder mtime_ns, when listed)
+        self._watch: set[str] = set()
 
-    def _images(self) -> dict[Path, tuple[int, int]]:
+    def _images(self) -> dict[str, tuple[int, int]]:
+        """Every image in the folder by name, with its (size, mtime_ns).
+
+        Listing a camera folder of a few thousand photos costs tens of ms, too much
+        every poll: the folder is listed again only when its own mtime changed (a
+        file was created, renamed or removed) or a second has passed; in between
+        only the files of interest (the order's, and new ones) are looked at.
+        """
+        now = time.perf_counter()
+        try:
+            folder_mtime = os.stat(self.folder).st_mtime_ns  # before listing: a file made meanwhile is seen next poll
+        except OSError as e:
+            raise ImageMissing(f"photo folder {self.folder} cannot be read ({e.strerror or e})") from None
+        key = self._listing_key
+        if key is None or key[0] != folder_mtime or now - key[1] >= FULL_LIST_S:
+            self._listing = self._list()
+            self._listing_key = (folder_mtime, now)
+        else:
+            for name in self._watch:
+                try:
+                    st = os.stat(self.folder / name)
+                    self._listing[name] = (st.st_size, st.st_mtime_ns)
+                except OSError:
+                    self._listing.pop(name, None)
+        return dict(self._listing)
+
+    def _list(self) -> dict[str, tuple[int, int]]:
         found = {}
         try:
             entries = list(os.scandir(self.folder))
@@ -162,23 +196,28 @@ class FolderSource:
             try:
                 if e.is_file():
                     st = e.stat()
-                    found[Path(e.path)] = (st.st_size, st.st_mtime_ns)
+                    found[e.name] = (st.st_size, st.st_mtime_ns)
             except OSError:
                 continue  # removed while listing
         return found
 
-    def snapshot(self) -> dict[Path, tuple[int, int]]:
+    def snapshot(self) -> dict[str, tuple[int, int]]:
         """The folder at scan time: photos already there are not this order's (unless named after it)."""
         return self._images()
 
     def _candidates(self, order_id: str, before: dict) -> list[Path]:
         images = self._images()
-        fresh = {p: sig for p, sig in images.items() if self._used.get(p) != sig}
-        named = sorted(p for p in fresh if p.stem == order_id or p.stem.startswith(order_id + "_"))
-        if named:
-            return named
-        new = [p for p, sig in fresh.items() if before.get(p) != sig]
-        return [max(new, key=lambda p: fresh[p][1])] if new else []
+        views = order_id + "_"
+        named_all = [n for n in images if n.startswith(order_id)
+                     and ((stem := n[:n.rfind(".")]) == order_id or stem.startswith(views))]
+        used = self._used
+        fresh = {n: sig for n, sig in images.items() if used.get(n) != sig}
+        new = [n for n, sig in fresh.items() if before.get(n) != sig]
+        self._watch = set(named_all) | set(new)
+        named = sorted(n for n in named_all if n in fresh)
+        if not named and new:
+            named = [max(new, key=lambda n: fresh[n][1])]
+        return [self.folder / n for n in named]
 
     def _read_if_complete(self, path: Path) -> tuple[bytes, tuple] | None:
         try:
@@ -217,7 +256,7 @@ class FolderSource:
                 if got:
                     now = time.perf_counter()
                     for path, _, sig in got:
-                        self._used[path] = sig
+                        self._used[path.name] = sig
                     return tuple(Photo(data, path.name, now, now - start, path, sig) for path, data, sig in got)
             if time.perf_counter() >= deadline:
                 if last is not None and last.exists():

@@ -254,6 +254,10 @@ def test_folder_source_prefers_order_named_file_then_newest_new_image(tmp_path):
     # Already judged and unchanged: a rescan waits for a new photo instead.
     with pytest.raises(ImageMissing, match=r"no photo of order O1 appeared in .* within 0.3 s"):
         src.take("O1", src.snapshot(), timeout_s=0.3)
+    # The camera app rewrites O1.jpg in place (the folder's own mtime does not change).
+    before = src.snapshot()
+    threading.Timer(0.2, named.write_bytes, (scene_jpeg("SHIRT-RED", seed=9),)).start()
+    assert [p.data for p in src.take("O1", before, timeout_s=5)] == [named.read_bytes()]
     before = src.snapshot()
     threading.Timer(0.2, write_atomically, (tmp_path / "IMG_0002.jpg", scene_jpeg("SHIRT-RED", seed=2))).start()
     [photo] = src.take("O1", before, timeout_s=5)
