@@ -108,14 +108,14 @@ def station(data_dir, thresholds_path, signals, cache_path, db_path, station_nam
     source = FolderSource(photo_dir) if photo_dir is not None else CameraSource(camera, delay_s=capture_delay)
     kiosk = None
     try:
-        checker = load_checker(data_dir, thresholds_path, signals, cache_path)
-        bench = Station(checker, store, source, station=station_name, operator=operator, timeout_s=timeout_s)
-        if web:
+        if web:  # before the slow part, so a port in use is reported at once
             from .kiosk import Kiosk
 
             kiosk = Kiosk(store, port=port).start()
-            bench.listeners.append(kiosk.publish)
             click.echo(f"kiosk page: {kiosk.url}", err=True)
+        checker = load_checker(data_dir, thresholds_path, signals, cache_path)
+        bench = Station(checker, store, source, station=station_name, operator=operator, timeout_s=timeout_s,
+                        listeners=(kiosk.publish,) if kiosk else ())
         where = f"folder {photo_dir}" if photo_dir is not None else f"camera {camera}"
         click.echo(f"station ready: {len(checker.catalogue.items)} SKUs, photos from {where}, evidence in {db_path}. "
                    "Scan an order (!help for commands, Ctrl-D to end).", err=True)

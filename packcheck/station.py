@@ -226,8 +226,11 @@ class FolderSource:
                 return None
             data = path.read_bytes()
             st2 = path.stat()
+        except PermissionError:
+            raise ImageMissing(f"photo {path} cannot be read (permission denied); let the station's user read "
+                               "the camera app's files, then scan the order again") from None
         except OSError:
-            return None
+            return None  # removed or replaced while being read: look again at the next poll
         sig = (st2.st_size, st2.st_mtime_ns)
         if (st.st_size, st.st_mtime_ns) != sig or len(data) != st2.st_size:
             return None  # it grew or was rewritten while being read
