@@ -1,0 +1,127 @@
+"""``packcheck audit``: every order of a data folder, one result row each, a report, nothing lost."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from .cli import CONTEXT, EXIT_ATTENTION, EXIT_PASS, handle_errors
+from .cliopts import data_options, dump_json
+
+#: Seconds between progress lines when stderr is not a terminal (cron, CI logs).
+LOG_EVERY_S = 30.0
+
+
+class Progress:
+    """A tqdm bar on a terminal; a plain line every ``every`` seconds (and at the end) otherwise."""
+
+    def __init__(self, *, tty: bool, every: float = LOG_EVERY_S, stream=None):
+        self.tty, self.every, self.stream = tty, every, stream or sys.stderr
+        self.bar = None
+        self.start = time.monotonic()
+        self.last = None  # time of the last line
+        self.first_done = None
+
+    def __call__(self, done: int, total: int, counts: dict) -> None:
+        if self.first_done is None:
+            self.first_done = done  # resumed orders do not count towards the rate
+        if self.tty:
+            self._bar(done, total, counts)
+            return
+        now = time.monotonic()
+        if self.last is None or now - self.last >= self.every or done == total:
+            self.last = now
+            self.stream.write(self.line(done, total, counts, now - self.start) + "\n")
+            self.stream.flush()
+
+    def _bar(self, done, total, counts) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=total, initial=done, unit="order", file=self.stream, dynamic_ncols=True,
+                            smoothing=0.05)
+        self.bar.update(done - self.bar.n)
+        self.bar.set_postfix({k: v for k, v in counts.items() if k != "PASS" and v}, refresh=False)
+        if done == total:
+            self.close()
+
+    def line(self, done: int, total: int, counts: dict, elapsed: float) -> str:
+        rate = (done - self.first_done) / elapsed if elapsed > 0 else 0.0
+        left = (total - done) / rate if rate > 0 else None
+        eta = "?" if left is None else time.strftime("%H:%M:%S", time.gmtime(left))
+        tally = ", ".join(f"{k} {counts.get(k, 0)}" for k in ("FLAG", "REVIEW", "ERROR"))
+        pct = 100 * done / total if total else 100.0
+        return f"audit: {done}/{total} orders ({pct:.0f}%), {rate:.2f} orders/s, time left {eta}; {tally}"
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+@click.command(context_settings=CONTEXT)
+@data_options
+@click.option("--orders", "orders_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Orders CSV to audit instead of DATA/orders.csv (photo paths stay relative to DATA).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Result CSV, one row per order (written atomically when the run ends).")
+@click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a self-contained HTML report here.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes checking orders in parallel (default: one per CPU core).")
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted run with the same --out: orders already checked are kept.")
+@click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+              help="Where orders are checked: this machine's process pool, or a Dask cluster.")
+@click.option("--scheduler", metavar="ADDRESS", help="Dask scheduler address for --engine dask (tcp://HOST:8786).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the summary as JSON here.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@handle_errors
+def audit(data_dir, thresholds_path, signals, cache_path, orders_file, out, html_out, workers, resume, engine,
+          scheduler, json_out, quiet):
+    """Check every order of a data folder; write one result row per order.
+
+    An order that cannot be checked (missing or corrupt photo, unknown SKU, bad
+    row) gets an ERROR row saying why; the run goes on. Results go to a journal
+    (OUT.journal) as they come, so a run that was killed continues with --resume;
+    OUT and the report are written atomically at the end.
+
+    Exit code 0 when every order passed, 1 when any order was flagged, needs
+    review or could not be checked (ERROR rows), 2 when the input itself is
+    unusable (a missing column, an unreadable catalogue).
+
+    \b
+    Examples:
+        packcheck audit --data sample_data --out out/results.csv --html out/report.html
+        packcheck audit --data /mnt/day --orders /mnt/day/orders-0612.csv --out r.csv --workers 8 --resume
+        packcheck audit --data /shared/day --out r.csv --engine dask --scheduler tcp://10.0.0.5:8786
+    """
+    from .audit import AuditConfig, format_summary, run_audit
+
+    if scheduler and engine != "dask":
+        raise click.UsageError("--scheduler is only used with --engine dask")
+    if engine == "dask" and not scheduler:
+        raise click.UsageError("--engine dask needs --scheduler ADDRESS (e.g. tcp://10.0.0.5:8786)")
+    config = AuditConfig(
+        data_dir=data_dir, out=out, orders_file=orders_file, html=html_out, workers=workers, resume=resume,
+        engine=engine, scheduler=scheduler, thresholds=thresholds_path, cache=cache_path,
+        signals=tuple(s.strip() for s in signals.split(",") if s.strip()) if signals else None,
+    )
+    progress = None if quiet else Progress(tty=sys.stderr.isatty())
+    try:
+        summary = run_audit(config, progress=progress)
+    finally:
+        if progress:
+            progress.close()
+    click.echo(format_summary(summary))
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(dump_json(summary.to_dict()) + "\n")
+    sys.exit(EXIT_PASS if summary.exit_code == 0 else EXIT_ATTENTION)
+
+
+def register(group: click.Group) -> None:
+    group.add_command(audit)
