@@ -284,6 +284,13 @@ def test_bad_labels_name_the_row(data_folder, text, words):
     assert words in str(e.value)
 
 
+def test_an_unreadable_photo_is_an_error_naming_its_row(data_folder):
+    (data_folder / "photos" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    labels = _labels(data_folder, GOOD + "photos/broken.jpg,MUG-B,match\n")
+    with pytest.raises(DataError, match=r"photo\(s\) cannot be read: labels.csv row 5: .*broken.jpg"):
+        cal.calibrate(cal.read_labels(labels, data_folder, cache=None), target=0.1, folds=0, workers=1)
+
+
 def test_bad_labels_through_the_cli_exit_2_with_one_error_line(data_folder, tmp_path):
     labels = _labels(data_folder, GOOD + "photos/b.png,MUG-B,maybe\n")
     r = CliRunner().invoke(cli, ["calibrate", "--labels", str(labels), "--data", str(data_folder),
