@@ -3,7 +3,10 @@
 A fingerprint holds, for the located product:
 
 * ``embeddings``: one L2-normalised EfficientNet-Lite0 vector per crop. A listing
-  has one crop (the product on its own background, padded square). A photo has
+  has its product (on its own background, padded square) at four quarter-turns,
+  because a CNN is not rotation invariant and a parcel lies on the bench at any
+  angle; the photo's located product is turned to the nearest right angle of
+  its own outline first (deskewed), so one of the four matches. A photo has
   the located product, the whole frame and its centre, and each separate item
   when several lie on the bench: whichever crop shows the product best wins.
 * ``hists`` / ``labs`` / ``colour_hashes``: the masked Lab histogram, the dominant
@@ -31,7 +34,7 @@ from .imaging import LoadedImage
 from .locate import Location, centre_crop, listing_mask, locate_product, pad_to_square, square_crop
 
 #: Bump when any computation below changes: cached listing fingerprints are then rebuilt.
-PIPELINE_VERSION = 10
+PIPELINE_VERSION = 13
 #: Long side of the copy hashes and colour are computed from.
 COLOUR_SIDE_PX = 160
 #: Long side of the copy the sharpness measure uses (the measure depends on scale).
@@ -193,7 +196,9 @@ def fingerprint_listing(image: LoadedImage, *, use_embedding: bool = True) -> Fi
     t1 = time.perf_counter()
     crop = rgb[y0:y1, x0:x1].copy()
     crop[loc.mask[y0:y1, x0:x1] == 0] = 255
-    emb = embedding.embed([pad_to_square(crop)]) if use_embedding else np.zeros((0, embedding.EMBEDDING_DIM), np.float32)
+    square = pad_to_square(crop)
+    emb = (embedding.embed([np.rot90(square, k) for k in range(4)]) if use_embedding
+           else np.zeros((0, embedding.EMBEDDING_DIM), np.float32))
     t2 = time.perf_counter()
     kps = keypoints.detect(_grey(rgb[y0:y1, x0:x1]), loc.mask[y0:y1, x0:x1])
     t3 = time.perf_counter()
@@ -206,9 +211,32 @@ def fingerprint_listing(image: LoadedImage, *, use_embedding: bool = True) -> Fi
     )
 
 
+def deskewed_crop(rgb: np.ndarray, loc: Location) -> np.ndarray:
+    """A square crop of the located product, turned so its outline's edges are upright.
+
+    The angle comes from the minimum-area rectangle around the product mask and
+    is taken modulo 90 degrees, so the turn is at most 45 degrees; the listing's
+    four quarter-turns cover the rest.
+    """
+    pts = cv2.findNonZero(loc.mask)
+    crop = square_crop(rgb, loc.bbox, pad=0.15)
+    if pts is None or len(pts) < 10:
+        return crop
+    (_, _), (w, h), angle = cv2.minAreaRect(pts)
+    angle = ((angle + 45.0) % 90.0) - 45.0
+    if abs(angle) < 3.0:
+        return crop
+    side = crop.shape[0]
+    m = cv2.getRotationMatrix2D((side / 2, side / 2), angle, 1.0)
+    turned = cv2.warpAffine(crop, m, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    # The corners now hold reflected background; keep the central part the product fills.
+    return centre_crop(turned, 0.85)
+
+
 def photo_crops(rgb: np.ndarray, loc: Location) -> list[np.ndarray]:
-    """The crops a photo is embedded from: the located product (else the centre), the whole frame, each item."""
-    crops = [square_crop(rgb, loc.bbox) if loc.found else centre_crop(rgb, 0.6), rgb]
+    """The crops a photo is embedded from: the located product deskewed (else the centre), the whole frame,
+    each item."""
+    crops = [deskewed_crop(rgb, loc) if loc.found else centre_crop(rgb, 0.6), rgb]
     if loc.found and loc.n_items > 1:
         crops.extend(square_crop(rgb, b) for b in loc.item_boxes[:MAX_ITEM_CROPS])
     return crops

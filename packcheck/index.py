@@ -147,7 +147,7 @@ class ListingIndex:
     owners: list[str]
     digests: list[str]
     paths: list[str]
-    embeddings: np.ndarray  # (N, 1280) float32, unit rows
+    embeddings: np.ndarray  # (N, 4 turns, 1280) float32, unit rows
     hists: np.ndarray  # (N, HIST_SIZE)
     labs: np.ndarray  # (N, 3)
     colour_hashes: np.ndarray  # (N, 14) uint8
@@ -214,8 +214,8 @@ def build_index(
         _fingerprint_all(store, todo, workers, progress)
     cores = [store.core(d) for d in digests]
     dim = 1280
-    emb = np.stack([c.embeddings[0] if len(c.embeddings) else np.zeros(dim, np.float32) for c in cores]) \
-        if cores else np.zeros((0, dim), np.float32)
+    emb = np.stack([c.embeddings if len(c.embeddings) else np.zeros((4, dim), np.float32) for c in cores]) \
+        if cores else np.zeros((0, 4, dim), np.float32)
     return ListingIndex(
         owners=[o for o, _ in entries],
         digests=digests,

@@ -33,7 +33,10 @@ MIN_ITEM_FRACTION = 0.004
 MIN_PRODUCT_FRACTION = 0.01
 #: Share of edge pixels below which a frame with nothing standing out is an empty
 #: surface; above it, a busy scene (a shelf, a pile) where nothing could be singled out.
-EMPTY_MAX_EDGE_DENSITY = 0.03
+EMPTY_MAX_EDGE_DENSITY = 0.06
+#: Subtracting an empty-station photo that leaves more than this share of the
+#: frame as "changed" means the reference does not fit this photo (camera moved).
+MAX_REFERENCE_CHANGE = 0.6
 
 
 @dataclass(frozen=True)
@@ -226,12 +229,13 @@ def _foreground_by_border(lab: np.ndarray, region: tuple[int, int, int, int]) ->
     return fg
 
 
-def _aligned_reference(small: np.ndarray, empty_rgb: np.ndarray) -> np.ndarray | None:
-    """The empty-station photo warped onto the photo's frame, or None when they do not line up.
+def _aligned_reference(small: np.ndarray, empty_rgb: np.ndarray) -> np.ndarray:
+    """The empty-station photo, warped onto the photo's frame when the camera has moved.
 
     A bumped camera or a box placed a little differently shifts the scene; a
-    homography fitted to ORB matches on the surface undoes that. Pixels the warped
-    reference does not cover are black (and ignored by the caller).
+    homography fitted to ORB matches on the surface undoes that. Where too few
+    features match to tell (a plain mat), the camera is assumed fixed. Pixels the
+    warped reference does not cover are black (and ignored by the caller).
     """
     ref = cv2.resize(empty_rgb, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_AREA)
     g1 = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
@@ -240,15 +244,15 @@ def _aligned_reference(small: np.ndarray, empty_rgb: np.ndarray) -> np.ndarray |
     k1, d1 = orb.detectAndCompute(g1, None)
     k2, d2 = orb.detectAndCompute(g2, None)
     if d1 is None or d2 is None or len(k1) < 20 or len(k2) < 20:
-        return ref  # a featureless surface: nothing to align on, assume a fixed camera
+        return ref
     matches = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(d2, d1)
     if len(matches) < 20:
-        return None
+        return ref
     src = np.float32([k2[m.queryIdx].pt for m in matches])
     dst = np.float32([k1[m.trainIdx].pt for m in matches])
     H, inl = cv2.findHomography(src, dst, cv2.RANSAC, 3.0)
     if H is None or int(inl.sum()) < max(15, 0.25 * len(matches)):
-        return None
+        return ref
     return cv2.warpPerspective(ref, H, (small.shape[1], small.shape[0]), flags=cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
@@ -274,20 +278,23 @@ def locate_product(rgb: np.ndarray, *, empty_rgb: np.ndarray | None = None) -> L
     skin = _skin(lab, small)
     if empty_rgb is not None:
         ref = _aligned_reference(small, empty_rgb)
-        if ref is not None:
-            ref_lab = _lab(ref)
-            valid = ref.any(axis=2)
-            diff = np.linalg.norm((cv2.GaussianBlur(lab, (5, 5), 0) - cv2.GaussianBlur(ref_lab, (5, 5), 0))
-                                  * np.array([0.5, 1.0, 1.0], np.float32), axis=2)
-            diff[~valid] = 0
-            limit = max(MIN_BACKGROUND_DISTANCE, float(np.percentile(diff[valid], 50)) * 3.0)
-            fg = _clean(np.where(diff > limit, 255, 0).astype(np.uint8))
-            fg, boxes = _components(fg, skin)
-            frac = float((fg > 0).mean())
-            if frac < MIN_PRODUCT_FRACTION:
-                return Location((0, 0, w, h), np.full((h, w), 255, np.uint8), False, 0, 0.0, "reference")
+        ref_lab = _lab(ref)
+        valid = ref.any(axis=2)
+        delta = cv2.GaussianBlur(lab, (5, 5), 0) - cv2.GaussianBlur(ref_lab, (5, 5), 0)
+        # A shadow darkens the surface but keeps its hue: darkening counts for little,
+        # so drop shadows do not join items that lie close together into one.
+        delta[..., 0] *= np.where(delta[..., 0] < 0, 0.3, 0.5)
+        diff = np.linalg.norm(delta, axis=2)
+        diff[~valid] = 0
+        limit = max(MIN_BACKGROUND_DISTANCE, float(np.percentile(diff[valid], 50)) * 3.0)
+        fg = _clean(np.where(diff > limit, 255, 0).astype(np.uint8))
+        fg, boxes = _components(fg, skin)
+        frac = float((fg > 0).mean())
+        if frac < MIN_PRODUCT_FRACTION:
+            return Location((0, 0, w, h), np.full((h, w), 255, np.uint8), False, 0, 0.0, "reference")
+        if frac <= MAX_REFERENCE_CHANGE:
             return _finish(fg, "reference", s, (h, w), n_items=len(boxes), item_boxes=boxes)
-        # The reference does not line up with this photo (camera moved): ignore it.
+        # Nearly everything changed: the reference does not fit this photo; ignore it.
 
     sh, sw = small.shape[:2]
     region = (0, 0, sw, sh)

@@ -87,7 +87,9 @@ def cheap_signals(photo: PhotoSet, index: ListingIndex, thresholds: Thresholds) 
     if w.get("embedding", 0) > 0:
         if len(photo.embeddings) == 0:
             raise ValueError("the embedding signal is on but the photo has no embedding")
-        raw["embedding"] = (photo.embeddings @ index.embeddings.T).max(axis=0)
+        # Best photo crop against the best quarter-turn of each listing image.
+        sims = photo.embeddings @ index.embeddings.reshape(-1, index.embeddings.shape[-1]).T
+        raw["embedding"] = sims.max(axis=0).reshape(n, -1).max(axis=1)
     if w.get("colour", 0) > 0:
         bc = np.sqrt(np.clip(photo.hists, 0, None)) @ index.sqrt_hists.T  # (R, N) Bhattacharyya coefficient
         raw["colour"] = -np.sqrt(np.clip(1.0 - bc.max(axis=0), 0.0, 1.0))

@@ -1,0 +1,126 @@
+"""Checks and verdicts: components, thresholds file, the combined verdict, and the item/variant
+checks on synthetic packing photos of a synthetic shop."""
+from pathlib import Path
+
+import pytest
+
+from packcheck import synth
+from packcheck.checker import Checker
+from packcheck.checks import component_check, expected_components
+from packcheck.dataset import Catalogue, CatalogueItem, OrderLine
+from packcheck.errors import ThresholdsError
+from packcheck.thresholds import DEFAULT_PATH, load_thresholds
+from packcheck.verdict import CheckResult, Status, combine
+from helpers import synth_shop, write_csv
+
+
+def _catalogue():
+    items = {s: CatalogueItem(s, s, s.title(), "", (Path("x.jpg"),)) for s in ("KIT", "CASE")}
+    return Catalogue(items, {"KIT": (("phone", 1), ("charger", 1), ("cable", 2))})
+
+
+def test_expected_components_are_bom_times_quantity_summed_over_lines():
+    lines = [OrderLine("KIT", 2, 2), OrderLine("CASE", 1, 3)]
+    assert expected_components(_catalogue(), lines) == {"phone": 2, "charger": 2, "cable": 4, "CASE": 1}
+
+
+def test_component_check_names_missing_and_extra():
+    exp = {"phone": 1, "charger": 1, "cable": 1}
+    r = component_check(exp, {"phone": 1, "cable": 1})
+    assert r.status is Status.FLAG and r.reason == "missing_component"
+    assert r.message == "charger missing (1 of 1)"
+    r = component_check(exp, {"phone": 1, "charger": 1, "cable": 3})
+    assert r.status is Status.REVIEW and r.reason == "extra_component" and "cable (3 packed, 1 expected)" in r.message
+    r = component_check(exp, None)
+    assert r.status is Status.PASS and "not recorded" in r.message
+    assert component_check(exp, dict(exp)).status is Status.PASS
+
+
+def test_verdict_is_the_worst_check_and_retake_never_flags():
+    ok = CheckResult("item", Status.PASS, None, "fine", 2.0, -0.5, 0.3)
+    bad = CheckResult("item", Status.FLAG, "wrong_item", "looks like X", -3.0, -0.5, 0.3)
+    retake = CheckResult("quality", Status.REVIEW, "retake_photo", "retake photo: too dark")
+    assert combine("O", [ok], thresholds_version="t").status is Status.PASS
+    v = combine("O", [ok, bad], thresholds_version="t")
+    assert v.status is Status.FLAG and v.reasons == ("wrong_item",) and v.message == "looks like X"
+    v = combine("O", [retake, bad], thresholds_version="t")
+    assert v.status is Status.REVIEW and v.reasons == ("retake_photo",)
+    assert v.to_dict()["checks"][1]["status"] == "FLAG"  # still recorded
+
+
+def test_shipped_thresholds_load_and_bad_files_are_refused(tmp_path):
+    th = load_thresholds()
+    assert th.schema_version == 1 and th.item.flag_below <= th.item.review_below
+    text = DEFAULT_PATH.read_text()
+    for broken, words in [
+        (text.replace("schema_version = 1", "schema_version = 99"), "schema_version 99"),
+        (text.replace("[item]\n", "[itemz]\n"), "missing key 'item.flag_below'"),
+        ("schema_version = [", "not valid TOML"),
+    ]:
+        p = tmp_path / "t.toml"
+        p.write_text(broken)
+        with pytest.raises(ThresholdsError, match=words):
+            load_thresholds(p)
+    with pytest.raises(ThresholdsError, match="does not exist"):
+        load_thresholds(tmp_path / "none.toml")
+    with pytest.raises(ThresholdsError, match="unknown signal"):
+        th.with_signals(["embedding", "smell"])
+    assert th.with_signals(["colour"]).enabled_signals == ("colour",)
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory):
+    """A synthetic shop (trousers in 3 colours, mugs in 2, a towel, a bottle) and packing photos."""
+    root = tmp_path_factory.mktemp("shop")
+    skus = synth_shop(root)
+    by_item = {v: k for k, v in skus.items()}
+    (root / "photos").mkdir()
+    orders = []
+    cases = {
+        "PASS-TR": ("TRO-" + synth.list_variants("trousers")[0][:3].upper(), ("trousers", 0)),
+        "PASS-MUG": ("MUG-" + synth.list_variants("mug")[0][:3].upper(), ("mug", 0)),
+        "VARIANT": ("TRO-" + synth.list_variants("trousers")[0][:3].upper(), ("trousers", 2)),
+        "ITEM": ("BOT-" + synth.list_variants("bottle")[0][:3].upper(), ("towel", 0)),
+    }
+    for n, (oid, (sku, (product, vi))) in enumerate(cases.items()):
+        variant = synth.list_variants(product)[vi]
+        img = synth.render_scene([(product, variant)], seed=100 + n, size=(960, 720))
+        synth.save_jpeg(root / "photos" / f"{oid}.jpg", img, quality=85)
+        orders.append([oid, sku, 1, f"photos/{oid}.jpg"])
+        assert by_item[(product, variant)]  # the shipped item is in the catalogue
+    write_csv(root / "orders.csv", ["order_id", "sku", "qty", "photo"], orders)
+    return Checker.open(root, cache=None), cases
+
+
+@pytest.mark.parametrize("order_id, status, reason", [
+    ("PASS-TR", Status.PASS, None),
+    ("PASS-MUG", Status.PASS, None),
+    ("VARIANT", Status.FLAG, "wrong_variant"),
+    ("ITEM", Status.FLAG, "wrong_item"),
+])
+def test_synthetic_packing_photos_get_the_right_verdict(shop, order_id, status, reason):
+    checker, _ = shop
+    v = checker.check_id(order_id)
+    assert v.status is status, v.message
+    if reason:
+        assert reason in v.reasons
+    item = v.check("item")
+    assert item.flag_below == checker.thresholds.item.flag_below  # the limit comes from the file
+    assert {k for k, _ in item.details} >= {"nearest_sku", "decided_by", "z_embedding"}
+    assert dict(v.timings).keys() >= {"decode", "locate", "hash_colour", "embedding", "keypoints", "match"}
+
+
+def test_wrong_variant_names_the_sibling_found(shop):
+    checker, cases = shop
+    v = checker.check_id("VARIANT")
+    found = synth.list_variants("trousers")[2]
+    assert f"{found} found" in v.message
+    assert v.check("variant").detail("nearest_sibling") == "TRO-" + found[:3].upper()
+
+
+def test_turning_signals_off_changes_what_is_fused(shop):
+    checker, _ = shop
+    colour_only = Checker(checker.root, checker.catalogue, checker.index, checker.thresholds.with_signals(["colour"]),
+                          checker.packed)
+    v = colour_only.check_id("PASS-MUG")
+    assert {k for k, _ in v.check("item").details if k.startswith("z_")} == {"z_colour"}
