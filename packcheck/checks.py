@@ -71,6 +71,31 @@ def item_check(sku: str, scores: Scores, index: ListingIndex, catalogue: Catalog
                        tuple(details))
 
 
+def band_position(result: CheckResult) -> float:
+    """Where a check's value lies in its band: < 0 FLAG, 0..1 REVIEW, >= 1 PASS.
+
+    Dividing by the width of the REVIEW band puts checks measured in different
+    units (fused z-scores, colour distances) on one scale, so "how far inside
+    its own limits is the tightest check" can be compared across checks.
+    """
+    if result.value is None or result.flag_below is None or result.review_below is None:
+        return float("inf")
+    width = result.review_below - result.flag_below
+    if width <= 0:  # no REVIEW band: only the side of the limit is known
+        return float("inf") if result.value >= result.flag_below else float("-inf")
+    return (result.value - result.flag_below) / width
+
+
+def match_score(results) -> float:
+    """The verdict's one number: the band position of the tightest item or variant check.
+
+    Below 0 the verdict FLAGs, from 0 to 1 it asks for REVIEW. This is the score
+    the accuracy benchmark ranks pairs by.
+    """
+    positions = [band_position(r) for r in results if r.check in ("item", "variant")]
+    return min(positions) if positions else float("inf")
+
+
 def colour_distances(photo: PhotoSet, index: ListingIndex, rows: list[int]) -> np.ndarray:
     """Hellinger distance between the photo's best region and each listing row's colour."""
     bc = np.sqrt(np.clip(photo.hists, 0, None)) @ index.sqrt_hists[rows].T
@@ -85,11 +110,14 @@ def _found_lab(photo: PhotoSet, index: ListingIndex, row: int) -> np.ndarray:
 
 def variant_check(sku: str, photo: PhotoSet, index: ListingIndex, catalogue: Catalogue,
                   thresholds: Thresholds, *, order_skus: tuple[str, ...]) -> CheckResult | None:
-    """Is the photo's colour closer to the ordered variant than to every sibling variant?
+    """Is the photo's colour nearer the ordered variant than every sibling variant?
 
-    ``value`` is (distance to the nearest sibling) - (distance to the ordered
-    variant): positive when the ordered variant is the closer one. None when the
-    SKU has no sibling variants (nothing to confuse it with).
+    For each sibling, the photo's colour is placed on the line between the two
+    listings: ``(d_sibling - d_ordered) / d(ordered listing, sibling listing)``,
+    +1 when it is exactly the ordered colour, -1 exactly the sibling's, 0 halfway.
+    Dividing by the siblings' own colour difference makes the score mean the same
+    for red-vs-green trousers and for two cartons that differ in one stripe.
+    ``value`` is the lowest over the siblings. None when the SKU has no siblings.
     """
     item = catalogue.items[sku]
     siblings = [s for s in catalogue.siblings(sku) if s not in order_skus and index.rows_of(s)]
@@ -99,13 +127,15 @@ def variant_check(sku: str, photo: PhotoSet, index: ListingIndex, catalogue: Cat
     d_own_all = colour_distances(photo, index, own_rows)
     own_row = own_rows[int(np.argmin(d_own_all))]
     d_own = float(d_own_all.min())
-    best_sib, d_sib, sib_row = None, np.inf, -1
+    best_sib, value, d_sib, sib_row = None, np.inf, np.inf, -1
     for s in siblings:
         rows = index.rows_of(s)
         d = colour_distances(photo, index, rows)
-        if d.min() < d_sib:
-            best_sib, d_sib, sib_row = s, float(d.min()), rows[int(np.argmin(d))]
-    value = d_sib - d_own
+        bc = index.sqrt_hists[own_rows] @ index.sqrt_hists[rows].T
+        separation = float(np.sqrt(np.clip(1.0 - bc.max(), 0.0, 1.0)))
+        position = (float(d.min()) - d_own) / max(separation, 1e-3)
+        if position < value:
+            best_sib, value, d_sib, sib_row = s, position, float(d.min()), rows[int(np.argmin(d))]
     band = thresholds.variant
     status = Status(band.status(value))
     sib = catalogue.items[best_sib]
@@ -119,12 +149,12 @@ def variant_check(sku: str, photo: PhotoSet, index: ListingIndex, catalogue: Cat
     )
     if status is Status.PASS:
         message = (f"colour matches {item.variant or sku} better than {sib.variant or best_sib} "
-                   f"(margin {value:+.3f}, limit {band.review_below:+.3f})")
+                   f"(position {value:+.2f}, limit {band.review_below:+.2f})")
         reason = None
     else:
         reason = "wrong_variant"
         message = (f"{sib.variant or best_sib} found, {item.variant or sku} ordered ({best_sib} instead of {sku}; "
-                   f"colour margin {value:+.3f} < {band.review_below:+.3f})")
+                   f"colour position {value:+.2f} < {band.review_below:+.2f})")
     return CheckResult("variant", status, reason, message, value, band.flag_below, band.review_below, sku, details)
 
 

@@ -49,6 +49,10 @@ def handle_errors(func):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+        except BrokenPipeError:
+            # The reader went away (`packcheck ... | head`): not an error of ours.
+            sys.stderr.close()
+            sys.exit(0)
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except Exception as e:  # noqa: BLE001 - the last line of defence
@@ -70,7 +74,35 @@ def status_exit_code(statuses) -> int:
     return EXIT_PASS
 
 
-@click.group(context_settings=CONTEXT)
+class _Commands(click.Group):
+    """The command group; commands are found in ``packcheck/cli_*.py`` when first needed.
+
+    Registering lazily (not at import time) lets a command module import this one
+    without a cycle, in any order.
+    """
+
+    _loaded = False
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        from . import __path__ as pkg_path
+
+        for mod in sorted(pkgutil.iter_modules(pkg_path), key=lambda m: m.name):
+            if mod.name.startswith("cli_"):
+                importlib.import_module(f"{__package__}.{mod.name}").register(self)
+
+    def list_commands(self, ctx):
+        self._load()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx, name):
+        self._load()
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_Commands, context_settings=CONTEXT)
 @click.version_option(__version__, "-V", "--version")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug logs).")
 @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
@@ -85,21 +117,11 @@ def cli(verbose: int, debug: bool) -> None:
     Examples:
         packcheck check ORD-1001 --data sample_data
         packcheck audit --data sample_data --out results.csv --html report.html
+        packcheck station --data sample_data --db evidence.sqlite --photo-dir incoming/
         packcheck bench accuracy --manifest ../shared/realdata/grocerystore/manifest.csv
     """
     level = logging.WARNING - 10 * verbose
     logging.basicConfig(level=max(logging.DEBUG, level), format="%(levelname)s %(name)s: %(message)s")
-
-
-def _register_commands() -> None:
-    from . import __path__ as pkg_path
-
-    for mod in sorted(pkgutil.iter_modules(pkg_path), key=lambda m: m.name):
-        if mod.name.startswith("cli_"):
-            importlib.import_module(f"{__package__}.{mod.name}").register(cli)
-
-
-_register_commands()
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ import dataclasses
 import hashlib
 import io
 import logging
+import multiprocessing
 import os
 import sqlite3
 import threading
@@ -246,7 +247,9 @@ def _fingerprint_all(store: FingerprintStore, todo: dict, workers: int, progress
             if progress:
                 progress(n, total)
         return
-    with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init) as pool:
+    # spawn, not fork: a forked child inherits OpenCV's thread pool locks mid-use and can hang.
+    with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init,
+                             mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = [(d, o, p, pool.submit(fingerprint_file, p)) for d, (o, p) in items]
         for n, (digest, owner, path, fut) in enumerate(futures, 1):
             try:

@@ -209,6 +209,10 @@ def _foreground_by_border(lab: np.ndarray, region: tuple[int, int, int, int]) ->
     # laid out to the top of the photo) must not be mistaken for the table.
     k = 3
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
+    # OpenCV's k-means and RANSAC draw from a per-thread generator whose state
+    # depends on what ran before; seeding it makes a photo's location the same in
+    # every process, whatever order photos come in.
+    cv2.setRNGSeed(0)
     _, labels, centres = cv2.kmeans(border.astype(np.float32), k, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
     labels = labels.ravel()
     bounds = np.cumsum([0] + [len(x) for x in sides])
@@ -250,6 +254,7 @@ def _aligned_reference(small: np.ndarray, empty_rgb: np.ndarray) -> np.ndarray:
         return ref
     src = np.float32([k2[m.queryIdx].pt for m in matches])
     dst = np.float32([k1[m.trainIdx].pt for m in matches])
+    cv2.setRNGSeed(0)
     H, inl = cv2.findHomography(src, dst, cv2.RANSAC, 3.0)
     if H is None or int(inl.sum()) < max(15, 0.25 * len(matches)):
         return ref
@@ -286,7 +291,12 @@ def locate_product(rgb: np.ndarray, *, empty_rgb: np.ndarray | None = None) -> L
         delta[..., 0] *= np.where(delta[..., 0] < 0, 0.3, 0.5)
         diff = np.linalg.norm(delta, axis=2)
         diff[~valid] = 0
-        limit = max(MIN_BACKGROUND_DISTANCE, float(np.percentile(diff[valid], 50)) * 3.0)
+        typical = float(np.percentile(diff[valid], 50)) if valid.any() else np.inf
+        if typical > MIN_BACKGROUND_DISTANCE:
+            # Most of the frame differs from the reference: it is another bench, or
+            # the light changed completely. Locate without it.
+            return locate_product(rgb)
+        limit = max(MIN_BACKGROUND_DISTANCE, typical * 3.0)
         fg = _clean(np.where(diff > limit, 255, 0).astype(np.uint8))
         fg, boxes = _components(fg, skin)
         frac = float((fg > 0).mean())
