@@ -297,10 +297,10 @@ def audit_order(checker: Checker, order: dataset.Order) -> tuple[dict, dict]:
     message names the exception, so one order cannot stop a night's audit.
     """
     t = time.perf_counter()
-    # OpenCV's kmeans (locate.py, finding the bench surface) draws from a per-thread
-    # RNG that every call advances, so a photo's verdict would depend on which photos
-    # this process checked before it. Resetting it (0 is OpenCV's start state) makes
-    # every order's row the same on every engine and in any order.
+    # OpenCV's k-means and RANSAC draw from a per-thread RNG that every call
+    # advances; locate.py seeds it before its own calls, and seeding it here too
+    # (0 is OpenCV's start state) keeps any other user in the pipeline from making
+    # a row depend on which orders this process checked before.
     cv2.setRNGSeed(0)
     try:
         verdict = checker.check(order)

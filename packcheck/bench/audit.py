@@ -1,0 +1,364 @@
+"""Audit throughput and memory: N synthetic orders over sample_data, 12 MP photos, 1 and 2 workers.
+
+The benchmark builds a data folder per order count in a work folder: the
+sample_data catalogue and listing images, each sample packing photo re-encoded
+once as a 12 MP JPEG (4000 x 3000, as a phone takes it), and N orders that
+reuse the sample orders round-robin under new ids (with their packed records).
+Each (N, workers) audit runs in a fresh Python process (``python -m
+packcheck.bench.audit --child``) so peak memory is that run's alone; the parent
+samples the resident memory of the child's whole process tree (pool workers
+included) from ``/proc`` and also reports ``ru_maxrss``.
+
+The baseline, measured in the same run and on the same photos, is what a user
+of imagehash alone writes: Pillow opens the photo and every listing image of
+the ordered SKUs, takes pHash, dHash and colorhash of each, and compares.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import click
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+PHOTO_SIZE = (4000, 3000)
+
+
+# ---------------------------------------------------------------- the synthetic data
+def _read(path: Path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        return list(csv.DictReader(f))
+
+
+def _write(path: Path, header: list[str], rows) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+
+
+def make_photos(sample: Path, work: Path) -> Path:
+    """The sample packing photos as 12 MP JPEGs (upright, quality 90), written once."""
+    import cv2
+
+    from ..errors import ImageError
+    from ..imaging import load_image
+
+    folder = work / "photos12mp"
+    folder.mkdir(parents=True, exist_ok=True)
+    for src in sorted((sample / "photos").iterdir()):
+        dst = folder / (src.stem + ".jpg")
+        if dst.exists():
+            continue
+        try:
+            rgb = load_image(src, work_side=0).rgb
+        except ImageError:  # the sample's corrupt photo stays corrupt
+            shutil.copyfile(src, dst)
+            continue
+        size = PHOTO_SIZE if rgb.shape[1] >= rgb.shape[0] else PHOTO_SIZE[::-1]
+        big = cv2.resize(rgb, size, interpolation=cv2.INTER_CUBIC)
+        tmp = dst.with_name(dst.stem + ".part.jpg")
+        cv2.imwrite(str(tmp), cv2.cvtColor(big, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+        os.replace(tmp, dst)
+    return folder
+
+
+def _link(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.exists():
+        return
+    try:
+        os.link(src, dst)  # no extra disk per order count
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def make_dataset(sample: Path, work: Path, n_orders: int) -> Path:
+    """A data folder with ``n_orders`` orders reusing the sample orders round-robin."""
+    photos = make_photos(sample, work)
+    root = work / f"orders{n_orders}"
+    if (root / "orders.csv").exists():
+        return root
+    root.mkdir(parents=True, exist_ok=True)
+    for name in ("catalogue.csv", "components.csv"):
+        if (sample / name).exists():
+            shutil.copyfile(sample / name, root / name)
+    for sub in ("listings", "stations"):
+        if (sample / sub).is_dir():
+            for f in (sample / sub).rglob("*"):
+                if f.is_file():
+                    _link(f, root / sub / f.relative_to(sample / sub))
+    for f in photos.iterdir():
+        _link(f, root / "photos" / f.name)
+    orders: dict[str, list[dict]] = {}
+    for rec in _read(sample / "orders.csv"):
+        orders.setdefault(rec["order_id"], []).append(rec)
+    packed: dict[str, list[dict]] = {}
+    if (sample / "packed.csv").exists():
+        for rec in _read(sample / "packed.csv"):
+            packed.setdefault(rec["order_id"], []).append(rec)
+    templates = list(orders)
+
+    def photo(value: str) -> str:
+        return ";".join(f"photos/{Path(p.strip()).stem}.jpg" for p in value.split(";") if p.strip())
+
+    order_rows, packed_rows = [], []
+    for k in range(n_orders):
+        tid = templates[k % len(templates)]
+        oid = f"B{k:07d}"
+        order_rows += [[oid, r["sku"], r["qty"], photo(r["photo"]), r.get("station", "")] for r in orders[tid]]
+        packed_rows += [[oid, r["component"], r["count"]] for r in packed.get(tid, [])]
+    _write(root / "orders.csv", ["order_id", "sku", "qty", "photo", "station"], order_rows)
+    _write(root / "packed.csv", ["order_id", "component", "count"], packed_rows)
+    return root
+
+
+# ---------------------------------------------------------------- one measured audit (child process)
+def _child(args: dict) -> dict:
+    """Run one audit in this (fresh) process; report its times and ru_maxrss."""
+    from ..audit import AuditConfig, run_audit
+
+    # Steady state: from the first order done to the last, without start-up and the final write.
+    marks = {"calls": 0, "first": None, "last": None}
+
+    def progress(done, total, counts):
+        marks["calls"] += 1
+        marks["last"] = time.perf_counter()
+        if marks["calls"] == 2:  # the first call reports 0 done
+            marks["first"] = marks["last"]
+
+    t0 = time.perf_counter()
+    summary = run_audit(AuditConfig(data_dir=Path(args["data"]), out=Path(args["out"]), html=Path(args["html"]),
+                                    workers=args["workers"], cache=Path(args["cache"])), progress=progress)
+    wall = time.perf_counter() - t0
+    steady = None
+    if marks["calls"] > 2 and marks["last"] > marks["first"]:
+        steady = (marks["calls"] - 2) / (marks["last"] - marks["first"])
+    return {
+        "orders": summary.orders, "statuses": summary.statuses, "wall_s": wall, "steady_orders_per_s": steady,
+        "maxrss_parent_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "maxrss_worker_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "stage_seconds": summary.stage_seconds,
+    }
+
+
+def _tree_rss(pid: int) -> int:
+    """Resident bytes of a process and all its descendants (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+    total, stack = 0, [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            total += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * _PAGE
+        except (OSError, IndexError, ValueError):
+            pass
+        stack.extend(children.get(p, []))
+    return total
+
+
+def measure(data: Path, work: Path, workers: int, cache: Path) -> dict:
+    """One audit in a fresh process, with the peak memory of its process tree sampled every 0.2 s."""
+    out = work / f"results-{data.name}-w{workers}.csv"
+    args = {"data": str(data), "out": str(out), "html": str(out.with_suffix(".html")), "workers": workers,
+            "cache": str(cache)}
+    proc = subprocess.Popen([sys.executable, "-m", "packcheck.bench.audit", "--child", json.dumps(args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = [0]
+    sampling = Path("/proc").is_dir()
+
+    def sample():
+        while proc.poll() is None:
+            peak[0] = max(peak[0], _tree_rss(proc.pid))
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    if sampling:
+        sampler.start()
+    stdout, stderr = proc.communicate()
+    if sampling:
+        sampler.join()
+    if proc.returncode != 0:
+        raise RuntimeError(f"the measured audit failed (exit {proc.returncode}):\n{stderr[-3000:]}")
+    result = json.loads(stdout.strip().splitlines()[-1])
+    result["peak_tree_rss_mb"] = peak[0] / 1e6 if sampling else None
+    result["orders_per_s"] = result["orders"] / result["wall_s"]
+    result["workers"] = workers
+    return result
+
+
+# ---------------------------------------------------------------- the naive loop
+def naive_loop(data: Path, n_orders: int) -> dict:
+    """imagehash alone: Pillow-open photo and listings, pHash + dHash + colorhash, compare. One process."""
+    import imagehash
+    from PIL import Image
+
+    from ..dataset import load_catalogue
+
+    catalogue = load_catalogue(data)
+    orders: dict[str, list[dict]] = {}
+    for rec in _read(data / "orders.csv"):
+        if len(orders) == n_orders and rec["order_id"] not in orders:
+            break
+        orders.setdefault(rec["order_id"], []).append(rec)
+
+    def hashes(path):
+        with Image.open(path) as im:
+            return imagehash.phash(im), imagehash.dhash(im), imagehash.colorhash(im)
+
+    t0 = time.perf_counter()
+    failed = 0
+    for rows in orders.values():
+        try:
+            photo = hashes(data / rows[0]["photo"].split(";")[0])
+            best = min(sum(a - b for a, b in zip(photo, hashes(p)))
+                       for r in rows for p in catalogue.items[r["sku"]].listing_images)
+            _ = best < 40  # the verdict a naive loop would take
+        except Exception:  # noqa: BLE001 - a naive loop must survive a corrupt photo too
+            failed += 1
+    wall = time.perf_counter() - t0
+    return {"orders": len(orders), "wall_s": wall, "orders_per_s": len(orders) / wall, "failed": failed}
+
+
+# ---------------------------------------------------------------- the command
+def run(sample: Path, *, order_counts: list[int], workers: list[int], naive_orders: int, work: Path,
+        echo=print) -> dict:
+    """Build the data, measure every (N, workers) audit and the naive loop; return the results."""
+    from ..checker import Checker
+
+    cache = work / "index.sqlite"
+    runs = []
+    load_before = os.getloadavg()
+    for n in order_counts:
+        data = make_dataset(sample, work, n)
+        Checker.open(data, cache=cache)  # listing images indexed before anything is timed
+        for w in workers:
+            echo(f"auditing {n} orders with {w} worker(s) ...")
+            r = measure(data, work, w, cache)
+            r["n"] = n
+            runs.append(r)
+    echo(f"naive loop over {naive_orders} orders ...")
+    naive = naive_loop(make_dataset(sample, work, order_counts[0]), naive_orders)
+    return {"photo_size": list(PHOTO_SIZE), "cpu_count": os.cpu_count(), "runs": runs, "naive": naive,
+            "ratios": ratios(runs, naive), "load_average": [load_before[0], os.getloadavg()[0]]}
+
+
+def ratios(runs: list[dict], naive: dict) -> dict:
+    """The ratios the issue sets targets for (speed: the largest N measured with 1 and 2 workers)."""
+    out: dict = {}
+    by = {(r["n"], r["workers"]): r for r in runs}
+    ns = sorted({r["n"] for r in runs})
+    n = max((m for m in ns if (m, 1) in by and (m, 2) in by), default=ns[0])
+    one, two = by.get((n, 1)), by.get((n, 2))
+    if one:
+        out["one_worker_vs_naive"] = one["orders_per_s"] / naive["orders_per_s"]
+    if two:
+        out["two_workers_vs_naive"] = two["orders_per_s"] / naive["orders_per_s"]
+    if one and two:
+        out["two_vs_one_worker"] = two["orders_per_s"] / one["orders_per_s"]
+        if one["steady_orders_per_s"] and two["steady_orders_per_s"]:
+            out["two_vs_one_worker_steady"] = two["steady_orders_per_s"] / one["steady_orders_per_s"]
+    if len(ns) > 1:
+        for w in sorted({r["workers"] for r in runs}):
+            small, big = by.get((ns[0], w)), by.get((ns[-1], w))
+            if small and big and small["peak_tree_rss_mb"]:
+                out[f"memory_{ns[-1]}_vs_{ns[0]}_w{w}"] = big["peak_tree_rss_mb"] / small["peak_tree_rss_mb"]
+    return out
+
+
+def format_table(result: dict) -> str:
+    w, h = result["photo_size"]
+    lines = [f"packcheck audit throughput: {w}x{h} JPEG photos ({w * h / 1e6:.0f} MP), "
+             f"{result['cpu_count']} CPU cores, load average {result['load_average'][0]:.1f} at the start "
+             f"and {result['load_average'][1]:.1f} at the end",
+             f"{'orders':>7} {'workers':>7} {'wall s':>8} {'orders/s':>9} {'steady/s':>9} {'peak MB':>8} "
+             f"{'parent MB':>9} {'worker MB':>9}"]
+    for r in result["runs"]:
+        steady = f"{r['steady_orders_per_s']:.2f}" if r["steady_orders_per_s"] else "-"
+        peak = f"{r['peak_tree_rss_mb']:.0f}" if r["peak_tree_rss_mb"] else "-"
+        lines.append(f"{r['n']:>7} {r['workers']:>7} {r['wall_s']:>8.1f} {r['orders_per_s']:>9.2f} {steady:>9} "
+                     f"{peak:>8} {r['maxrss_parent_mb']:>9.0f} {r['maxrss_worker_mb']:>9.0f}")
+    nv = result["naive"]
+    lines.append(f"naive loop (Pillow + imagehash pHash/dHash/colorhash, 1 process): "
+                 f"{nv['orders_per_s']:.2f} orders/s over {nv['orders']} orders")
+    names = {"one_worker_vs_naive": "1 worker / naive", "two_workers_vs_naive": "2 workers / naive",
+             "two_vs_one_worker": "2 workers / 1 worker", "two_vs_one_worker_steady": "2 / 1 worker, steady state"}
+    for k, v in result["ratios"].items():
+        label = names.get(k) or k.replace("memory_", "peak memory ").replace("_vs_", " / ").replace("_w", " orders, workers ")
+        lines.append(f"  {label}: {v:.2f}x")
+    lines.append("peak MB: resident memory of the audit's process tree (parent + workers), sampled; "
+                 "parent/worker MB: ru_maxrss")
+    return "\n".join(lines)
+
+
+def cli_command() -> click.Command:
+    from ..cli import CONTEXT, handle_errors
+
+    @click.command("audit", context_settings=CONTEXT)
+    @click.option("--data", "sample", type=click.Path(file_okay=False, path_type=Path), default=Path("sample_data"),
+                  show_default=True, help="The demo data folder the synthetic orders are drawn from.")
+    @click.option("--orders", "order_counts", type=click.IntRange(min=1), multiple=True,
+                  help="Synthetic orders per run (repeatable; default 200).")
+    @click.option("--workers", type=click.IntRange(min=1), multiple=True,
+                  help="Worker counts to measure (repeatable; default 1 and 2).")
+    @click.option("--naive-orders", type=click.IntRange(min=1), default=30, show_default=True,
+                  help="Orders timed in the naive imagehash loop.")
+    @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path),
+                  help="Where the 12 MP photos and data folders go (default: a temporary folder, removed after).")
+    @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
+                  help="Also write the results here.")
+    @handle_errors
+    def audit_bench(sample, order_counts, workers, naive_orders, work_dir, json_out):
+        """Orders/s and peak memory of 'packcheck audit' on 12 MP photos, against a naive imagehash loop.
+
+        Builds N synthetic orders over the demo data (sample photos re-encoded once
+        as 4000x3000 JPEGs), audits them in a fresh process per (N, workers), and
+        times a naive Pillow + imagehash loop in the same run. Not a test: it
+        prints what this machine does.
+
+        \b
+        Examples:
+            packcheck bench audit
+            packcheck bench audit --orders 1000 --orders 20000 --workers 1 --workers 2 --json bench.json
+        """
+        from ..errors import PackcheckError
+
+        if not (sample / "orders.csv").exists():
+            raise PackcheckError(f"{sample} has no orders.csv; give the demo data folder with --data")
+        tmp = None
+        if work_dir is None:
+            tmp = tempfile.mkdtemp(prefix="packcheck-bench-")
+            work_dir = Path(tmp)
+        try:
+            result = run(sample.resolve(), order_counts=list(order_counts) or [200], workers=list(workers) or [1, 2],
+                         naive_orders=naive_orders, work=work_dir.resolve(),
+                         echo=lambda m: click.echo(m, err=True))
+        finally:
+            if tmp:
+                shutil.rmtree(tmp, ignore_errors=True)
+        click.echo(format_table(result))
+        if json_out:
+            json_out.parent.mkdir(parents=True, exist_ok=True)
+            json_out.write_text(json.dumps(result, indent=2))
+
+    return audit_bench
+
+
+if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "--child":
+    print(json.dumps(_child(json.loads(sys.argv[2]))))
