@@ -204,6 +204,25 @@ def _jpeg_complete(data: bytes) -> bool:
     return b"\xff\xd9" in data[-4096:]
 
 
+def _png_chunks_fit(data: bytes) -> bool:
+    """Whether every PNG chunk up to IEND lies inside the file.
+
+    OpenCV's PNG reader allocates whatever a chunk header claims (up to 4 GB)
+    before it notices the file is shorter, so a 1 KB file could take 4 GB of
+    memory; files that fail this check go to Pillow, which reads chunks in
+    bounded blocks.
+    """
+    pos, n = 8, len(data)
+    while pos + 12 <= n:
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        if length > n - pos - 12:
+            return False
+        if data[pos + 4:pos + 8] == b"IEND":
+            return True
+        pos += 12 + length
+    return False
+
+
 def _reduction_flag(size: tuple[int, int], work_side: int) -> tuple[int, int]:
     """The largest JPEG DCT reduction that still leaves ``work_side`` px on the long side."""
     if not work_side:
@@ -222,7 +241,7 @@ def _decode(data: bytes, fmt: str, size, work_side: int, label: str):
     if fmt == "JPEG":
         flag, _ = _reduction_flag(size, work_side)
         arr = cv2.imdecode(buf, flag | cv2.IMREAD_IGNORE_ORIENTATION)
-    elif fmt in ("PNG", "WEBP", "TIFF", "BMP"):
+    elif fmt in ("PNG", "WEBP", "TIFF", "BMP") and (fmt != "PNG" or _png_chunks_fit(data)):
         # UNCHANGED keeps alpha and 16-bit depth, and never applies orientation.
         arr = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     if arr is None or arr.size == 0:

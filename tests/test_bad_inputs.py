@@ -60,8 +60,6 @@ CASES = {c.name: c for c in corpus_mod.CASES}
 #: Cases that show a bug not fixed yet: {case: (levels it shows at, reason)}. They are
 #: expected to fail (strictly: a fix makes them fail loudly until removed from here).
 KNOWN_BUGS: dict[str, tuple[tuple[str, ...], str]] = {
-    "png_chunk_length_4gb": (("memory",), "imaging.py: OpenCV's PNG reader allocates the 4 GB a chunk header "
-                             "claims"),
     "bmp_wider_than_opencv": (("image", "library", "cli", "audit"), "imaging.py: cv2.imdecode raises cv2.error "
                               "for a side over 2**20 px"),
     "fifo_as_photo": (("image", "library", "cli", "audit"), "imaging.py: reading a named pipe waits forever"),
