@@ -238,12 +238,17 @@ def _reduction_flag(size: tuple[int, int], work_side: int) -> tuple[int, int]:
 def _decode(data: bytes, fmt: str, size, work_side: int, label: str):
     buf = np.frombuffer(data, np.uint8)
     arr = None
-    if fmt == "JPEG":
-        flag, _ = _reduction_flag(size, work_side)
-        arr = cv2.imdecode(buf, flag | cv2.IMREAD_IGNORE_ORIENTATION)
-    elif fmt in ("PNG", "WEBP", "TIFF", "BMP") and (fmt != "PNG" or _png_chunks_fit(data)):
-        # UNCHANGED keeps alpha and 16-bit depth, and never applies orientation.
-        arr = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    try:
+        if fmt == "JPEG":
+            flag, _ = _reduction_flag(size, work_side)
+            arr = cv2.imdecode(buf, flag | cv2.IMREAD_IGNORE_ORIENTATION)
+        elif fmt in ("PNG", "WEBP", "TIFF", "BMP") and (fmt != "PNG" or _png_chunks_fit(data)):
+            # UNCHANGED keeps alpha and 16-bit depth, and never applies orientation.
+            arr = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        # Some OpenCV decoders assert instead of returning None (a BMP more than
+        # 2**20 px wide, say); Pillow gets the file instead.
+        arr = None
     if arr is None or arr.size == 0:
         return _decode_with_pillow(data, label)
     return _to_rgb8(arr)
