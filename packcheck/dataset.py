@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -123,7 +124,10 @@ def read_csv(path: Path, required: tuple[str, ...], *, optional: tuple[str, ...]
     try:
         if path.is_dir():
             raise DataError("is a folder, not a CSV file", file=str(path))
-        if path.stat().st_size > MAX_CSV_BYTES:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):  # a pipe or device: reading it could wait forever
+            raise DataError("is not a regular file (a pipe or device?)", file=str(path))
+        if st.st_size > MAX_CSV_BYTES:
             raise DataError(f"is larger than {MAX_CSV_BYTES // 1024**3} GB", file=str(path))
         data = path.read_bytes()
     except FileNotFoundError:

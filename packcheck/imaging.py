@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import stat
 import struct
 import warnings
 from dataclasses import dataclass
@@ -78,7 +79,11 @@ def read_bytes(path: str | os.PathLike, *, max_bytes: int = MAX_FILE_BYTES) -> b
     try:
         if p.is_dir():
             raise ImageMissing(f"{p} is a folder, not an image file")
-        size = p.stat().st_size
+        st = p.stat()
+        if not stat.S_ISREG(st.st_mode):
+            # Reading a pipe or a device would wait for a writer, or never end.
+            raise ImageMissing(f"{p} is not a regular file (a pipe or device?); give the photo file itself")
+        size = st.st_size
         if size > max_bytes:
             raise ImageTooLarge(
                 f"{p} is {size / 1e6:.0f} MB, more than the {max_bytes / 1e6:.0f} MB limit for one photo"

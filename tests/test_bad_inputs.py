@@ -60,8 +60,6 @@ CASES = {c.name: c for c in corpus_mod.CASES}
 #: Cases that show a bug not fixed yet: {case: (levels it shows at, reason)}. They are
 #: expected to fail (strictly: a fix makes them fail loudly until removed from here).
 KNOWN_BUGS: dict[str, tuple[tuple[str, ...], str]] = {
-    "fifo_as_photo": (("image", "library", "cli", "audit"), "imaging.py: reading a named pipe waits forever"),
-    "orders_csv_is_fifo": (("library", "cli", "audit"), "dataset.py: reading a named pipe waits forever"),
     "listing_name_too_long": (("library", "cli", "audit"), "dataset.py: is_file() raises OSError "
                               "(ENAMETOOLONG)"),
     "station_name_too_long": (("library", "cli", "audit"), "dataset.py: is_file() raises OSError "
