@@ -235,9 +235,13 @@ def load_catalogue(root: Path, *, check_files: bool = True) -> Catalogue:
         images = []
         for p in _split_paths(rec["listing_images"]) or [""]:
             full = resolve_inside(root, p, file=CATALOGUE, row=row, field="listing_images")
-            if check_files and not full.is_file():
-                what = "is a folder" if full.is_dir() else "does not exist"
-                raise DataError(f"listing image '{p}' {what}", file=CATALOGUE, row=row, field="listing_images")
+            if check_files:
+                try:
+                    what = None if full.is_file() else "is a folder" if full.is_dir() else "does not exist"
+                except OSError as e:  # a name too long for the file system, a broken mount...
+                    what = f"cannot be read ({e.strerror or e})"
+                if what:
+                    raise DataError(f"listing image '{p}' {what}", file=CATALOGUE, row=row, field="listing_images")
             images.append(full)
         items[sku] = CatalogueItem(
             sku=sku, product_id=rec["product_id"] or sku, title=rec["title"] or sku, variant=rec["variant"],
@@ -388,6 +392,9 @@ def station_reference(root: Path, station: str | None) -> Path | None:
         return None
     for ext in (".jpg", ".jpeg", ".png", ".webp"):
         p = folder / f"empty{ext}"
-        if p.is_file():
-            return p
+        try:
+            if p.is_file():
+                return p
+        except OSError:  # a station name too long for the file system: no reference photo
+            return None
     return None
