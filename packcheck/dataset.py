@@ -302,6 +302,9 @@ def build_order(root: Path, order_id: str, rows: list[tuple[int, dict]], catalog
                 packed: dict | None = None, *, orders_name: str = ORDERS) -> Order:
     """Validate one order's rows. Problems are collected on the order, never raised."""
     root = Path(root)
+    if not order_id:
+        return Order(order_id="", lines=(), photos=(), first_row=rows[0][0], problems=(
+            str(DataError("is empty", file=orders_name, row=rows[0][0], field="order_id")),))
     lines: list[OrderLine] = []
     photos: list[Path] = []
     problems: list[str] = []
@@ -363,12 +366,7 @@ def iter_orders(root: Path, catalogue: Catalogue, *, orders_file: Path | None = 
         pending.setdefault(oid, []).append((row, rec))
         if last_row[oid] != row:
             continue
-        rows = pending.pop(oid)
-        if not oid:
-            yield Order(order_id="", lines=(), photos=(), first_row=rows[0][0], problems=(
-                str(DataError("is empty", file=name, row=rows[0][0], field="order_id")),))
-        else:
-            yield build_order(root, oid, rows, catalogue, packed, orders_name=name)
+        yield build_order(root, oid, pending.pop(oid), catalogue, packed, orders_name=name)
 
 
 def find_order(root: Path, order_id: str, catalogue: Catalogue, *, orders_file: Path | None = None,

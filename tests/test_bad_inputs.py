@@ -60,7 +60,6 @@ CASES = {c.name: c for c in corpus_mod.CASES}
 #: Cases that show a bug not fixed yet: {case: (levels it shows at, reason)}. They are
 #: expected to fail (strictly: a fix makes them fail loudly until removed from here).
 KNOWN_BUGS: dict[str, tuple[tuple[str, ...], str]] = {
-    "order_id_empty": (("library", "cli"), "dataset.py: find_order judges the rows with an empty order_id"),
     "strip_1px_high": (("library", "cli", "audit"), "bug in the quality gate (packcheck/checks.py): a "
                        "480 x 1 px photo gets PASS instead of REVIEW 'retake photo'"),
 }
