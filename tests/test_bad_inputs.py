@@ -57,8 +57,10 @@ def _load_corpus_module():
 corpus_mod = _load_corpus_module()
 CASES = {c.name: c for c in corpus_mod.CASES}
 
-#: Cases that show a bug not fixed yet: {case: (levels it shows at, reason)}. They are
-#: expected to fail (strictly: a fix makes them fail loudly until removed from here).
+#: Cases that show a bug not fixed yet: {case: (levels it shows at, reason)}. A bug in
+#: imaging.py/dataset.py is fixed with its test, so this lists bugs reported in other
+#: modules. Not strict: their owners' fix must not turn this suite red; delete the
+#: entry when it lands (pytest -rX lists the cases that pass already).
 KNOWN_BUGS: dict[str, tuple[tuple[str, ...], str]] = {
     "strip_1px_high": (("library", "cli", "audit"), "bug in the quality gate (packcheck/checks.py): a "
                        "480 x 1 px photo gets PASS instead of REVIEW 'retake photo'"),
@@ -69,7 +71,7 @@ def _params(cases, level: str):
     out = []
     for c in cases:
         levels, reason = KNOWN_BUGS.get(c.name, ((), ""))
-        marks = [pytest.mark.xfail(strict=True, reason=reason)] if level in levels else []
+        marks = [pytest.mark.xfail(strict=False, reason=reason)] if level in levels else []
         out.append(pytest.param(c, id=c.name, marks=marks))
     return out
 
