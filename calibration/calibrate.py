@@ -842,12 +842,28 @@ def thresholds_document(cal: Calibration) -> dict:
         "normalisation": {"min_cohort": int(n["min_cohort"]), "max_cohort": int(n["max_cohort"]),
                           **{f"{s}_{st}": round(float(n[f"{s}_{st}"]), 6) for s in SIGNALS for st in ("mean", "std")}},
         "search": {"shortlist": b.shortlist},
-        "item": {"flag_below": cal.item.flag_below, "review_below": cal.item.review_below},
-        "variant": {"flag_below": cal.variant.flag_below, "review_below": cal.variant.review_below},
-        "quality": {"min_brightness": b.min_brightness, "min_sharpness": b.min_sharpness},
+        "item": {"flag_below": cal.item.flag_below, "review_below": cal.item.review_below,
+                 **genuine_spread(cal.pairs.item[cal.pairs.genuine], b.item)},
+        "variant": {"flag_below": cal.variant.flag_below, "review_below": cal.variant.review_below,
+                    **genuine_spread(cal.pairs.variant[cal.pairs.genuine], b.variant)},
+        "quality": {"min_brightness": b.min_brightness, "min_sharpness": b.min_sharpness,
+                    "min_side_px": b.min_side_px},
         "count": {"review_short_by": b.count_review_short_by, "flag_short_by": b.count_flag_short_by},
         "provenance": prov,
     }
+
+
+def genuine_spread(scores: np.ndarray, base) -> dict[str, float]:
+    """Median and robust spread (IQR / 1.349) of a check's genuine scores; the base file's when too few."""
+    g = np.asarray(scores, np.float64)
+    g = g[np.isfinite(g)]
+    if len(g) < 10:
+        return {"genuine_median": base.genuine_median, "genuine_spread": base.genuine_spread}
+    q1, med, q3 = np.percentile(g, [25, 50, 75])
+    spread = (q3 - q1) / 1.349
+    if not spread > 0:
+        spread = float(np.std(g)) or base.genuine_spread
+    return {"genuine_median": round(float(med), 6), "genuine_spread": round(float(spread), 6)}
 
 
 def write_thresholds(cal: Calibration, path: str | Path) -> Path:

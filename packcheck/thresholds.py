@@ -24,10 +24,18 @@ SIGNALS = ("embedding", "keypoints", "colour", "hash")
 
 @dataclass(frozen=True)
 class Band:
-    """A score compared against two limits: below ``flag_below`` is FLAG, below ``review_below`` REVIEW."""
+    """A score compared against two limits: below ``flag_below`` is FLAG, below ``review_below`` REVIEW.
+
+    ``genuine_median`` and ``genuine_spread`` describe the check's scores on genuine
+    pairs (median, and the interquartile range / 1.349) in the calibration data;
+    they put checks measured in different units on one scale for
+    :func:`packcheck.checks.match_score`. They never decide a status.
+    """
 
     flag_below: float
     review_below: float
+    genuine_median: float = 0.0
+    genuine_spread: float = 1.0
 
     def status(self, value: float) -> str:
         if value < self.flag_below:
@@ -50,6 +58,7 @@ class Thresholds:
     variant: Band
     min_brightness: float
     min_sharpness: float
+    min_side_px: int  # a photo narrower than this (after decoding) cannot show a product
     count_review_short_by: int
     count_flag_short_by: int
     provenance: Mapping[str, object]
@@ -120,11 +129,14 @@ def load_thresholds(path: str | Path | None = None) -> Thresholds:
     for s in SIGNALS:
         if normalisation[f"{s}_std"] <= 0:
             raise ThresholdsError(f"{source}: 'normalisation.{s}_std' must be positive")
-    item = Band(_get(doc, "item.flag_below", float, source), _get(doc, "item.review_below", float, source))
-    variant = Band(_get(doc, "variant.flag_below", float, source), _get(doc, "variant.review_below", float, source))
+    item, variant = (Band(*(_get(doc, f"{name}.{key}", float, source)
+                            for key in ("flag_below", "review_below", "genuine_median", "genuine_spread")))
+                     for name in ("item", "variant"))
     for name, band in (("item", item), ("variant", variant)):
         if band.review_below < band.flag_below:
             raise ThresholdsError(f"{source}: {name}.review_below must be >= {name}.flag_below")
+        if band.genuine_spread <= 0:
+            raise ThresholdsError(f"{source}: {name}.genuine_spread must be positive")
     return Thresholds(
         version=_get(doc, "version", str, source),
         schema_version=schema,
@@ -135,6 +147,7 @@ def load_thresholds(path: str | Path | None = None) -> Thresholds:
         variant=variant,
         min_brightness=_get(doc, "quality.min_brightness", float, source),
         min_sharpness=_get(doc, "quality.min_sharpness", float, source),
+        min_side_px=_get(doc, "quality.min_side_px", int, source),
         count_review_short_by=_get(doc, "count.review_short_by", int, source),
         count_flag_short_by=_get(doc, "count.flag_short_by", int, source),
         provenance=MappingProxyType(dict(doc.get("provenance", {}))),

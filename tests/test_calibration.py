@@ -192,7 +192,12 @@ def test_written_thresholds_round_trip_through_load_thresholds(tmp_path):
     out = cal.write_thresholds(c, tmp_path / "sub" / "thresholds.toml")
     th = load_thresholds(out)
     assert th.schema_version == 1 and th.version == c.version and th.version.startswith("cal-")
-    assert th.item == c.item and th.variant == c.variant
+    for got, want, scores in ((th.item, c.item, pairs.item), (th.variant, c.variant, pairs.variant)):
+        assert (got.flag_below, got.review_below) == (want.flag_below, want.review_below)
+        g = scores[pairs.genuine]
+        q1, med, q3 = np.percentile(g, [25, 50, 75])
+        assert got.genuine_median == pytest.approx(med, abs=1e-5)
+        assert got.genuine_spread == pytest.approx((q3 - q1) / 1.349, abs=1e-5)
     assert th.normalisation["keypoints_mean"] == 1.2345 and th.normalisation["keypoints_std"] == 0.8765
     base = load_thresholds()
     assert dict(th.weights) == dict(base.weights) and th.shortlist == base.shortlist

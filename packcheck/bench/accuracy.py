@@ -203,7 +203,7 @@ def score_pairs(fp: Fingerprint, index, catalogue: Catalogue, th: Thresholds, *,
         vc = checks.variant_check(cid, photo, index, catalogue, th, order_skus=(cid,))
         item[cid] = ic.value
         variant[cid] = vc.value if vc is not None else None
-        match[cid] = checks.match_score([ic] + ([vc] if vc is not None else []))
+        match[cid] = checks.match_score([ic] + ([vc] if vc is not None else []), th)
         statuses = [ic.status.value] + ([vc.status.value] if vc is not None else [])
         verdicts[cid] = "FLAG" if "FLAG" in statuses else ("REVIEW" if "REVIEW" in statuses else "PASS")
     return {"item": item, "variant": variant, "match": match, "verdict": verdicts, "nearest": nearest}

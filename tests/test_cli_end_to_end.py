@@ -1,0 +1,99 @@
+"""The CLI: exit codes and messages, help on every command, and every sample order's expected status."""
+import csv
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from packcheck.checker import Checker
+from packcheck.cli import cli
+from helpers import SAMPLE_DATA
+
+EXPECTED = list(csv.DictReader(open(SAMPLE_DATA / "expected.csv", encoding="utf-8")))
+
+
+@pytest.fixture(scope="module")
+def sample_checker(tmp_path_factory):
+    return Checker.open(SAMPLE_DATA, cache=tmp_path_factory.mktemp("cache") / "index.sqlite")
+
+
+@pytest.mark.parametrize("row", EXPECTED, ids=[r["order_id"] for r in EXPECTED])
+def test_every_sample_order_gets_its_expected_status(sample_checker, row):
+    v = sample_checker.check_id(row["order_id"])
+    assert v.status.value == row["status"], v.message
+    if row["reason"]:
+        assert row["reason"] in v.reasons, v.reasons
+
+
+def test_sample_data_covers_every_outcome():
+    statuses = {r["status"] for r in EXPECTED}
+    reasons = {r["reason"] for r in EXPECTED}
+    assert statuses == {"PASS", "REVIEW", "FLAG", "ERROR"}
+    assert {"wrong_item", "wrong_variant", "missing_component", "retake_photo"} <= reasons
+
+
+def _run(*args):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_check_pass_exit_0_and_json(tmp_path):
+    r = _run("check", "ORD-1002", "--data", str(SAMPLE_DATA), "--cache", str(tmp_path / "i.sqlite"), "--json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    assert d["status"] == "PASS" and d["order_id"] == "ORD-1002"
+    assert {c["check"] for c in d["checks"]} >= {"quality", "item", "variant", "components"}
+    assert set(d["timings"]) >= {"decode", "embedding", "keypoints"}
+
+
+def test_check_flag_exit_1_names_the_variant_found(tmp_path):
+    r = _run("check", "ORD-1014", "--data", str(SAMPLE_DATA), "--cache", str(tmp_path / "i.sqlite"))
+    assert r.exit_code == 1
+    assert r.output.startswith("FLAG")
+    assert "red found, green ordered" in r.output
+
+
+def test_check_missing_component_message(tmp_path):
+    r = _run("check", "ORD-1017", "--data", str(SAMPLE_DATA), "--cache", str(tmp_path / "i.sqlite"))
+    assert r.exit_code == 1
+    assert "CHG-20W-WHT missing (1 of 1)" in r.output
+
+
+@pytest.mark.parametrize("order, words", [
+    ("ORD-1022", "truncated JPEG"),
+    ("NO-SUCH-ORDER", "order 'NO-SUCH-ORDER' is not in"),
+])
+def test_check_error_exit_2_with_an_error_line(tmp_path, order, words):
+    r = CliRunner().invoke(cli, ["check", order, "--data", str(SAMPLE_DATA), "--cache", str(tmp_path / "i.sqlite")])
+    assert r.exit_code == 2
+    assert "Error: " in r.stderr and words in r.stderr
+    assert "Traceback" not in r.output + r.stderr
+
+
+def test_check_with_a_given_photo(tmp_path):
+    photo = SAMPLE_DATA / "photos" / "ORD-1014.jpg"  # red trousers
+    r = _run("check", "ORD-1021", "--data", str(SAMPLE_DATA), "--photo", str(photo),
+             "--cache", str(tmp_path / "i.sqlite"))
+    assert r.exit_code == 0, r.output  # ORD-1021 ordered the red trousers; its own photo is an empty bench
+
+
+def test_bad_data_folder_is_exit_2(tmp_path):
+    (tmp_path / "catalogue.csv").write_text("sku,title\nA,x\n")
+    r = CliRunner().invoke(cli, ["check", "X", "--data", str(tmp_path)])
+    assert r.exit_code == 2
+    assert r.stderr.strip() == ("Error: catalogue.csv, row 1: missing columns product_id, variant, listing_images "
+                                "(found: sku, title)")
+
+
+def _commands(group, prefix=()):
+    for name in group.list_commands(None):
+        cmd = group.get_command(None, name)
+        yield prefix + (name,), cmd
+        if hasattr(cmd, "list_commands"):
+            yield from _commands(cmd, prefix + (name,))
+
+
+@pytest.mark.parametrize("path", [p for p, _ in _commands(cli)], ids=lambda p: " ".join(p))
+def test_every_command_has_help_with_an_example(path):
+    r = _run(*path, "-h")
+    assert r.exit_code == 0
+    assert "Example" in r.output and "packcheck" in r.output
