@@ -45,6 +45,11 @@ MAX_PIXELS = 120_000_000
 #: what the embedding (160 px input) and keypoints need.
 WORK_SIDE_PX = 480
 
+# packcheck checks the pixel count itself, from the header and before decoding
+# (see MAX_PIXELS), with a message that names the file and its claimed size;
+# Pillow's own global guard would fire first with a vaguer one.
+Image.MAX_IMAGE_PIXELS = None
+
 _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"mif1", b"msf1", b"heim", b"heis", b"avif")
 
 
