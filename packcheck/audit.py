@@ -513,10 +513,14 @@ class Journal:
 
     def __init__(self, path: Path, fingerprint: str, *, resume: bool):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # The lock is on our own descriptor of the journal (flock, which SQLite's
-        # POSIX locks do not touch); it is closed only after the database.
-        self._lock = open(self.path, "ab")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # The lock is on our own descriptor of the journal (flock, which SQLite's
+            # POSIX locks do not touch); it is closed only after the database.
+            self._lock = open(self.path, "ab")
+        except OSError as e:
+            raise PackcheckError(f"cannot write the audit journal {self.path} ({e.strerror or e}); "
+                                 "choose an --out in a folder you can write to") from None
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -681,9 +685,9 @@ def run_audit(config: AuditConfig, *, progress: Callable[[int, int, dict], None]
         raise PackcheckError("the dask engine needs a scheduler address (--scheduler tcp://HOST:8786)")
     workers = max(1, config.workers or os.cpu_count() or 1)
     spec = config.spec()
-    total = _count_orders(config)
     # Index new listing images once, here, so the workers only read the cache.
     checker = spec.open(workers=workers)
+    total = _count_orders(config)  # header problems of the orders file raise here, before any work
     version = checker.thresholds.version
     journal = Journal(config.journal, input_fingerprint(config, version), resume=config.resume)
     try:
@@ -707,17 +711,25 @@ def run_audit(config: AuditConfig, *, progress: Callable[[int, int, dict], None]
         journal.commit()
         summary = summarise(journal, checked=checked, wall_seconds=time.perf_counter() - t0, workers=workers,
                             engine=config.engine, out=Path(config.out), html=config.html)
-        atomic_write(config.out, lambda f: write_csv(f, (row for row, _ in journal.rows())))
+        _write_out(config.out, lambda f: write_csv(f, (row for row, _ in journal.rows())))
         if config.html:
             from . import report
 
-            atomic_write(config.html, lambda f: report.write_report(
+            _write_out(config.html, lambda f: report.write_report(
                 f, rows=lambda status: journal.rows("WHERE status=?", (status,)), summary=summary,
                 catalogue=checker.catalogue, root=checker.root, reason_text=reason_text))
     finally:
         journal.close()
     summary.wall_seconds = time.perf_counter() - t0
     return summary
+
+
+def _write_out(path: Path, write: Callable) -> None:
+    try:
+        atomic_write(path, write)
+    except OSError as e:
+        raise PackcheckError(f"cannot write {path} ({e.strerror or e}); every result is kept in the journal: "
+                             "free some space or fix the folder, then run again with --resume") from None
 
 
 @contextlib.contextmanager

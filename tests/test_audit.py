@@ -504,6 +504,18 @@ def test_cli_exit_code_0_when_everything_passed(tmp_path):
     assert "  PASS         2\n" in r.stdout
 
 
+def test_cli_orders_from_another_file(base_data, tmp_path):
+    """--orders: a day's file kept elsewhere; its photo paths stay relative to the data folder."""
+    day = tmp_path / "orders-0612.csv"
+    write_csv(day, ["order_id", "sku", "qty", "photo"], [["D1", "MUG-RED", "1", "photos/O1.jpg"],
+                                                         ["D2", "MUG-RED", "1", "photos/O2.jpg"]])
+    out = tmp_path / "r.csv"
+    r = CliRunner().invoke(cli, ["audit", "--data", str(base_data), "--orders", str(day), "--out", str(out), "-q",
+                                 "--workers", "1"])
+    assert r.exit_code == 1, r.output
+    assert [(row["order_id"], row["status"]) for row in read_rows(out)] == [("D1", "PASS"), ("D2", "FLAG")]
+
+
 def test_cli_exit_code_2_when_the_input_is_unusable(data, tmp_path):
     text = (data / "orders.csv").read_text().replace("photo", "picture", 1)
     (data / "orders.csv").write_text(text)

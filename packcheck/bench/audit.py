@@ -140,13 +140,16 @@ def _child(args: dict) -> dict:
     summary = run_audit(AuditConfig(data_dir=Path(args["data"]), out=Path(args["out"]), html=Path(args["html"]),
                                     workers=args["workers"], cache=Path(args["cache"])), progress=progress)
     wall = time.perf_counter() - t0
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     steady = None
     if marks["calls"] > 2 and marks["last"] > marks["first"]:
         steady = (marks["calls"] - 2) / (marks["last"] - marks["first"])
     return {
         "orders": summary.orders, "statuses": summary.statuses, "wall_s": wall, "steady_orders_per_s": steady,
-        "maxrss_parent_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "maxrss_worker_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "maxrss_parent_mb": own.ru_maxrss / 1024,
+        "maxrss_worker_mb": kids.ru_maxrss / 1024,
+        # CPU seconds of the whole run (workers included): what an order costs on an idle machine.
+        "cpu_s": own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime,
         "stage_seconds": summary.stage_seconds,
     }
 
@@ -199,6 +202,7 @@ def measure(data: Path, work: Path, workers: int, cache: Path) -> dict:
     result = json.loads(stdout.strip().splitlines()[-1])
     result["peak_tree_rss_mb"] = peak[0] / 1e6 if sampling else None
     result["orders_per_s"] = result["orders"] / result["wall_s"]
+    result["cpu_ms_per_order"] = 1000 * result["cpu_s"] / result["orders"]
     result["workers"] = workers
     return result
 
@@ -222,7 +226,7 @@ def naive_loop(data: Path, n_orders: int) -> dict:
         with Image.open(path) as im:
             return imagehash.phash(im), imagehash.dhash(im), imagehash.colorhash(im)
 
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     failed = 0
     for rows in orders.values():
         try:
@@ -232,8 +236,9 @@ def naive_loop(data: Path, n_orders: int) -> dict:
             _ = best < 40  # the verdict a naive loop would take
         except Exception:  # noqa: BLE001 - a naive loop must survive a corrupt photo too
             failed += 1
-    wall = time.perf_counter() - t0
-    return {"orders": len(orders), "wall_s": wall, "orders_per_s": len(orders) / wall, "failed": failed}
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    return {"orders": len(orders), "wall_s": wall, "orders_per_s": len(orders) / wall, "failed": failed,
+            "cpu_ms_per_order": 1000 * cpu / len(orders)}
 
 
 # ---------------------------------------------------------------- the command
@@ -268,6 +273,7 @@ def ratios(runs: list[dict], naive: dict) -> dict:
     one, two = by.get((n, 1)), by.get((n, 2))
     if one:
         out["one_worker_vs_naive"] = one["orders_per_s"] / naive["orders_per_s"]
+        out["naive_cpu_vs_packcheck_cpu"] = naive["cpu_ms_per_order"] / one["cpu_ms_per_order"]
     if two:
         out["two_workers_vs_naive"] = two["orders_per_s"] / naive["orders_per_s"]
     if one and two:
@@ -287,17 +293,19 @@ def format_table(result: dict) -> str:
     lines = [f"packcheck audit throughput: {w}x{h} JPEG photos ({w * h / 1e6:.0f} MP), "
              f"{result['cpu_count']} CPU cores, load average {result['load_average'][0]:.1f} at the start "
              f"and {result['load_average'][1]:.1f} at the end",
-             f"{'orders':>7} {'workers':>7} {'wall s':>8} {'orders/s':>9} {'steady/s':>9} {'peak MB':>8} "
-             f"{'parent MB':>9} {'worker MB':>9}"]
+             f"{'orders':>7} {'workers':>7} {'wall s':>8} {'orders/s':>9} {'steady/s':>9} {'CPU ms/order':>12} "
+             f"{'peak MB':>8} {'parent MB':>9} {'worker MB':>9}"]
     for r in result["runs"]:
         steady = f"{r['steady_orders_per_s']:.2f}" if r["steady_orders_per_s"] else "-"
         peak = f"{r['peak_tree_rss_mb']:.0f}" if r["peak_tree_rss_mb"] else "-"
         lines.append(f"{r['n']:>7} {r['workers']:>7} {r['wall_s']:>8.1f} {r['orders_per_s']:>9.2f} {steady:>9} "
-                     f"{peak:>8} {r['maxrss_parent_mb']:>9.0f} {r['maxrss_worker_mb']:>9.0f}")
+                     f"{r['cpu_ms_per_order']:>12.0f} {peak:>8} {r['maxrss_parent_mb']:>9.0f} "
+                     f"{r['maxrss_worker_mb']:>9.0f}")
     nv = result["naive"]
     lines.append(f"naive loop (Pillow + imagehash pHash/dHash/colorhash, 1 process): "
-                 f"{nv['orders_per_s']:.2f} orders/s over {nv['orders']} orders")
+                 f"{nv['orders_per_s']:.2f} orders/s, {nv['cpu_ms_per_order']:.0f} CPU ms/order over {nv['orders']} orders")
     names = {"one_worker_vs_naive": "1 worker / naive", "two_workers_vs_naive": "2 workers / naive",
+             "naive_cpu_vs_packcheck_cpu": "CPU per order, naive / packcheck",
              "two_vs_one_worker": "2 workers / 1 worker", "two_vs_one_worker_steady": "2 / 1 worker, steady state"}
     for k, v in result["ratios"].items():
         label = names.get(k) or k.replace("memory_", "peak memory ").replace("_vs_", " / ").replace("_w", " orders, workers ")
