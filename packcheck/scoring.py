@@ -203,3 +203,13 @@ def item_score(own: float, best_other: float) -> float:
     """
     lead = own - best_other if np.isfinite(best_other) else 0.0
     return float(own + lead)
+
+
+def nearest_other(values: np.ndarray, index: ListingIndex, *, exclude=()) -> tuple[str | None, float, int]:
+    """The owner (SKU) with the best value among those not in ``exclude``: (owner, value, row)."""
+    owners = [o for o in dict.fromkeys(index.owners) if o not in set(exclude)]
+    if not owners:
+        return None, float("-inf"), -1
+    best, rows = best_per_owner(values, index, owners)
+    k = int(np.argmax(best))
+    return owners[k], float(best[k]), int(rows[k])
