@@ -183,6 +183,30 @@ def _product(sku: str) -> tuple[str, str]:
     return product, variant
 
 
+def _labels() -> list:
+    """Labelled pairs for ``packcheck calibrate --labels labels.csv --data sample_data``.
+
+    Every usable photo of a single product is a ``match`` against its own SKU, a
+    ``wrong_variant`` against each sibling and a ``wrong_item`` against three other
+    products (the first three in catalogue order), so the demo shop can be
+    calibrated too. Dark, blurred, empty, cut-off and multi-item photos are left out.
+    """
+    rows = []
+    skus = [s for s in CATALOGUE if s != KIT]
+    for o in ORDERS:
+        for k, sh in enumerate(o.shots):
+            if len(set(sh.skus)) != 1 or sh.dark or sh.blurred or sh.empty or sh.truncate is not None:
+                continue
+            sku = sh.skus[0]
+            pid = CATALOGUE[sku][0]
+            suffix = "" if len(o.shots) == 1 else f"_{chr(ord('a') + k)}"
+            photo = f"photos/{o.order_id}{suffix}.jpg"
+            rows.append([photo, sku, "match"])
+            rows += [[photo, s, "wrong_variant"] for s in skus if s != sku and CATALOGUE[s][0] == pid]
+            rows += [[photo, s, "wrong_item"] for s in [s for s in skus if CATALOGUE[s][0] != pid][:3]]
+    return rows
+
+
 def build(out: Path) -> None:
     """Write the whole sample data folder into ``out``."""
     t0 = time.time()
@@ -252,6 +276,7 @@ def build(out: Path) -> None:
     _write_csv(out / "orders.csv", ["order_id", "sku", "qty", "photo", "station"], order_rows)
     _write_csv(out / "packed.csv", ["order_id", "component", "count"], packed_rows)
     _write_csv(out / "expected.csv", ["order_id", "status", "reason"], expected_rows)
+    _write_csv(out / "labels.csv", ["photo", "sku", "label"], _labels())
 
     total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     print(f"wrote {out} ({total / 1e6:.2f} MB, {len(ORDERS)} orders) in {time.time() - t0:.1f} s")
