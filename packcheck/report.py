@@ -135,8 +135,12 @@ def _swatch(lab) -> str:
     return f'<span class="sw" style="background:rgb({r},{g},{b})" title="Lab {esc(tuple(lab))}"></span>'
 
 
-def _fmt(v) -> str:
-    return "" if v is None else f"{v:+.3f}" if isinstance(v, float) else esc(v)
+def _fmt(v, *, count: bool = False) -> str:
+    if v is None:
+        return ""
+    if count:
+        return f"{v:.0f}"
+    return f"{v:+.3f}" if isinstance(v, float) else esc(v)
 
 
 class _Cards:
@@ -206,7 +210,8 @@ class _Cards:
             for c in checks:
                 out.append(f'<tr><td>{esc(c["check"])}</td><td>{esc(c["sku"] or "")}</td>'
                            f'<td><span class="badge {esc(c["status"])}">{esc(c["status"])}</span></td>'
-                           f'<td class="num">{_fmt(c["value"])}</td><td class="num">{_fmt(c["review_below"])}</td>'
+                           f'<td class="num">{_fmt(c["value"], count=c["check"] == "count")}</td>'
+                           f'<td class="num">{_fmt(c["review_below"])}</td>'
                            f'<td class="num">{_fmt(c["flag_below"])}</td><td>{esc(c["message"])}</td></tr>')
             out.append("</table>")
         if extra.get("ordered_lab") and extra.get("found_lab"):
