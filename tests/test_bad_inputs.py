@@ -62,8 +62,6 @@ CASES = {c.name: c for c in corpus_mod.CASES}
 #: modules. Not strict: their owners' fix must not turn this suite red; delete the
 #: entry when it lands (pytest -rX lists the cases that pass already).
 KNOWN_BUGS: dict[str, tuple[tuple[str, ...], str]] = {
-    "strip_1px_high": (("library", "cli", "audit"), "bug in the quality gate (packcheck/checks.py): a "
-                       "480 x 1 px photo gets PASS instead of REVIEW 'retake photo'"),
 }
 
 
