@@ -23,7 +23,7 @@ from .imaging import load_image
 from .index import ListingIndex, build_index, default_cache_path
 from .scoring import PhotoSet, score_photo
 from .thresholds import Thresholds, load_thresholds
-from .verdict import Status, Verdict, combine, error_verdict
+from .verdict import CheckResult, Status, Verdict, combine, error_verdict
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +130,12 @@ class Checker:
             best = max(range(n_views), key=lambda v: checks.item_check(
                 sku, scored[v], self.index, self.catalogue, th, order_skus=skus).value)
             result.append(checks.item_check(sku, scored[best], self.index, self.catalogue, th, order_skus=skus))
+            if all(f.quality.colourless for f in fps):
+                if self.catalogue.siblings(sku):
+                    result.append(CheckResult("variant", Status.REVIEW, "retake_photo",
+                                              "colour not judged: a black-and-white photo cannot tell "
+                                              "sibling colours apart; retake it in colour", sku=sku))
+                continue
             v = checks.variant_check(sku, views[best], self.index, self.catalogue, th, order_skus=skus)
             if v is not None:
                 result.append(v)

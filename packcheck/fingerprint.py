@@ -34,7 +34,7 @@ from .imaging import LoadedImage
 from .locate import Location, centre_crop, listing_mask, locate_product, pad_to_square, square_crop
 
 #: Bump when any computation below changes: cached listing fingerprints are then rebuilt.
-PIPELINE_VERSION = 13
+PIPELINE_VERSION = 14
 #: Long side of the copy hashes and colour are computed from.
 COLOUR_SIDE_PX = 160
 #: Long side of the copy the sharpness measure uses (the measure depends on scale).
@@ -46,10 +46,12 @@ MAX_ITEM_CROPS = 4
 @dataclass(frozen=True)
 class Quality:
     """Photo quality measures. ``brightness``: mean luma 0..255 of the frame.
-    ``sharpness``: variance of the Laplacian of the located crop at a fixed scale."""
+    ``sharpness``: variance of the Laplacian of the located crop at a fixed scale.
+    ``colourless``: every pixel is grey (a black-and-white photo), so colour says nothing."""
 
     brightness: float
     sharpness: float
+    colourless: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,8 @@ class Fingerprint:
             kp_points=self.keypoints.points,
             kp_desc=self.keypoints.descriptors,
             kp_size=np.array(self.keypoints.size, np.int32),
-            quality=np.array([self.quality.brightness, self.quality.sharpness], np.float64),
+            quality=np.array([self.quality.brightness, self.quality.sharpness, self.quality.colourless],
+                             np.float64),
             location=loc,
             method=np.array(self.location[7]),
             work_size=np.array(self.work_size, np.int32),
@@ -123,7 +126,7 @@ class Fingerprint:
                 colour_hashes=z["colour_hashes"],
                 hashes=z["hashes"],
                 keypoints=keypoints.Keypoints(z["kp_points"], z["kp_desc"], tuple(int(v) for v in z["kp_size"])),
-                quality=Quality(*(float(v) for v in z["quality"])),
+                quality=Quality(float(z["quality"][0]), float(z["quality"][1]), bool(z["quality"][2])),
                 location=(int(loc[0]), int(loc[1]), int(loc[2]), int(loc[3]), bool(loc[4]), int(loc[5]),
                           float(loc[6]), str(z["method"])),
                 work_size=tuple(int(v) for v in z["work_size"]),
@@ -143,7 +146,10 @@ def _quality(rgb: np.ndarray, bbox) -> Quality:
     s = SHARPNESS_SIDE_PX / max(h, w)
     crop = cv2.resize(crop, (max(8, round(w * s)), max(8, round(h * s))), interpolation=cv2.INTER_AREA)
     sharp = float(cv2.Laplacian(crop, cv2.CV_32F).var())
-    return Quality(brightness=float(grey.mean()), sharpness=sharp)
+    # A greyscale file decodes to three identical channels; any colour photo, even
+    # of a grey scene, has some chroma noise.
+    colourless = bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
+    return Quality(brightness=float(grey.mean()), sharpness=sharp, colourless=colourless)
 
 
 def _regions(rgb: np.ndarray, loc: Location):
