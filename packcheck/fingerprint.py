@@ -189,6 +189,17 @@ def _masked_grey(small: np.ndarray, mask: np.ndarray, fill: int = 255) -> np.nda
     return grey
 
 
+def _assemble(rgb, loc: Location, emb, colours, hashes, kps, timings) -> Fingerprint:
+    hists, labs, chashes = colours
+    return Fingerprint(
+        embeddings=emb, hists=hists, labs=labs, colour_hashes=chashes, hashes=hashes, keypoints=kps,
+        quality=_quality(rgb, loc.bbox),
+        location=(*loc.bbox, loc.found, loc.n_items, loc.fraction, loc.method),
+        work_size=(rgb.shape[1], rgb.shape[0]),
+        timings=timings,
+    )
+
+
 def fingerprint_listing(image: LoadedImage, *, use_embedding: bool = True) -> Fingerprint:
     """Fingerprint a listing image: product masked from its background, hashes at four turns."""
     t0 = time.perf_counter()
@@ -208,13 +219,8 @@ def fingerprint_listing(image: LoadedImage, *, use_embedding: bool = True) -> Fi
     t2 = time.perf_counter()
     kps = keypoints.detect(_grey(rgb[y0:y1, x0:x1]), loc.mask[y0:y1, x0:x1])
     t3 = time.perf_counter()
-    return Fingerprint(
-        embeddings=emb, hists=hists, labs=labs, colour_hashes=chashes, hashes=hashes, keypoints=kps,
-        quality=_quality(rgb, loc.bbox),
-        location=(*loc.bbox, loc.found, loc.n_items, loc.fraction, loc.method),
-        work_size=(rgb.shape[1], rgb.shape[0]),
-        timings={"hash_colour": t1 - t0, "embedding": t2 - t1, "keypoints": t3 - t2},
-    )
+    return _assemble(rgb, loc, emb, (hists, labs, chashes), hashes, kps,
+                     {"hash_colour": t1 - t0, "embedding": t2 - t1, "keypoints": t3 - t2})
 
 
 def deskewed_crop(rgb: np.ndarray, loc: Location) -> np.ndarray:
@@ -279,13 +285,8 @@ def fingerprint_photo(
     else:
         kps = keypoints.Keypoints(np.zeros((0, 2), np.float32), np.zeros((0, 128), np.uint8), (0, 0))
     t4 = time.perf_counter()
-    return Fingerprint(
-        embeddings=emb, hists=hists, labs=labs, colour_hashes=chashes, hashes=hashes, keypoints=kps,
-        quality=_quality(rgb, loc.bbox),
-        location=(*loc.bbox, loc.found, loc.n_items, loc.fraction, loc.method),
-        work_size=(rgb.shape[1], rgb.shape[0]),
-        timings={"locate": t1 - t0, "hash_colour": t2 - t1, "embedding": t3 - t2, "keypoints": t4 - t3},
-    )
+    return _assemble(rgb, loc, emb, (hists, labs, chashes), hashes, kps,
+                     {"locate": t1 - t0, "hash_colour": t2 - t1, "embedding": t3 - t2, "keypoints": t4 - t3})
 
 
 def square_crop_box(shape, bbox, pad: float = 0.1) -> tuple[int, int, int, int]:
