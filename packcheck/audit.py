@@ -268,10 +268,11 @@ def result_row(verdict: Verdict, order: dataset.Order, *, root: Path, catalogue:
     }
     if worst_item is not None:
         own, near = worst_item.detail("own_fused"), worst_item.detail("nearest_fused")
+        near_image = worst_item.detail("nearest_image")
         extra.update(
             item_sku=worst_item.sku,
             listing_image=_rel(worst_item.detail("listing_image"), root),
-            nearest_image=_rel(worst_item.detail("nearest_image"), root) if worst_item.detail("nearest_image") else None,
+            nearest_image=_rel(near_image, root) if near_image else None,
             looks_like=bool(worst_item.status is not Status.PASS and near is not None and own is not None
                             and near > own),
         )
@@ -457,7 +458,8 @@ def _dask(spec: CheckerSpec, scheduler: str, orders: Iterable[tuple[int, dataset
             try:
                 return seq, order, fut.result()
             except Exception as e:  # noqa: BLE001 - KilledWorker, lost connection ...
-                return seq, order, failure_row(order, "worker_crashed", f"the Dask task failed ({type(e).__name__}: {e})",
+                return seq, order, failure_row(order, "worker_crashed",
+                                               f"the Dask task failed ({type(e).__name__}: {e})",
                                                root=Path(spec.root), thresholds_version=thresholds_version)
             finally:
                 fut.release()
@@ -465,7 +467,8 @@ def _dask(spec: CheckerSpec, scheduler: str, orders: Iterable[tuple[int, dataset
         for seq, order in orders:
             while pending.count() >= limit:
                 yield collect(next(pending))
-            fut = client.submit(_work, spec, order, thresholds_version, pure=False, key=f"packcheck-audit-{run_id}-{seq}")
+            fut = client.submit(_work, spec, order, thresholds_version, pure=False,
+                                key=f"packcheck-audit-{run_id}-{seq}")
             meta[fut.key] = (seq, order)
             pending.add(fut)
         for fut in pending:

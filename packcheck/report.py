@@ -86,14 +86,16 @@ h1{margin:.6em 0 .2em}h2{margin:1.4em 0 .4em;border-bottom:1px solid #ccc}
 .FLAG{background:#c62828}.REVIEW{background:#b26a00}.ERROR{background:#6a1b9a}.PASS{background:#2e7d32}
 .filters{position:sticky;top:0;background:#fafafa;padding:.5em 0;border-bottom:1px solid #ddd;z-index:1}
 .filters label{margin-right:1em}
-.card{background:#fff;border:1px solid #ddd;border-left:6px solid #999;border-radius:4px;margin:.8em 0;padding:.6em .9em}
+.card{background:#fff;border:1px solid #ddd;border-left:6px solid #999;border-radius:4px;margin:.8em 0;
+  padding:.6em .9em}
 .card.FLAG{border-left-color:#c62828;background:#fff}.card.REVIEW{border-left-color:#b26a00;background:#fff}
 .card.ERROR{border-left-color:#6a1b9a;background:#fff}
 .card header{font-size:15px}.msg{margin:.3em 0;font-weight:600}
 .imgs{display:flex;gap:12px;flex-wrap:wrap;margin:.4em 0}
 figure{margin:0;max-width:240px}figure img{max-width:220px;max-height:220px;border:1px solid #ccc;display:block}
 figcaption{font-size:12px;color:#555}.noimg{width:220px;height:60px;border:1px dashed #bbb;font-size:12px;padding:4px}
-table{border-collapse:collapse;margin:.3em 0}td,th{border:1px solid #ddd;padding:2px 6px;text-align:left;vertical-align:top}
+table{border-collapse:collapse;margin:.3em 0}
+td,th{border:1px solid #ddd;padding:2px 6px;text-align:left;vertical-align:top}
 th{background:#f0f0f0}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .sw{display:inline-block;width:28px;height:18px;border:1px solid #888;vertical-align:middle;margin:0 4px 0 10px}
 .note{color:#a00;font-size:12px}[hidden]{display:none!important}

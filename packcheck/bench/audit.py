@@ -303,12 +303,14 @@ def format_table(result: dict) -> str:
                      f"{r['maxrss_worker_mb']:>9.0f}")
     nv = result["naive"]
     lines.append(f"naive loop (Pillow + imagehash pHash/dHash/colorhash, 1 process): "
-                 f"{nv['orders_per_s']:.2f} orders/s, {nv['cpu_ms_per_order']:.0f} CPU ms/order over {nv['orders']} orders")
+                 f"{nv['orders_per_s']:.2f} orders/s, {nv['cpu_ms_per_order']:.0f} CPU ms/order "
+                 f"over {nv['orders']} orders")
     names = {"one_worker_vs_naive": "1 worker / naive", "two_workers_vs_naive": "2 workers / naive",
              "naive_cpu_vs_packcheck_cpu": "CPU per order, naive / packcheck",
              "two_vs_one_worker": "2 workers / 1 worker", "two_vs_one_worker_steady": "2 / 1 worker, steady state"}
     for k, v in result["ratios"].items():
-        label = names.get(k) or k.replace("memory_", "peak memory ").replace("_vs_", " / ").replace("_w", " orders, workers ")
+        label = names.get(k) or (k.replace("memory_", "peak memory ").replace("_vs_", " / ")
+                                 .replace("_w", " orders, workers "))
         lines.append(f"  {label}: {v:.2f}x")
     lines.append("peak MB: resident memory of the audit's process tree (parent + workers), sampled; "
                  "parent/worker MB: ru_maxrss")
