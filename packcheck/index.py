@@ -7,10 +7,24 @@ re-reading every listing image at start-up, a second table remembers each path's
 size, modification time and digest; only a file whose size or mtime changed is
 hashed again.
 
-In memory the catalogue becomes a few stacked arrays (embeddings, colour
-histograms, hashes), so comparing a photo with every listing image is a handful
-of vectorised operations. Keypoint descriptors are the bulk of the data and are
-only needed for a shortlist, so they are read lazily, per image.
+Beside each fingerprint the store keeps the arrays the index needs as raw bytes
+(tables ``signatures`` and ``features``): reading them is a memory copy, where
+unpacking the fingerprint's ``.npz`` costs about a millisecond per image (two
+minutes at start-up for 100,000 images). A store written by an older packcheck
+gets them on first use.
+
+In memory the catalogue becomes a few stacked arrays, so comparing a photo with
+every listing image is a handful of vectorised operations. How depends on its size:
+
+* below :data:`LARGE_CATALOGUE_ROWS` images, every image's full embedding and
+  colour histogram (28 KB per image) is held and every image scored exactly;
+* from there on, the index holds per image only a coarse vector, the hashes, the
+  dominant colour and its names (about 550 bytes in all; see :mod:`packcheck.search`),
+  reads full-precision rows from the store for the few candidates each photo
+  needs, and keeps the fixed cohort sample's rows in memory (12 MB).
+
+Keypoint descriptors are the bulk of the data and are only needed for a
+shortlist, so they are read lazily, per image, at any size.
 """
 from __future__ import annotations
 
@@ -23,20 +37,42 @@ import os
 import sqlite3
 import threading
 import time
+from collections import OrderedDict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
+import cv2
 import numpy as np
 
 from . import fingerprint as fp_mod
+from . import search
+from .colour import HIST_SIZE
+from .embedding import EMBEDDING_DIM
 from .errors import ImageError, PackcheckError
 from .fingerprint import Fingerprint
 from .imaging import load_image
 from .keypoints import Keypoints
 
 log = logging.getLogger(__name__)
+
+#: From this many listing images on, the index keeps coarse vectors and scores a
+#: photo exactly only against candidates (see :mod:`packcheck.search`). Below it,
+#: every image is scored exactly, as it always was. The exact path costs ~7 ms of
+#: one core per 1,000 images and photo view (2-core cloud VM) and 28 KB per image
+#: (140 MB at 5,000); the candidate path ~6 ms up to a few thousand images, ~14 ms
+#: at 100,000, with 550 bytes per image.
+LARGE_CATALOGUE_ROWS = 5_000
+#: Listing images whose keypoints stay in memory once read, most recently used
+#: (~80 KB each for 600 keypoints: at most ~80 MB).
+KEYPOINT_CACHE_ROWS = 1_024
+#: A large catalogue's coarse basis is fitted again once it has grown to this many
+#: times the images it was fitted on.
+REFIT_GROWTH = 2.0
+_TURNS = 4
+_CHUNK = 500  # SQLite host parameters per query
+_SCAN_FROM = 5_000  # keys from which one table scan beats a lookup per key
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -45,6 +81,27 @@ CREATE TABLE IF NOT EXISTS files (
 CREATE TABLE IF NOT EXISTS fingerprints (
     sha256 TEXT NOT NULL, pipeline INTEGER NOT NULL, core BLOB NOT NULL, keypoints BLOB NOT NULL,
     created REAL NOT NULL, PRIMARY KEY (sha256, pipeline)
+);
+-- The arrays the index stacks, as raw little-endian bytes. The small ones every
+-- start-up reads (hashes (4 turns, 4) uint64, colour_hash (14,) uint8, lab (3,)
+-- float32) have a table of their own, so reading them touches ~200 bytes per image;
+-- hist (HIST_SIZE,) float32 and embeddings (4 turns, EMBEDDING_DIM) float16 are
+-- read whole only for a small catalogue, and by the row for a large one.
+CREATE TABLE IF NOT EXISTS signatures (
+    sha256 TEXT NOT NULL, pipeline INTEGER NOT NULL, hashes BLOB NOT NULL, colour_hash BLOB NOT NULL,
+    lab BLOB NOT NULL, PRIMARY KEY (sha256, pipeline)
+);
+CREATE TABLE IF NOT EXISTS features (
+    sha256 TEXT NOT NULL, pipeline INTEGER NOT NULL, hist BLOB NOT NULL, embeddings BLOB NOT NULL,
+    PRIMARY KEY (sha256, pipeline)
+);
+-- PCA bases of large catalogues (search.CoarseBasis), and each image's coarse vector under one.
+CREATE TABLE IF NOT EXISTS bases (
+    key TEXT PRIMARY KEY, pipeline INTEGER NOT NULL, fitted_on INTEGER NOT NULL, data BLOB NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS coarse (
+    sha256 TEXT NOT NULL, basis TEXT NOT NULL, vector BLOB NOT NULL, PRIMARY KEY (sha256, basis)
 );
 """
 _EMPTY_KP = Keypoints(np.zeros((0, 2), np.float32), np.zeros((0, 128), np.uint8), (0, 0))
@@ -56,7 +113,7 @@ def default_cache_path(data_dir: Path) -> Path:
 
 
 def _split(fp: Fingerprint) -> tuple[bytes, bytes]:
-    """Two blobs: everything but the keypoints (loaded at start-up), and the keypoints (loaded lazily)."""
+    """Two blobs: everything but the keypoints, and the keypoints (loaded lazily)."""
     core = dataclasses.replace(fp, keypoints=_EMPTY_KP).to_bytes()
     buf = io.BytesIO()
     np.savez(buf, points=fp.keypoints.points, desc=fp.keypoints.descriptors,
@@ -69,11 +126,30 @@ def _kp_from_bytes(data: bytes) -> Keypoints:
         return Keypoints(z["points"], z["desc"], tuple(int(v) for v in z["size"]))
 
 
+def _array_rows(digest: str, fp: Fingerprint) -> tuple[tuple, tuple]:
+    """A listing fingerprint's ``signatures`` and ``features`` rows. The values are exactly
+    those the fingerprint's own bytes hold (embeddings are stored as float16 there too)."""
+    emb = fp.embeddings if len(fp.embeddings) else np.zeros((_TURNS, EMBEDDING_DIM), np.float32)
+    if emb.shape != (_TURNS, EMBEDDING_DIM):
+        raise ValueError(f"a listing fingerprint has ({_TURNS}, {EMBEDDING_DIM}) embeddings, got {emb.shape}")
+    key = (digest, fp_mod.PIPELINE_VERSION)
+    return ((*key, np.ascontiguousarray(fp.hashes, np.uint64).tobytes(),
+             np.ascontiguousarray(fp.colour_hashes[0], np.uint8).tobytes(),
+             np.ascontiguousarray(fp.labs[0], np.float32).tobytes()),
+            (*key, np.ascontiguousarray(fp.hists[0], np.float32).tobytes(),
+             np.ascontiguousarray(emb, np.float16).tobytes()))
+
+
 def fingerprint_file(path: str) -> tuple[str, bytes, bytes]:
     """Fingerprint one listing image file: (sha256, core blob, keypoint blob). Runs in workers."""
     image = load_image(path)
     core, kp = _split(fp_mod.fingerprint_listing(image))
     return image.sha256, core, kp
+
+
+def _chunks(items: list, size: int = _CHUNK):
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
 
 
 class FingerprintStore:
@@ -99,30 +175,81 @@ class FingerprintStore:
             self._local.conn = conn
         return conn
 
+    def _select(self, table: str, columns: str, key: str, keys: list, **where) -> list[tuple]:
+        """Rows ``(key, *columns)`` of ``table`` whose ``key`` is one of ``keys`` and whose
+        other columns equal ``where``. Many keys are found by one scan of the table, which
+        beats a B-tree lookup per key from a few thousand keys on."""
+        cond = "".join(f" AND {c}=?" for c in where)
+        params = tuple(where.values())
+        sql = f"SELECT {key}, {columns} FROM {table} WHERE 1{cond}"
+        if len(keys) >= _SCAN_FROM:
+            wanted = set(keys)
+            return [r for r in self._conn().execute(sql, params) if r[0] in wanted]
+        out = []
+        for chunk in _chunks(sorted(set(keys))):
+            out.extend(self._conn().execute(f"{sql} AND {key} IN ({','.join('?' * len(chunk))})",
+                                            (*params, *chunk)))
+        return out
+
+    # -- files: path -> content digest ---------------------------------------------
     def digest(self, path: Path) -> str:
         """The SHA-256 of a file's bytes, from the cache when size and mtime are unchanged."""
-        st = path.stat()
-        key = str(path)
-        row = self._conn().execute("SELECT size, mtime_ns, sha256 FROM files WHERE path=?", (key,)).fetchone()
-        if row and row[0] == st.st_size and row[1] == st.st_mtime_ns:
-            return row[2]
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        self._conn().execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?)",
-                             (key, st.st_size, st.st_mtime_ns, digest))
-        return digest
+        return self.digests([path])[0]
 
+    def digests(self, paths: list) -> list[str]:
+        """:meth:`digest` of many files, with one query per few hundred files.
+
+        Raises the ``OSError`` of the first file that cannot be read; its ``filename`` names it.
+        """
+        keys = [os.fspath(p) for p in paths]
+        known = {r[0]: r[1:] for r in self._select("files", "size, mtime_ns, sha256", "path", keys)}
+        out, changed = [], []
+        for key in keys:
+            st = os.stat(key)
+            row = known.get(key)
+            if row and row[0] == st.st_size and row[1] == st.st_mtime_ns:
+                out.append(row[2])
+                continue
+            with open(key, "rb") as f:
+                digest = hashlib.sha256(f.read()).hexdigest()
+            known[key] = (st.st_size, st.st_mtime_ns, digest)
+            changed.append((key, st.st_size, st.st_mtime_ns, digest))
+            out.append(digest)
+        if changed:
+            with self._transaction() as c:
+                c.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?)", changed)
+        return out
+
+    def _transaction(self):
+        return _Transaction(self._conn())
+
+    # -- fingerprints ----------------------------------------------------------------
     def has(self, digests: Iterable[str]) -> set[str]:
-        digests = list(digests)
-        found = set()
-        for i in range(0, len(digests), 500):
-            chunk = digests[i:i + 500]
-            q = f"SELECT sha256 FROM fingerprints WHERE pipeline=? AND sha256 IN ({','.join('?' * len(chunk))})"
-            found.update(r[0] for r in self._conn().execute(q, (fp_mod.PIPELINE_VERSION, *chunk)))
-        return found
+        return {r[0] for r in self._select("fingerprints", "pipeline", "sha256", list(digests),
+                                           pipeline=fp_mod.PIPELINE_VERSION)}
 
-    def put(self, digest: str, core: bytes, kp: bytes) -> None:
-        self._conn().execute("INSERT OR REPLACE INTO fingerprints VALUES (?,?,?,?,?)",
-                             (digest, fp_mod.PIPELINE_VERSION, core, kp, time.time()))
+    def put(self, digest: str, core: bytes, kp: bytes, *, fingerprint: Fingerprint | None = None) -> None:
+        """Store one listing image's fingerprint (``fingerprint``: the same, unpacked, if at hand)."""
+        self.put_many([(digest, core, kp, fingerprint)])
+
+    def put_many(self, items: Iterable[tuple[str, bytes, bytes, Fingerprint | None]]) -> None:
+        """Store many fingerprints ``(digest, core, kp, fingerprint or None)`` in one transaction."""
+        now = time.time()
+        fps, sigs, feats = [], [], []
+        for digest, core, kp, fp in items:
+            fp = fp if fp is not None else Fingerprint.from_bytes(core)
+            fps.append((digest, fp_mod.PIPELINE_VERSION, core, kp, now))
+            sig, feat = _array_rows(digest, fp)
+            sigs.append(sig)
+            feats.append(feat)
+        with self._transaction() as c:
+            c.executemany("INSERT OR REPLACE INTO fingerprints VALUES (?,?,?,?,?)", fps)
+            self._put_arrays(c, sigs, feats)
+
+    @staticmethod
+    def _put_arrays(c: sqlite3.Connection, sigs: list, feats: list) -> None:
+        c.executemany("INSERT OR REPLACE INTO signatures VALUES (?,?,?,?,?)", sigs)
+        c.executemany("INSERT OR REPLACE INTO features VALUES (?,?,?,?)", feats)
 
     def core(self, digest: str) -> Fingerprint:
         row = self._conn().execute("SELECT core FROM fingerprints WHERE sha256=? AND pipeline=?",
@@ -136,13 +263,160 @@ class FingerprintStore:
                                    (digest, fp_mod.PIPELINE_VERSION)).fetchone()
         return _kp_from_bytes(row[0]) if row else _EMPTY_KP
 
+    # -- the arrays, as raw bytes ----------------------------------------------------
+    def signatures(self, digests: list[str]) -> dict[str, tuple[bytes, bytes, bytes]]:
+        """digest -> (hashes, colour_hash, lab) blobs, for the digests that have them."""
+        return {r[0]: r[1:] for r in self._select("signatures", "hashes, colour_hash, lab", "sha256", digests,
+                                                  pipeline=fp_mod.PIPELINE_VERSION)}
+
+    def features(self, digests: list[str]) -> dict[str, tuple[bytes, bytes]]:
+        """digest -> (hist, embeddings) blobs."""
+        return {r[0]: r[1:] for r in self._select("features", "hist, embeddings", "sha256", digests,
+                                                  pipeline=fp_mod.PIPELINE_VERSION)}
+
+    def backfill(self, digests: list[str]) -> None:
+        """Write the array rows of fingerprints an older packcheck stored without them (once per image)."""
+        if digests:
+            log.info("unpacking %d stored fingerprint(s) once", len(digests))
+        for chunk in _chunks(sorted(set(digests))):
+            rows = [_array_rows(d, self.core(d)) for d in chunk]
+            with self._transaction() as c:
+                self._put_arrays(c, [r[0] for r in rows], [r[1] for r in rows])
+
+    # -- coarse bases and vectors (large catalogues) --------------------------------
+    def latest_basis(self) -> search.CoarseBasis | None:
+        row = self._conn().execute("SELECT data FROM bases WHERE pipeline=? ORDER BY created DESC LIMIT 1",
+                                   (fp_mod.PIPELINE_VERSION,)).fetchone()
+        return search.CoarseBasis.from_bytes(row[0]) if row else None
+
+    def put_basis(self, basis: search.CoarseBasis) -> None:
+        self._conn().execute("INSERT OR REPLACE INTO bases VALUES (?,?,?,?,?)",
+                             (basis.key, fp_mod.PIPELINE_VERSION, basis.fitted_on, basis.to_bytes(), time.time()))
+
+    def coarse_vectors(self, key: str, digests: list[str]) -> dict[str, bytes]:
+        return dict(self._select("coarse", "vector", "sha256", digests, basis=key))
+
+    def put_coarse(self, key: str, items: list[tuple[str, bytes]]) -> None:
+        with self._transaction() as c:
+            c.executemany("INSERT OR REPLACE INTO coarse VALUES (?,?,?)", [(d, key, v) for d, v in items])
+
+
+class _Transaction:
+    """``with`` block that is one SQLite transaction (the connection is in autocommit mode)."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, kind, value, tb) -> None:
+        self.conn.execute("COMMIT" if kind is None else "ROLLBACK")
+
+
+def _unpack_full(blobs: tuple[bytes, bytes]) -> tuple[np.ndarray, np.ndarray]:
+    hist, emb = blobs
+    return (np.frombuffer(emb, np.float16).reshape(_TURNS, EMBEDDING_DIM).astype(np.float32),
+            np.frombuffer(hist, np.float32))
+
+
+def _unpack_many(blobs: list[tuple[bytes, bytes]]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_unpack_full` of many rows at once: embeddings (k, 4, D) float32 and sqrt hists (k, H)."""
+    k = len(blobs)
+    emb16 = np.frombuffer(b"".join(e for _, e in blobs), np.float16).reshape(k, _TURNS * EMBEDDING_DIM)
+    hists = np.frombuffer(b"".join(h for h, _ in blobs), np.float32).reshape(k, HIST_SIZE)
+    return _float32(emb16).reshape(k, _TURNS, EMBEDDING_DIM), np.sqrt(np.clip(hists, 0, None)).astype(np.float32)
+
+
+def _float32(a16: np.ndarray) -> np.ndarray:
+    """float16 -> float32, exactly. OpenCV's conversion is ~4x faster than numpy's ``astype`` here,
+    which matters for the few hundred rows a large catalogue reads per photo."""
+    if a16.size == 0:
+        return a16.astype(np.float32)
+    try:
+        return cv2.addWeighted(a16, 1.0, a16, 0.0, 0.0, dtype=cv2.CV_32F)
+    except cv2.error:
+        return a16.astype(np.float32)
+
+
+class StoredRows:
+    """Full-precision rows of a large catalogue, read from the store when a photo needs them.
+
+    Nothing per image is held but its digest; the rows of the cohort sample, which
+    every photo is scored against, are read once and kept (:meth:`pinned`).
+    """
+
+    def __init__(self, store: FingerprintStore, digests: list[str]):
+        self.store = store
+        self.digests = digests
+        self._pinned: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+
+    def __len__(self) -> int:
+        return len(self.digests)
+
+    def get(self, rows) -> tuple[np.ndarray, np.ndarray]:
+        """Embeddings (k, 4, D) and square-rooted histograms (k, H), float32, of ``rows``, in that order."""
+        rows = [int(r) for r in np.atleast_1d(np.asarray(rows, np.int64))]
+        blobs = self.store.features([self.digests[r] for r in rows])
+        missing = [self.digests[r] for r in rows if self.digests[r] not in blobs]
+        if missing:
+            raise PackcheckError(f"listing image {missing[0][:12]} is missing from the index store "
+                                 f"{self.store.path}; open the catalogue again to re-index it")
+        return _unpack_many([blobs[self.digests[r]] for r in rows])
+
+    def pinned(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`get` for a fixed set of rows (the cohort sample), kept for the life of the index."""
+        key = np.asarray(rows, np.int64).tobytes()
+        got = self._pinned.get(key)
+        if got is None:
+            got = self.get(rows)
+            self._pinned = {key: got}  # one cohort at a time
+        return got
+
+
+class RowView:
+    """``view[rows]`` of one part (0: embeddings, 1: square-rooted histograms) of :class:`StoredRows`,
+    indexed like the in-memory array it stands for."""
+
+    def __init__(self, rows: StoredRows, part: int, row_shape: tuple[int, ...]):
+        self._rows = rows
+        self._part = part
+        self.shape = (len(rows), *row_shape)
+        self.ndim = len(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key):
+        if isinstance(key, (int, np.integer)):
+            return self._rows.get([key])[self._part][0]
+        return self._rows.get(key)[self._part]
+
+
+@dataclass(frozen=True)
+class Coarse:
+    """What a large catalogue's index holds for the first pass (see :mod:`packcheck.search`)."""
+
+    basis: search.CoarseBasis
+    embedding: np.ndarray  # (N, basis.embedding.dims) float32, C-contiguous: read once per photo crop
+    colour: np.ndarray  # (N, basis.colour.dims) float32
+    rows: StoredRows
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """(N, basis.dims): the coarse vectors as stored."""
+        return np.concatenate([self.embedding, self.colour], axis=1)
+
 
 @dataclass
 class ListingIndex:
     """Stacked fingerprints of a set of listing images, plus who each image belongs to.
 
     Row ``i`` of every array is listing image ``i``; ``owners[i]`` is its SKU (or
-    class id in a benchmark manifest).
+    class id in a benchmark manifest). In a large catalogue (``coarse`` set),
+    ``embeddings``, ``hists`` and ``sqrt_hists`` are :class:`RowView` objects that
+    read rows from the store on demand.
     """
 
     owners: list[str]
@@ -154,27 +428,45 @@ class ListingIndex:
     colour_hashes: np.ndarray  # (N, 14) uint8
     hashes: np.ndarray  # (N, 4 rotations, 4 hashes) uint64
     store: FingerprintStore
+    coarse: Coarse | None = None
 
     def __post_init__(self):
-        self._kp_cache: dict[int, Keypoints] = {}
-        self._rows_of: dict[str, list[int]] = {}
-        for i, o in enumerate(self.owners):
-            self._rows_of.setdefault(o, []).append(i)
-        self.sqrt_hists = np.sqrt(np.clip(self.hists, 0, None)).astype(np.float32)
+        self._kp_cache: OrderedDict[int, Keypoints] = OrderedDict()
+        ids: dict[str, int] = {}
+        #: ``owner_ids[i]`` is row i's owner's place in :attr:`owner_names` (first appearance order).
+        self.owner_ids = np.array([ids.setdefault(o, len(ids)) for o in self.owners], np.int32)
+        self.owner_names: list[str] = list(ids)
+        self._owner_id = ids
+        # Each owner's rows, ascending: a slice of the rows sorted by owner.
+        self._by_owner = np.argsort(self.owner_ids, kind="stable")
+        self._owner_start = np.searchsorted(self.owner_ids[self._by_owner], np.arange(len(ids) + 1))
+        if self.coarse is not None:
+            self.sqrt_hists = RowView(self.coarse.rows, 1, (HIST_SIZE,))
+        else:
+            self.sqrt_hists = np.sqrt(np.clip(self.hists, 0, None)).astype(np.float32)
 
     def __len__(self) -> int:
         return len(self.owners)
 
     def rows_of(self, owner: str) -> list[int]:
-        return self._rows_of.get(owner, [])
+        k = self._owner_id.get(owner)
+        if k is None:
+            return []
+        return self._by_owner[self._owner_start[k]:self._owner_start[k + 1]].tolist()
+
+    def owner_id(self, owner: str) -> int:
+        """The owner's place in :attr:`owner_names`, -1 if it has no listing image here."""
+        return self._owner_id.get(owner, -1)
 
     def keypoints(self, row: int) -> Keypoints:
         kp = self._kp_cache.get(row)
         if kp is None:
             kp = self.store.keypoints(self.digests[row])
-            if len(self._kp_cache) > 20_000:
-                self._kp_cache.clear()
             self._kp_cache[row] = kp
+            if len(self._kp_cache) > KEYPOINT_CACHE_ROWS:
+                self._kp_cache.popitem(last=False)
+        else:
+            self._kp_cache.move_to_end(row)
         return kp
 
 
@@ -184,6 +476,7 @@ def build_index(
     cache: Path | None,
     workers: int = 1,
     progress: Callable[[int, int], None] | None = None,
+    large_from: int = LARGE_CATALOGUE_ROWS,
 ) -> ListingIndex:
     """Index listing images ``(owner, path)``: fingerprint what the cache lacks, load the rest.
 
@@ -193,18 +486,19 @@ def build_index(
     cache : SQLite file for fingerprints (None: in memory, gone at exit).
     workers : processes used to fingerprint new images.
     progress : called as ``progress(done, total)`` while new images are fingerprinted.
+    large_from : from this many images on, keep coarse vectors and score candidates
+        only (see :mod:`packcheck.search`).
 
     Raises
     ------
     ImageError naming the listing image that cannot be read.
     """
     store = FingerprintStore(cache)
-    digests = []
-    for owner, path in entries:
-        try:
-            digests.append(store.digest(Path(path)))
-        except OSError as e:
-            raise ImageError(f"listing image {path} of '{owner}' cannot be read ({e.strerror or e})") from None
+    try:
+        digests = store.digests([p for _, p in entries])
+    except OSError as e:
+        owner, path = next(((o, p) for o, p in entries if str(Path(p)) == str(e.filename)), ("?", e.filename))
+        raise ImageError(f"listing image {path} of '{owner}' cannot be read ({e.strerror or e})") from None
     have = store.has(digests)
     todo = {}
     for (owner, path), d in zip(entries, digests):
@@ -213,21 +507,97 @@ def build_index(
     if todo:
         log.info("fingerprinting %d new listing image(s)", len(todo))
         _fingerprint_all(store, todo, workers, progress)
-    cores = [store.core(d) for d in digests]
-    dim = 1280
-    emb = np.stack([c.embeddings if len(c.embeddings) else np.zeros((4, dim), np.float32) for c in cores]) \
-        if cores else np.zeros((0, 4, dim), np.float32)
-    return ListingIndex(
-        owners=[o for o, _ in entries],
-        digests=digests,
-        paths=[str(p) for _, p in entries],
-        embeddings=np.ascontiguousarray(emb, np.float32),
-        hists=np.stack([c.hists[0] for c in cores]) if cores else np.zeros((0, 1)),
-        labs=np.stack([c.labs[0] for c in cores]) if cores else np.zeros((0, 3)),
-        colour_hashes=np.stack([c.colour_hashes[0] for c in cores]) if cores else np.zeros((0, 14), np.uint8),
-        hashes=np.stack([c.hashes for c in cores]) if cores else np.zeros((0, 4, 4), np.uint64),
-        store=store,
-    )
+    return load_index(store, [o for o, _ in entries], digests, [str(p) for _, p in entries],
+                      large_from=large_from)
+
+
+def load_index(store: FingerprintStore, owners: list[str], digests: list[str], paths: list[str], *,
+               large_from: int = LARGE_CATALOGUE_ROWS) -> ListingIndex:
+    """The in-memory index of listing images already fingerprinted in ``store`` (row i: ``digests[i]``)."""
+    if not len(owners) == len(digests) == len(paths):
+        raise ValueError(f"owners, digests and paths must have one length, got "
+                         f"{len(owners)}, {len(digests)}, {len(paths)}")
+    small = store.signatures(digests)
+    missing = [d for d in dict.fromkeys(digests) if d not in small]
+    if missing:
+        unknown = sorted(set(missing) - store.has(missing))
+        if unknown:
+            raise PackcheckError(f"{len(unknown)} listing image(s) are not in the index store {store.path}, "
+                                 f"e.g. {unknown[0][:12]}; build the index with build_index")
+        store.backfill(missing)
+        small.update(store.signatures(missing))
+    n = len(digests)
+    blobs = [small[d] for d in digests]
+    hashes = np.frombuffer(b"".join(b[0] for b in blobs), np.uint64).reshape(n, _TURNS, 4).copy()
+    chashes = np.frombuffer(b"".join(b[1] for b in blobs), np.uint8).reshape(n, 14).copy()
+    labs = np.frombuffer(b"".join(b[2] for b in blobs), np.float32).reshape(n, 3).copy()
+    del small, blobs
+    common = dict(owners=list(owners), digests=list(digests), paths=list(paths), labs=labs,
+                  colour_hashes=chashes, hashes=hashes, store=store)
+    if n < max(1, large_from):
+        full = store.features(digests)
+        emb = np.empty((n, _TURNS, EMBEDDING_DIM), np.float32)
+        hists = np.empty((n, HIST_SIZE), np.float32)
+        for i, d in enumerate(digests):
+            emb[i], hists[i] = _unpack_full(full[d])
+        return ListingIndex(embeddings=emb, hists=hists, **common)
+    rows = StoredRows(store, list(digests))
+    basis = _basis_for(store, digests, rows)
+    vectors = _coarse_vectors(store, basis, digests, rows)
+    d = basis.embedding.dims
+    coarse = Coarse(basis, np.ascontiguousarray(vectors[:, :d]), np.ascontiguousarray(vectors[:, d:]), rows)
+    del vectors
+    return ListingIndex(embeddings=RowView(rows, 0, (_TURNS, EMBEDDING_DIM)),
+                        hists=_HistView(rows), coarse=coarse, **common)
+
+
+class _HistView(RowView):
+    """The histograms themselves (squares of the stored square roots)."""
+
+    def __init__(self, rows: StoredRows):
+        super().__init__(rows, 1, (HIST_SIZE,))
+
+    def __getitem__(self, key):
+        return np.square(super().__getitem__(key))
+
+
+def _basis_for(store: FingerprintStore, digests: list[str], rows: StoredRows) -> search.CoarseBasis:
+    """The stored basis, or a new one fitted on an even sample of the catalogue when there is none
+    or the catalogue has outgrown it."""
+    n = len(set(digests))
+    basis = store.latest_basis()
+    if basis is not None and n <= REFIT_GROWTH * basis.fitted_on:
+        return basis
+    unique = list(dict.fromkeys(digests))
+    sample = [unique[i] for i in np.unique(np.linspace(0, len(unique) - 1, min(len(unique), search.FIT_ROWS))
+                                           .astype(int))]
+    t = time.perf_counter()
+    emb, sq = _read_unique(rows, sample)
+    basis = search.fit_coarse_basis(emb, sq, fitted_on=n)
+    store.put_basis(basis)
+    log.info("fitted the coarse search basis on %d of %d listing images in %.1f s",
+             len(sample), n, time.perf_counter() - t)
+    return basis
+
+
+def _read_unique(rows: StoredRows, digests: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    blobs = rows.store.features(digests)
+    return _unpack_many([blobs[d] for d in digests])
+
+
+def _coarse_vectors(store: FingerprintStore, basis: search.CoarseBasis, digests: list[str],
+                    rows: StoredRows) -> np.ndarray:
+    """(N, dims) float32: each image's coarse vector, projected now for the images that lack one."""
+    key = basis.key
+    known = store.coarse_vectors(key, digests)
+    todo = [d for d in dict.fromkeys(digests) if d not in known]
+    for chunk in _chunks(todo, 2_000):
+        emb, sq = _read_unique(rows, chunk)
+        vecs = basis.coarse_vectors(emb, sq)
+        items = [(d, v.tobytes()) for d, v in zip(chunk, vecs)]
+        store.put_coarse(key, items)
+        known.update(items)
+    return np.frombuffer(b"".join(known[d] for d in digests), np.float32).reshape(len(digests), basis.dims)
 
 
 def _fingerprint_all(store: FingerprintStore, todo: dict, workers: int, progress) -> None:

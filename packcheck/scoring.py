@@ -23,6 +23,13 @@ images the cheap signals rank highest.
 The fused score is the weighted mean of the normalised signals (weights from the
 thresholds file; 0 turns a signal off). It is computed the same way for every
 listing image, so "which catalogue item does this look like" is an argmax.
+
+A large catalogue (an index with ``coarse`` vectors, see :mod:`packcheck.search`)
+is searched in two passes: the cheap signals are approximated for every listing
+image from its coarse vector, and only the best :data:`~packcheck.search.CANDIDATES`
+of them, the ordered SKU's and its siblings' images and a fixed cohort sample
+get the exact signals above. The other rows' fused score is ``-inf`` (their raw
+and normalised signals NaN): they are not in the running.
 """
 from __future__ import annotations
 
@@ -30,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import hashing, keypoints
+from . import hashing, keypoints, search
 from .fingerprint import Fingerprint
 from .index import ListingIndex
 from .thresholds import SIGNALS, Thresholds
@@ -70,9 +77,9 @@ class PhotoSet:
 class Scores:
     """Per listing image: raw and normalised signals, the fused score, which rows were verified."""
 
-    raw: dict[str, np.ndarray]
-    z: dict[str, np.ndarray]
-    fused: np.ndarray
+    raw: dict[str, np.ndarray]  # NaN for a row a large catalogue's search did not score
+    z: dict[str, np.ndarray]  # NaN likewise
+    fused: np.ndarray  # -inf likewise: never the nearest anything
     verified: np.ndarray  # bool: keypoints computed for this row
 
     def row(self, i: int) -> dict[str, float]:
@@ -81,26 +88,38 @@ class Scores:
 
 def cheap_signals(photo: PhotoSet, index: ListingIndex, thresholds: Thresholds) -> dict[str, np.ndarray]:
     """Raw embedding, colour and hash similarities against every listing image (vectorised)."""
+    if index.coarse is not None:
+        raise ValueError("a large catalogue's index holds no full embeddings; score it with score_photo")
+    return _signals(photo, thresholds.weights, index.embeddings, index.sqrt_hists, index.hashes,
+                    index.colour_hashes)
+
+
+def _signals(photo: PhotoSet, w, embeddings: np.ndarray, sqrt_hists: np.ndarray, hashes: np.ndarray,
+             colour_hashes: np.ndarray) -> dict[str, np.ndarray]:
+    """The raw signals against the listing rows given as arrays (all of them, or a block)."""
     raw: dict[str, np.ndarray] = {}
-    n = len(index)
-    w = thresholds.weights
+    n = len(hashes)
     if w.get("embedding", 0) > 0:
         if len(photo.embeddings) == 0:
             raise ValueError("the embedding signal is on but the photo has no embedding")
         # Best photo crop against the best quarter-turn of each listing image.
-        sims = photo.embeddings @ index.embeddings.reshape(-1, index.embeddings.shape[-1]).T
+        sims = photo.embeddings @ embeddings.reshape(-1, embeddings.shape[-1]).T
         raw["embedding"] = sims.max(axis=0).reshape(n, -1).max(axis=1)
     if w.get("colour", 0) > 0:
-        bc = np.sqrt(np.clip(photo.hists, 0, None)) @ index.sqrt_hists.T  # (R, N) Bhattacharyya coefficient
+        bc = np.sqrt(np.clip(photo.hists, 0, None)) @ sqrt_hists.T  # (R, N) Bhattacharyya coefficient
         raw["colour"] = -np.sqrt(np.clip(1.0 - bc.max(axis=0), 0.0, 1.0))
     if w.get("hash", 0) > 0:
-        # (R, 1, 1, 4) vs (1, N, 4 turns, 4): best turn per listing, best region per photo.
-        structural = hashing.hamming(photo.hashes[:, None, None, :], index.hashes[None]).sum(axis=-1).min(axis=2)
-        colour_bits = hashing.colour_hash_distance(photo.colour_hashes[:, None, :], index.colour_hashes[None])
-        raw["hash"] = -((structural + colour_bits).min(axis=0) / _HASH_BITS)
+        raw["hash"] = _hash_similarity(photo, hashes, colour_hashes)
     for s in raw:
         raw[s] = np.asarray(raw[s], np.float64).reshape(n)
     return raw
+
+
+def _hash_similarity(photo: PhotoSet, hashes: np.ndarray, colour_hashes: np.ndarray) -> np.ndarray:
+    # (R, 1, 1, 4) vs (1, N, 4 turns, 4): best turn per listing, best region per photo.
+    structural = hashing.hamming(photo.hashes[:, None, None, :], hashes[None]).sum(axis=-1).min(axis=2)
+    colour_bits = hashing.colour_hash_distance(photo.colour_hashes[:, None, :], colour_hashes[None])
+    return -((structural + colour_bits).min(axis=0) / _HASH_BITS)
 
 
 def _cohort_stats(values: np.ndarray, signal: str, thresholds: Thresholds) -> tuple[float, float]:
@@ -112,9 +131,14 @@ def _cohort_stats(values: np.ndarray, signal: str, thresholds: Thresholds) -> tu
     if n > cap:
         # A fixed, evenly spread sample: the same cohort for every photo.
         values = values[np.linspace(0, n - 1, cap).astype(int)]
+    return _spread(values, signal, thresholds)
+
+
+def _spread(values: np.ndarray, signal: str, thresholds: Thresholds) -> tuple[float, float]:
+    """Mean and standard deviation of a cohort's values."""
     std = float(values.std())
     # Never let a cohort of near-identical images blow small differences up.
-    floor = 0.25 * norm[f"{signal}_std"]
+    floor = 0.25 * thresholds.normalisation[f"{signal}_std"]
     return float(values.mean()), max(std, floor)
 
 
@@ -140,6 +164,8 @@ def score_photo(
     inlier_cache : optional dict (row -> inliers) kept by the caller to avoid
         verifying the same pair twice (the benchmark scores many orders per photo).
     """
+    if index.coarse is not None:
+        return _score_candidates(photo, index, thresholds, must_verify=must_verify, inlier_cache=inlier_cache)
     raw = cheap_signals(photo, index, thresholds)
     z = {}
     for s, v in raw.items():
@@ -153,21 +179,135 @@ def score_photo(
         k = min(n, thresholds.shortlist)
         shortlist = set(np.argsort(-cheap, kind="stable")[:k].tolist()) | set(must_verify)
         rows = sorted(shortlist)
-        cache = inlier_cache if inlier_cache is not None else {}
-        todo = [r for r in rows if r not in cache]
-        if todo:
-            listing_kps = [index.keypoints(r) for r in todo]
-            best = np.zeros(len(todo), np.int32)
-            for kp in photo.keypoints:
-                best = np.maximum(best, keypoints.count_inliers(kp, listing_kps))
-            cache.update(zip(todo, best.tolist()))
         inliers = np.zeros(n, np.float64)
-        inliers[rows] = [cache[r] for r in rows]
+        inliers[rows] = _inliers(photo, index, rows, inlier_cache)
         verified[rows] = True
         raw["keypoints"] = inliers
         z["keypoints"] = keypoint_z(inliers, thresholds)
     ordered = {s: z[s] for s in SIGNALS if s in z}
     return Scores(raw=raw, z=ordered, fused=_fuse(ordered, w, n), verified=verified)
+
+
+def _inliers(photo: PhotoSet, index: ListingIndex, rows: list[int], inlier_cache: dict[int, int] | None) -> list[int]:
+    """Keypoint inliers of the order's best photo against each listing row, each pair verified once."""
+    cache = inlier_cache if inlier_cache is not None else {}
+    todo = [r for r in rows if r not in cache]
+    if todo:
+        listing_kps = [index.keypoints(r) for r in todo]
+        best = np.zeros(len(todo), np.int32)
+        for kp in photo.keypoints:
+            best = np.maximum(best, keypoints.count_inliers(kp, listing_kps))
+        cache.update(zip(todo, best.tolist()))
+    return [cache[r] for r in rows]
+
+
+def cohort_sample(n: int, thresholds: Thresholds, *, cap: int | None = None) -> np.ndarray | None:
+    """The rows a catalogue of ``n`` images normalises against (None: too few, fixed statistics).
+
+    The exact path's cohort: all rows, or ``max_cohort`` evenly spaced ones. ``cap``
+    lowers that size further (a large catalogue's first pass uses
+    :data:`packcheck.search.COHORT_ROWS`).
+    """
+    norm = thresholds.normalisation
+    if n < norm["min_cohort"]:
+        return None
+    size = min(int(norm["max_cohort"]), cap if cap is not None else n)
+    return np.linspace(0, n - 1, size).astype(int) if n > size else np.arange(n)
+
+
+def _standardise(values: dict[str, np.ndarray], cohort_values: dict[str, np.ndarray] | None,
+                 thresholds: Thresholds) -> dict[str, np.ndarray]:
+    norm = thresholds.normalisation
+    z = {}
+    for s, v in values.items():
+        if cohort_values is None:
+            mean, std = norm[f"{s}_mean"], norm[f"{s}_std"]
+        else:
+            mean, std = _spread(cohort_values[s], s, thresholds)
+        z[s] = (v - mean) / std
+    return z
+
+
+def _score_candidates(photo: PhotoSet, index: ListingIndex, thresholds: Thresholds, *,
+                      must_verify, inlier_cache) -> Scores:
+    """:func:`score_photo` for a large catalogue: a coarse pass over every row, exact scores for a few."""
+    n = len(index)
+    w = thresholds.weights
+    coarse = index.coarse
+    cohort = cohort_sample(n, thresholds, cap=search.COHORT_ROWS)
+    # First pass: approximate cheap signals for every row, fused as the exact ones are.
+    first: dict[str, np.ndarray] = {}
+    if w.get("embedding", 0) > 0:
+        first["embedding"] = search.embedding_similarity(photo.embeddings, coarse.basis, coarse.embedding)
+    if w.get("colour", 0) > 0:
+        first["colour"] = search.colour_similarity(photo.hists, coarse.basis, coarse.colour)
+    if w.get("hash", 0) > 0:
+        first["hash"] = _hash_similarity(photo, index.hashes, index.colour_hashes)
+    # The fused first-pass score, up to terms the same for every row (ranking is all it is for).
+    approx = np.zeros(n, np.float32)
+    for s, v in first.items():
+        if cohort is None:
+            std = thresholds.normalisation[f"{s}_std"]
+        else:
+            std = _spread(v[cohort], s, thresholds)[1]
+        approx += np.multiply(v, np.float32(w[s] / std), dtype=np.float32)
+    must = np.asarray(sorted(set(int(r) for r in must_verify)), np.int64)
+    cohort_rows = cohort if cohort is not None else np.zeros(0, np.int64)
+    rows = np.union1d(np.union1d(search.top_k(approx, search.CANDIDATES), must), cohort_rows)
+    # Second pass: exact signals for those rows. Every cohort row is among them; their
+    # full rows stay in memory (in row order, as the cohort is), the others are read.
+    in_cohort = np.isin(rows, cohort_rows, assume_unique=True)
+    raw_rows = {s: np.empty(len(rows), np.float64) for s in first}
+    for sel in (in_cohort, ~in_cohort):
+        picked = rows[sel]
+        if len(picked) == 0:
+            continue
+        emb, sq = coarse.rows.pinned(cohort_rows) if sel is in_cohort else coarse.rows.get(picked)
+        block = _block_signals(photo, w, emb, sq, index.hashes[picked], index.colour_hashes[picked])
+        for s, v in block.items():
+            raw_rows[s][sel] = v
+    where = np.searchsorted(rows, cohort_rows)
+    z_rows = _standardise(raw_rows, None if cohort is None else {s: v[where] for s, v in raw_rows.items()},
+                          thresholds)
+    m = len(rows)
+    verified_rows = np.zeros(m, bool)
+    if w.get("keypoints", 0) > 0:
+        cheap = _fuse(z_rows, w, m)
+        k = min(m, thresholds.shortlist)
+        pos = sorted(set(np.argsort(-cheap, kind="stable")[:k].tolist())
+                     | set(np.searchsorted(rows, must).tolist()))
+        inliers = np.zeros(m, np.float64)
+        inliers[pos] = _inliers(photo, index, rows[pos].tolist(), inlier_cache)
+        verified_rows[pos] = True
+        raw_rows["keypoints"] = inliers
+        z_rows["keypoints"] = keypoint_z(inliers, thresholds)
+    ordered = {s: z_rows[s] for s in SIGNALS if s in z_rows}
+    fused_rows = _fuse(ordered, w, m)
+
+    def spread(v: np.ndarray, fill: float) -> np.ndarray:
+        out = np.full(n, fill)
+        out[rows] = v
+        return out
+
+    verified = np.zeros(n, bool)
+    verified[rows] = verified_rows
+    return Scores(raw={s: spread(v, np.nan) for s, v in raw_rows.items()},
+                  z={s: spread(v, np.nan) for s, v in ordered.items()},
+                  fused=spread(fused_rows, -np.inf), verified=verified)
+
+
+def _block_signals(photo: PhotoSet, w, emb: np.ndarray, sqrt_hists: np.ndarray, hashes: np.ndarray,
+                   colour_hashes: np.ndarray) -> dict[str, np.ndarray]:
+    """:func:`_signals` for a block of rows, with the embedding product laid out the way BLAS reads fastest
+    (values equal to float32 rounding)."""
+    raw = {}
+    m = len(emb)
+    if w.get("embedding", 0) > 0:
+        sims = emb.reshape(-1, emb.shape[-1]) @ photo.embeddings.T  # (m * turns, crops)
+        raw["embedding"] = sims.reshape(m, -1).max(axis=1).astype(np.float64)
+    rest = {s: v for s, v in w.items() if s != "embedding"}
+    raw.update(_signals(photo, rest, emb, sqrt_hists, hashes, colour_hashes))
+    return raw
 
 
 def _fuse(z: dict[str, np.ndarray], weights, n: int) -> np.ndarray:
@@ -182,15 +322,32 @@ def _fuse(z: dict[str, np.ndarray], weights, n: int) -> np.ndarray:
 
 
 def best_per_owner(values: np.ndarray, index: ListingIndex, owners: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """For each owner (SKU), the best value over its listing images and that image's row."""
-    best = np.full(len(owners), -np.inf)
-    rows = np.full(len(owners), -1)
-    for i, o in enumerate(owners):
-        r = index.rows_of(o)
-        if r:
-            j = int(np.argmax(values[r]))
-            best[i], rows[i] = values[r][j], r[j]
+    """For each owner (SKU), the best value over its listing images and that image's row
+    (-inf and -1 for an owner without images). Vectorised over the whole index."""
+    best_all, rows_all = search.group_max(values, index.owner_ids, len(index.owner_names))
+    ids = np.fromiter((index.owner_id(o) for o in owners), np.int64, len(owners))
+    known = ids >= 0
+    best = np.where(known, best_all[ids], -np.inf)
+    rows = np.where(known, rows_all[ids], -1)
     return best, rows
+
+
+def nearest_other(values: np.ndarray, index: ListingIndex, *, exclude=()) -> tuple[str | None, float, int]:
+    """The owner (SKU) with the best value among all but ``exclude``: (owner, value, row).
+
+    Ties go to the owner indexed first, then to its first row: what taking
+    :func:`best_per_owner` over the other owners in index order and then ``np.argmax``
+    gives. ``(None, -inf, -1)`` when no other owner has images.
+    """
+    keep = np.ones(len(index.owner_names), bool)
+    for o in exclude:
+        k = index.owner_id(o)
+        if k >= 0:
+            keep[k] = False
+    row = search.best_row(values, index.owner_ids, keep)
+    if row < 0:
+        return None, float("-inf"), -1
+    return index.owners[row], float(values[row]), row
 
 
 def item_score(own: float, best_other: float) -> float:
@@ -203,13 +360,3 @@ def item_score(own: float, best_other: float) -> float:
     """
     lead = own - best_other if np.isfinite(best_other) else 0.0
     return float(own + lead)
-
-
-def nearest_other(values: np.ndarray, index: ListingIndex, *, exclude=()) -> tuple[str | None, float, int]:
-    """The owner (SKU) with the best value among those not in ``exclude``: (owner, value, row)."""
-    owners = [o for o in dict.fromkeys(index.owners) if o not in set(exclude)]
-    if not owners:
-        return None, float("-inf"), -1
-    best, rows = best_per_owner(values, index, owners)
-    k = int(np.argmax(best))
-    return owners[k], float(best[k]), int(rows[k])
