@@ -92,6 +92,28 @@ def test_candidates_get_the_exact_scores_when_the_cohort_is_the_same(catalogue):
             scoring.nearest_other(want.fused, exact, exclude=(owner,))[0]
 
 
+def test_a_small_catalogue_is_scored_exactly_by_the_formulas(tmp_path):
+    """Below LARGE_CATALOGUE_ROWS every row gets the plain cosine / Hellinger z-scores, as before."""
+    from packcheck.index import LARGE_CATALOGUE_ROWS
+
+    cat = SyntheticCatalogue(60, seed=11)
+    store, owners, digests = _store(tmp_path, cat)
+    index = load_index(store, owners, digests, owners)
+    assert len(index) < LARGE_CATALOGUE_ROWS and index.coarse is None
+    th = _thresholds()
+    photo = cat.photo(17, seed=0)
+    got = scoring.score_photo(photo, index, th)
+    listing = [fp for _, fp in cat.fingerprints(0, cat.n)]
+    emb = np.array([max(float(x @ y) for x in photo.embeddings
+                        for y in fp.embeddings.astype(np.float16).astype(np.float32)) for fp in listing])
+    bc = np.array([float(np.sqrt(photo.hists[0]) @ np.sqrt(fp.hists[0])) for fp in listing])
+    col = -np.sqrt(np.clip(1 - bc, 0, 1))
+    z = [(v - v.mean()) / max(v.std(), 0.25 * th.normalisation[f"{s}_std"]) for s, v in (("embedding", emb),
+                                                                                          ("colour", col))]
+    assert np.allclose(got.fused, (z[0] + z[1]) / 2, rtol=0, atol=1e-5)
+    assert int(np.argmax(got.fused)) == 17
+
+
 def _loop_best_per_owner(values, index, owners):
     """The per-SKU loop best_per_owner replaced."""
     best, rows = np.full(len(owners), -np.inf), np.full(len(owners), -1)
