@@ -166,11 +166,28 @@ def score_photo(
     """
     if index.coarse is not None:
         return _score_candidates(photo, index, thresholds, must_verify=must_verify, inlier_cache=inlier_cache)
+    return finish_scores(photo, index, thresholds, cheap_scores(photo, index, thresholds),
+                         must_verify=must_verify, inlier_cache=inlier_cache)
+
+
+def cheap_scores(photo: PhotoSet, index: ListingIndex, thresholds: Thresholds) -> tuple[dict, dict]:
+    """The part of :func:`score_photo` that does not depend on the order: raw and normalised cheap signals.
+
+    A caller judging one photo against many orders (the accuracy benchmark) computes
+    it once and passes it to :func:`finish_scores` for each order.
+    """
     raw = cheap_signals(photo, index, thresholds)
     z = {}
     for s, v in raw.items():
         mean, std = _cohort_stats(v, s, thresholds)
         z[s] = (v - mean) / std
+    return raw, z
+
+
+def finish_scores(photo: PhotoSet, index: ListingIndex, thresholds: Thresholds, cheap: tuple[dict, dict], *,
+                  must_verify=(), inlier_cache: dict[int, int] | None = None) -> Scores:
+    """Keypoint verification of the shortlist and the fused score, from :func:`cheap_scores`."""
+    raw, z = dict(cheap[0]), dict(cheap[1])
     w = thresholds.weights
     n = len(index)
     verified = np.zeros(n, bool)

@@ -61,7 +61,7 @@ def tiny_manifest(tmp_path_factory):
 def test_benchmark_on_a_tiny_manifest(tiny_manifest, tmp_path):
     out = tmp_path / "acc.json"
     r = CliRunner().invoke(cli, ["bench", "accuracy", "--manifest", str(tiny_manifest), "--json", str(out),
-                                 "--workers", "1", "--no-ablation"], catch_exceptions=False)
+                                 "--workers", "1"], catch_exceptions=False)
     assert r.exit_code == 0, r.output
     report = json.loads(out.read_text())
     assert report["pairs"] == {"genuine": 8, "lookalike": 8, "wrong_item": 16}

@@ -33,7 +33,7 @@ from ..dataset import Catalogue, CatalogueItem, DataError, _decode
 from ..fingerprint import Fingerprint, fingerprint_photo
 from ..imaging import load_image
 from ..index import build_index
-from ..scoring import PhotoSet, score_photo
+from ..scoring import PhotoSet, cheap_scores, finish_scores, score_photo
 from ..thresholds import SIGNALS, Thresholds, load_thresholds
 
 COLUMNS = ("class_id", "class_name", "coarse_class", "kind", "path")
@@ -194,9 +194,14 @@ def score_pairs(fp: Fingerprint, index, catalogue: Catalogue, th: Thresholds, *,
     cache: dict[int, int] = {} if inlier_cache is None else inlier_cache
     item, variant, match, verdicts = {}, {}, {}, {}
     nearest = None
+    # The cheap signals do not depend on the ordered class: compute them once per photo.
+    cheap = cheap_scores(photo, index, th) if index.coarse is None else None
     for cid in (catalogue.items if skus is None else skus):
         must = sorted(set(index.rows_of(cid)) | {r for s in catalogue.siblings(cid) for r in index.rows_of(s)})
-        scores = score_photo(photo, index, th, must_verify=must, inlier_cache=cache)
+        if cheap is None:
+            scores = score_photo(photo, index, th, must_verify=must, inlier_cache=cache)
+        else:
+            scores = finish_scores(photo, index, th, cheap, must_verify=must, inlier_cache=cache)
         if nearest is None:
             nearest = index.owners[int(np.argmax(scores.fused))]
         ic = checks.item_check(cid, scores, index, catalogue, th, order_skus=(cid,))
