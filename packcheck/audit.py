@@ -383,6 +383,10 @@ class _Pool:
         return failure_row(order, reason, message, root=Path(self.spec.root), thresholds_version=self.version)
 
     def _start(self) -> ProcessPoolExecutor:
+        # One BLAS thread per worker too (numpy's matrix products): the workers
+        # already fill the cores. Read by each worker when it starts, so set here.
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(var, "1")
         # spawn, not fork: the parent holds threads (progress bar, SQLite) and an OpenCV pool.
         return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_one_thread)
