@@ -270,7 +270,7 @@ def _score_candidates(photo: PhotoSet, index: ListingIndex, thresholds: Threshol
         approx += np.multiply(v, np.float32(w[s] / std), dtype=np.float32)
     must = np.asarray(sorted(set(int(r) for r in must_verify)), np.int64)
     cohort_rows = cohort if cohort is not None else np.zeros(0, np.int64)
-    rows = np.union1d(np.union1d(search.top_k(approx, search.CANDIDATES), must), cohort_rows)
+    rows = np.unique(np.concatenate([search.top_k(approx, search.CANDIDATES), must, cohort_rows]))
     # Second pass: exact signals for those rows. Every cohort row is among them; their
     # full rows stay in memory (in row order, as the cohort is), the others are read.
     in_cohort = np.isin(rows, cohort_rows, assume_unique=True)
@@ -315,12 +315,12 @@ def _score_candidates(photo: PhotoSet, index: ListingIndex, thresholds: Threshol
 
 def _block_signals(photo: PhotoSet, w, emb: np.ndarray, sqrt_hists: np.ndarray, hashes: np.ndarray,
                    colour_hashes: np.ndarray) -> dict[str, np.ndarray]:
-    """:func:`_signals` for a block of rows, with the embedding product laid out the way BLAS reads fastest
-    (values equal to float32 rounding)."""
+    """:func:`_signals` for a block of rows, the embedding product by :func:`search.gemm` (values equal
+    to float32 rounding)."""
     raw = {}
     m = len(emb)
     if w.get("embedding", 0) > 0:
-        sims = emb.reshape(-1, emb.shape[-1]) @ photo.embeddings.T  # (m * turns, crops)
+        sims = search.gemm(emb.reshape(-1, emb.shape[-1]), photo.embeddings.T)  # (m * turns, crops)
         raw["embedding"] = sims.reshape(m, -1).max(axis=1).astype(np.float64)
     rest = {s: v for s, v in w.items() if s != "embedding"}
     raw.update(_signals(photo, rest, emb, sqrt_hists, hashes, colour_hashes))

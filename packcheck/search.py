@@ -28,6 +28,7 @@ import hashlib
 import io
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 #: Principal components kept of the turn-averaged embedding. 32 keep ~77% of the
@@ -152,15 +153,22 @@ def _similarity(queries: np.ndarray, basis: Basis, coords: np.ndarray) -> np.nda
     q = np.asarray(queries, np.float32)
     offset = q @ basis.mean  # x . mean: the same for every row, but not for every query
     proj = q @ basis.components.T  # (q, d)
-    best = None
-    for i in range(len(q)):
-        # One matrix-vector product per query (``coords`` must be C-contiguous: a strided
-        # view makes BLAS read the whole wider matrix); faster here than one skinny
-        # matrix-matrix product.
-        s = coords @ proj[i]
-        s += offset[i]
-        best = s if best is None else np.maximum(best, s, out=best)
+    if len(q) == 1:
+        return coords @ proj[0] + offset[0]
+    # One pass over the (n, d) matrix for all queries. OpenCV's gemm does this skinny
+    # product in half the time of numpy's BLAS here (1.8 vs 3.3 ms for 100,000 x 32 x 2);
+    # the maximum over a row of q values is then taken column by column (a reduction
+    # along the short axis is numpy's slow path).
+    sims = gemm(coords, proj.T)
+    best = sims[:, 0] + offset[0]
+    for i in range(1, len(q)):
+        np.maximum(best, sims[:, i] + offset[i], out=best)
     return best
+
+
+def gemm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` for float32 matrices, by OpenCV (faster than numpy's BLAS for skinny products)."""
+    return cv2.gemm(np.ascontiguousarray(a, np.float32), np.ascontiguousarray(b, np.float32), 1.0, None, 0.0)
 
 
 def embedding_similarity(photo_embeddings: np.ndarray, basis: CoarseBasis, coarse: np.ndarray) -> np.ndarray:
@@ -234,15 +242,24 @@ def best_row(values: np.ndarray, groups: np.ndarray, keep: np.ndarray) -> int:
 
     Examples
     --------
-    >>> best_row(np.array([3.0, 7.0, 7.0, 1.0]), np.array([2, 1, 0, 0]), np.array([True, True, False]))
-    1
+    >>> values, groups = np.array([9.0, 7.0, 7.0, 1.0]), np.array([2, 1, 0, 0])
+    >>> best_row(values, groups, np.array([True, True, False]))  # group 2 left out; 0 and 1 tie
+    2
     """
-    mask = np.asarray(keep, bool)[groups]
-    if not mask.any():
+    keep = np.asarray(keep, bool)
+    dropped = np.flatnonzero(~keep)
+    if len(dropped) == len(keep) or len(values) == 0:
         return -1
-    vals = np.where(mask, values, -np.inf)
-    top = vals.max()
-    tied = np.flatnonzero(mask & (vals == top))
-    if len(tied) == 1:
-        return int(tied[0])
+    # Few groups are dropped (the order's SKUs): mask their rows rather than gather a flag per row.
+    out = np.isin(groups, dropped) if len(dropped) else None
+    vals = values if out is None else np.where(out, -np.inf, values)
+    row = int(np.argmax(vals))
+    top = vals[row]
+    if (out is None or not out[row]) and np.count_nonzero(vals == top) == 1:
+        return row
+    tied = np.flatnonzero(vals == top)
+    if out is not None:
+        tied = tied[~out[tied]]
+    if len(tied) == 0:
+        return -1
     return int(tied[np.lexsort((tied, groups[tied]))[0]])
