@@ -59,7 +59,21 @@ def dominant_lab(rgb: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).reshape(-1, 3)
     if mask is not None and (mask > 0).any():
         lab = lab[(mask > 0).ravel()]
-    return np.median(lab, axis=0).astype(np.float32)
+    return _median_u8(lab)
+
+
+def _median_u8(values: np.ndarray) -> np.ndarray:
+    """``np.median(values, axis=0)`` of an (n, c) uint8 array, by counting instead of sorting."""
+    n = values.shape[0]
+    if n == 0:
+        return np.full(values.shape[1], np.nan, np.float32)
+    out = np.empty(values.shape[1], np.float32)
+    for c in range(values.shape[1]):
+        cum = np.cumsum(np.bincount(values[:, c], minlength=256))
+        lo = np.searchsorted(cum, (n - 1) // 2, side="right")
+        hi = np.searchsorted(cum, n // 2, side="right")
+        out[c] = (float(lo) + float(hi)) / 2
+    return out
 
 
 def lab_to_rgb(lab: np.ndarray) -> tuple[int, int, int]:
