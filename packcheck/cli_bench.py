@@ -45,13 +45,22 @@ def accuracy(manifest, json_out, thresholds_path, workers, ablation):
     """
     from .bench import accuracy as acc
 
-    def progress(done, total):
-        if sys.stderr.isatty():
-            click.echo(f"\rscoring photos {done}/{total}", err=True, nl=done == total)
-
     report = acc.run(manifest, thresholds_path=thresholds_path, workers=workers, ablate=ablation,
-                     progress=progress)
-    click.echo(acc.format_report(report))
+                     progress=lambda done, total: progress_line("scoring photos", done, total))
+    emit(acc.format_report(report), report, json_out)
+
+
+def progress_line(what: str, done: int, total: int) -> None:
+    """Progress of a benchmark on stderr: a live counter on a terminal, one line per finished part otherwise."""
+    if sys.stderr.isatty():
+        click.echo(f"\r{what} {done}/{total}", err=True, nl=done == total)
+    elif done == total:
+        click.echo(f"{what} {done}/{total} done", err=True)
+
+
+def emit(text: str, report: dict, json_out: Path | None) -> None:
+    """Print a benchmark's table and, when asked, write its results as JSON."""
+    click.echo(text)
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(report, indent=2))

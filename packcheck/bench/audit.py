@@ -362,10 +362,9 @@ def cli_command() -> click.Command:
         finally:
             if tmp:
                 shutil.rmtree(tmp, ignore_errors=True)
-        click.echo(format_table(result))
-        if json_out:
-            json_out.parent.mkdir(parents=True, exist_ok=True)
-            json_out.write_text(json.dumps(result, indent=2))
+        from ..cli_bench import emit
+
+        emit(format_table(result), result, json_out)
 
     return audit_bench
 

@@ -33,7 +33,6 @@ import ctypes
 import gc
 import glob
 import hashlib
-import io
 import multiprocessing
 import os
 import resource
@@ -675,8 +674,6 @@ def _median_of(results: dict, labels: list[str], key: str) -> dict:
 
 
 def cli_command():
-    import json
-
     import click
 
     from ..cli import CONTEXT, handle_errors
@@ -712,19 +709,14 @@ def cli_command():
             packcheck bench speed --json speed.json
             packcheck bench speed --photo IMG_0001.jpg --catalogue-size 0 --repeat 15
         """
-        def progress(what, done, total):
-            if sys.stderr.isatty():
-                click.echo(f"\r{what} {done}/{total}", err=True, nl=done == total)
+        from ..cli_bench import emit, progress_line
 
         try:
             report = run(data_dir=data_dir, photos=list(photos) or None, repeat=repeat,
                          catalogue_size=catalogue_size, queries=queries, exact_queries=exact_queries,
-                         progress=progress)
+                         progress=progress_line)
         except ValueError as e:
             raise click.ClickException(str(e)) from None
-        click.echo(format_report(report))
-        if json_out:
-            json_out.parent.mkdir(parents=True, exist_ok=True)
-            json_out.write_text(json.dumps(report, indent=2))
+        emit(format_report(report), report, json_out)
 
     return speed

@@ -175,8 +175,6 @@ def format_report(r: dict) -> str:
 
 
 def cli_command():
-    import json
-
     import click
 
     from ..cli import CONTEXT, handle_errors
@@ -202,19 +200,13 @@ def cli_command():
         Example:
             packcheck bench station --data sample_data --runs 15 --json station-bench.json
         """
-        import sys
-
-        def progress(done, total):
-            if sys.stderr.isatty():
-                click.echo(f"\rrun {done}/{total}", err=True, nl=done == total)
+        from ..cli_bench import emit, progress_line
 
         try:
-            report = run(data_dir, runs=runs, warmup=warmup, order_id=order_id, progress=progress)
+            report = run(data_dir, runs=runs, warmup=warmup, order_id=order_id,
+                         progress=lambda done, total: progress_line("run", done, total))
         except ValueError as e:
             raise click.ClickException(str(e)) from None
-        click.echo(format_report(report))
-        if json_out:
-            json_out.parent.mkdir(parents=True, exist_ok=True)
-            json_out.write_text(json.dumps(report, indent=2))
+        emit(format_report(report), report, json_out)
 
     return station
