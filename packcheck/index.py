@@ -605,7 +605,9 @@ def _fingerprint_all(store: FingerprintStore, todo: dict, workers: int, progress
     total = len(items)
 
     def fail(owner, path, e):
-        raise ImageError(f"listing image {path} of '{owner}': {e}") from None
+        # The image's own message names the file; say whose listing it is and what to do.
+        msg = str(e) if str(path) in str(e) else f"{path}: {e}"
+        raise ImageError(f"listing image of '{owner}': {msg}") from None
 
     if workers <= 1 or total < 4:
         for n, (digest, (owner, path)) in enumerate(items, 1):

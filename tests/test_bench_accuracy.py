@@ -73,6 +73,8 @@ def test_benchmark_on_a_tiny_manifest(tiny_manifest, tmp_path):
                           "flag_rate_lookalike_at_1pct", "flag_rate_wrong_item_at_5pct", "rank1"}
     assert ours["auc_wrong_item"] > base["auc_wrong_item"]
     assert ours["rank1"] >= 0.75
+    # The variant check ranks nothing (it only compares sibling colours): no rank-1 of its own.
+    assert methods["variant check alone (pairs with siblings)"]["rank1"] is None
     assert "packcheck verdict" in r.output and "baseline" in r.output
 
 

@@ -340,9 +340,14 @@ def _summarise_scores(per_photo: list[dict], truth, coarse) -> dict:
 
 
 def _summarise_config(results: list[dict], truth, coarse, score: str, with_verdicts: bool = False) -> dict:
-    """Metrics of one score ("match", "item" or "variant") over every pair; rank-1 from the fused score."""
+    """Metrics of one score ("match", "item" or "variant") over every pair; rank-1 from the fused score.
+
+    The variant check compares a photo with sibling colours only, so it ranks
+    nothing: its rank-1 is None (not the fused score's, which it would repeat).
+    """
     out = _summarise_scores([r[score] for r in results], truth, coarse)
-    out["rank1"] = round(sum(1 for r, t in zip(results, truth) if r["nearest"] == t) / max(1, len(truth)), 4)
+    out["rank1"] = None if score == "variant" else round(
+        sum(1 for r, t in zip(results, truth) if r["nearest"] == t) / max(1, len(truth)), 4)
     if with_verdicts:
         out["at_shipped_thresholds"] = _verdict_rates(results, truth, coarse)
     return out
@@ -377,7 +382,7 @@ def format_report(report: dict) -> str:
         lines.append(f"{name:44s} {m['auc_wrong_item']:9.3f} {m['auc_lookalike']:9.3f} "
                      f"{m['flag_rate_wrong_item_at_1pct']:9.3f} {m['flag_rate_lookalike_at_1pct']:8.3f} "
                      f"{m['flag_rate_wrong_item_at_5pct']:9.3f} {m['flag_rate_lookalike_at_5pct']:8.3f} "
-                     f"{m['rank1']:7.3f}")
+                     + (f"{m['rank1']:7.3f}" if m.get("rank1") is not None else f"{'':>7s}"))
     pc = report["methods"].get("packcheck verdict (item + variant checks)", {})
     if "at_shipped_thresholds" in pc:
         lines.append("")
