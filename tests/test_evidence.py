@@ -283,11 +283,15 @@ def test_cli_evidence_verify_and_history(store, listing, tmp_path):
 
 # ---------------------------------------------------------------- processes and crashes
 WRITER = textwrap.dedent("""
-    import hashlib, sys
+    import hashlib, os, sys, time
     from packcheck.evidence import EvidenceStore, PhotoInput
     from packcheck.verdict import error_verdict
     db, tag, n, size = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     store = EvidenceStore.open(db)
+    if len(sys.argv) > 5:  # a start line: wait until every writer is ready, then all write at once
+        print("ready", flush=True)
+        while not os.path.exists(sys.argv[5]):
+            time.sleep(0.005)
     i = 0
     while n < 0 or i < n:
         photo = hashlib.sha256(f"{tag}-{i}".encode()).digest() * (size // 32)
@@ -298,15 +302,22 @@ WRITER = textwrap.dedent("""
 """)
 
 
-def _writer(db: Path, tag: str, n: int, size: int) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", WRITER, str(db), tag, str(n), str(size)],
+def _writer(db: Path, tag: str, n: int, size: int, go: Path | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", WRITER, str(db), tag, str(n), str(size)]
+                            + ([str(go)] if go else []),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def test_two_processes_writing_one_database_lose_nothing(tmp_path):
     db = tmp_path / "evidence.sqlite"
     n = 40
-    procs = [_writer(db, tag, n, 20_000) for tag in ("A", "B")]
+    go = tmp_path / "go"
+    procs = [_writer(db, tag, n, 20_000, go) for tag in ("A", "B")]
+    # Both start writing at the same moment (not whenever their imports finish), so
+    # the interleaving asserted below does not depend on the machine's load.
+    for p in procs:
+        assert p.stdout.readline().strip() == "ready", p.stderr.read()
+    go.touch()
     outs = [p.communicate(timeout=120) for p in procs]
     for p, (out, err) in zip(procs, outs):
         assert p.returncode == 0, err
