@@ -34,7 +34,7 @@ from .imaging import LoadedImage
 from .locate import Location, centre_crop, listing_mask, locate_product, pad_to_square, square_crop
 
 #: Bump when any computation below changes: cached listing fingerprints are then rebuilt.
-PIPELINE_VERSION = 15
+PIPELINE_VERSION = 16
 #: Long side of the copy hashes and colour are computed from.
 COLOUR_SIDE_PX = 160
 #: Long side of the copy the sharpness measure uses (the measure depends on scale).
