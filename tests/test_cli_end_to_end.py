@@ -52,6 +52,15 @@ def test_check_flag_exit_1_names_the_variant_found(tmp_path):
     assert "red found, green ordered" in r.output
 
 
+def test_readme_example_is_what_the_command_prints(tmp_path):
+    # The README's console example is the real output of the real command, not a sketch of it.
+    readme = (SAMPLE_DATA.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```console\n", 1)[1].split("```", 1)[0].splitlines()
+    assert block[0] == "$ packcheck check ORD-1014 --data sample_data"
+    r = _run("check", "ORD-1014", "--data", str(SAMPLE_DATA), "--cache", str(tmp_path / "i.sqlite"))
+    assert r.output.splitlines() == block[1:]
+
+
 def test_check_missing_component_message(tmp_path):
     r = _run("check", "ORD-1017", "--data", str(SAMPLE_DATA), "--cache", str(tmp_path / "i.sqlite"))
     assert r.exit_code == 1
