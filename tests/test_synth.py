@@ -201,3 +201,19 @@ def test_sample_data_is_consistent():
             rotated += 1
             assert cv2.imread(str(p)).shape[:2] == (960, 1280)
     assert 2 <= rotated <= 3
+
+
+def test_bench_scenes_cli_writes_a_manifest_and_refuses_impossible_sizes(tmp_path):
+    from click.testing import CliRunner
+
+    from packcheck.cli import cli
+
+    r = CliRunner().invoke(cli, ["bench", "scenes", "--out", str(tmp_path / "s"), "--products", "2",
+                                 "--variants", "2", "--photos", "1"])
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(open(tmp_path / "s" / "manifest.csv", encoding="utf-8")))
+    assert sorted(x["kind"] for x in rows) == ["iconic"] * 4 + ["photo"] * 4
+    # Asking for more colours than a product has is a usage error naming the product, not a bug report.
+    r = CliRunner().invoke(cli, ["bench", "scenes", "--out", str(tmp_path / "t"), "--variants", "4"])
+    assert r.exit_code == 2
+    assert "--variants" in r.output and "'mug'" in r.output and "bug" not in r.output

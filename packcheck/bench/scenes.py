@@ -20,9 +20,12 @@ def cli_command():
     @click.command("scenes", context_settings=CONTEXT)
     @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
                   help="Folder to write manifest.csv, iconic/ and photos/ into.")
-    @click.option("--products", default=12, show_default=True, help="Products (at most 12).")
-    @click.option("--variants", default=3, show_default=True, help="Colour variants per product.")
-    @click.option("--photos", default=6, show_default=True, help="Packing photos per variant.")
+    @click.option("--products", default=12, show_default=True, type=click.IntRange(1, 12),
+                  help="Products (at most 12).")
+    @click.option("--variants", default=3, show_default=True, type=click.IntRange(1),
+                  help="Colour variants per product (at most 3 with every product; see the error otherwise).")
+    @click.option("--photos", default=6, show_default=True, type=click.IntRange(1),
+                  help="Packing photos per variant.")
     @click.option("--seed", default=0, show_default=True, help="Seed: the same seed writes the same set.")
     @handle_errors
     def scenes(out_dir, products, variants, photos, seed):
@@ -33,8 +36,14 @@ def cli_command():
             packcheck bench scenes --out scenes/
             packcheck bench accuracy --manifest scenes/manifest.csv
         """
-        from ..synth import make_scene_manifest
+        from ..synth import list_products, list_variants, make_scene_manifest
 
+        chosen = list_products()[:products]
+        fewest = min(chosen, key=lambda p: len(list_variants(p)))
+        if variants > len(list_variants(fewest)):
+            raise click.BadParameter(
+                f"{variants} is more than the {len(list_variants(fewest))} colour variants of '{fewest}' "
+                f"(with --products {products} at most {len(list_variants(fewest))})", param_hint="--variants")
         t = time.perf_counter()
         path = make_scene_manifest(out_dir, n_products=products, n_variants=variants,
                                    photos_per_class=photos, seed=seed)
