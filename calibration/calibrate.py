@@ -25,12 +25,10 @@ import dataclasses
 import datetime as _dt
 import hashlib
 import math
-import multiprocessing
 import os
 import re
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -43,6 +41,7 @@ from packcheck.dataset import load_catalogue, read_csv, resolve_inside
 from packcheck.errors import DataError, PackcheckError
 from packcheck.fingerprint import Fingerprint
 from packcheck.index import build_index
+from packcheck.pool import spawn_pool
 from packcheck.scoring import PhotoSet, score_photo
 from packcheck.thresholds import SCHEMA_VERSION, SIGNALS, Band, Thresholds, load_thresholds
 
@@ -321,8 +320,7 @@ def score_pairs_of(inputs: Inputs, *, thresholds_path: str | Path | None = None,
         else:
             # spawn, not fork: this process has run OpenCV's thread pool while indexing, and a
             # forked child can inherit one of its locks held (seen: a worker hung on a futex).
-            with ProcessPoolExecutor(max_workers=workers, initializer=acc._init_worker, initargs=initargs,
-                                     mp_context=multiprocessing.get_context("spawn")) as pool:
+            with spawn_pool(workers, initializer=acc._init_worker, initargs=initargs) as pool:
                 norm, scored = run(lambda f, jobs: pool.map(f, jobs, chunksize=2))
     finally:
         if tmp is not None:

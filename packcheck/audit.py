@@ -35,7 +35,6 @@ import fcntl
 import hashlib
 import json
 import logging
-import multiprocessing
 import os
 import re
 import sqlite3
@@ -55,6 +54,7 @@ from . import checks, dataset
 from .checker import Checker
 from .errors import PackcheckError
 from .index import default_cache_path
+from .pool import spawn_pool
 from .thresholds import load_thresholds
 from .verdict import REASONS, Status, Verdict, error_verdict
 
@@ -383,13 +383,9 @@ class _Pool:
         return failure_row(order, reason, message, root=Path(self.spec.root), thresholds_version=self.version)
 
     def _start(self) -> ProcessPoolExecutor:
-        # One BLAS thread per worker too (numpy's matrix products): the workers
-        # already fill the cores. Read by each worker when it starts, so set here.
-        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ.setdefault(var, "1")
-        # spawn, not fork: the parent holds threads (progress bar, SQLite) and an OpenCV pool.
-        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_one_thread)
+        # spawn (the parent holds threads: progress bar, SQLite, an OpenCV pool), one
+        # OpenCV and one BLAS thread per worker: the workers already fill the cores.
+        return spawn_pool(self.workers)
 
     def _restart(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)

@@ -32,13 +32,11 @@ import dataclasses
 import hashlib
 import io
 import logging
-import multiprocessing
 import os
 import sqlite3
 import threading
 import time
 from collections import OrderedDict
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -54,6 +52,7 @@ from .errors import ImageError, PackcheckError
 from .fingerprint import Fingerprint
 from .imaging import load_image
 from .keypoints import Keypoints
+from .pool import spawn_pool
 
 log = logging.getLogger(__name__)
 
@@ -619,9 +618,7 @@ def _fingerprint_all(store: FingerprintStore, todo: dict, workers: int, progress
             if progress:
                 progress(n, total)
         return
-    # spawn, not fork: a forked child inherits OpenCV's thread pool locks mid-use and can hang.
-    with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init,
-                             mp_context=multiprocessing.get_context("spawn")) as pool:
+    with spawn_pool(workers) as pool:
         futures = [(d, o, p, pool.submit(fingerprint_file, p)) for d, (o, p) in items]
         for n, (digest, owner, path, fut) in enumerate(futures, 1):
             try:
@@ -631,11 +628,3 @@ def _fingerprint_all(store: FingerprintStore, todo: dict, workers: int, progress
             store.put(digest, core, kp)
             if progress:
                 progress(n, total)
-
-
-def _worker_init() -> None:
-    # One OpenCV thread per worker process: the processes are the parallelism.
-    import cv2
-
-    cv2.setNumThreads(1)
-    os.environ.setdefault("OMP_NUM_THREADS", "1")

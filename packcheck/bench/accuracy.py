@@ -18,11 +18,9 @@ whole photo against the whole iconic image, computed in the same run.
 from __future__ import annotations
 
 import csv
-import multiprocessing
 import os
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +31,7 @@ from ..dataset import Catalogue, CatalogueItem, DataError, _decode
 from ..fingerprint import Fingerprint, fingerprint_photo
 from ..imaging import load_image
 from ..index import build_index
+from ..pool import spawn_pool
 from ..scoring import PhotoSet, cheap_scores, finish_scores, score_photo
 from ..thresholds import SIGNALS, Thresholds, load_thresholds
 
@@ -261,9 +260,7 @@ def run(manifest_path: str | Path, *, thresholds_path: str | Path | None = None,
         baseline_photo = []
         initargs = (str(cache), entries, catalogue, thresholds_path)
         done = 0
-        # spawn, not fork: a forked child inherits OpenCV's thread pool locks mid-use and can hang.
-        with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=initargs,
-                                 mp_context=multiprocessing.get_context("spawn")) as pool:
+        with spawn_pool(workers, initializer=_init_worker, initargs=initargs) as pool:
             fps = list(pool.map(_fingerprint, photo_paths, chunksize=4))
             keep = [i for i, (b, e) in enumerate(fps) if b is not None]
             errors = [e for b, e in fps if e is not None]
