@@ -122,18 +122,6 @@ def _hash_similarity(photo: PhotoSet, hashes: np.ndarray, colour_hashes: np.ndar
     return -((structural + colour_bits).min(axis=0) / _HASH_BITS)
 
 
-def _cohort_stats(values: np.ndarray, signal: str, thresholds: Thresholds) -> tuple[float, float]:
-    norm = thresholds.normalisation
-    n = len(values)
-    if n < norm["min_cohort"]:
-        return norm[f"{signal}_mean"], norm[f"{signal}_std"]
-    cap = int(norm["max_cohort"])
-    if n > cap:
-        # A fixed, evenly spread sample: the same cohort for every photo.
-        values = values[np.linspace(0, n - 1, cap).astype(int)]
-    return _spread(values, signal, thresholds)
-
-
 def _spread(values: np.ndarray, signal: str, thresholds: Thresholds) -> tuple[float, float]:
     """Mean and standard deviation of a cohort's values."""
     std = float(values.std())
@@ -177,11 +165,9 @@ def cheap_scores(photo: PhotoSet, index: ListingIndex, thresholds: Thresholds) -
     it once and passes it to :func:`finish_scores` for each order.
     """
     raw = cheap_signals(photo, index, thresholds)
-    z = {}
-    for s, v in raw.items():
-        mean, std = _cohort_stats(v, s, thresholds)
-        z[s] = (v - mean) / std
-    return raw, z
+    # A fixed, evenly spread sample of the rows: the same cohort for every photo.
+    cohort = cohort_sample(len(index), thresholds)
+    return raw, _standardise(raw, None if cohort is None else {s: v[cohort] for s, v in raw.items()}, thresholds)
 
 
 def finish_scores(photo: PhotoSet, index: ListingIndex, thresholds: Thresholds, cheap: tuple[dict, dict], *,
