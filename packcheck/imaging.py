@@ -2,14 +2,16 @@
 
 Every image is decoded once, at the smallest resolution the pipeline needs
 (``work_side`` pixels on the long side, by default), using the JPEG decoder's
-DCT-domain reduction (``IMREAD_REDUCED_COLOR_2/4/8``) where the file allows it:
-a 12 MP phone photo is never decoded at full size. EXIF orientation is applied
+DCT-domain reduction (1/2, 1/4 or 1/8) where the file allows it: a 12 MP phone
+photo is never decoded at full size. JPEGs are decoded by libjpeg-turbo through
+simplejpeg, which reports a scan that stops early; HEIC through pillow-heif. EXIF orientation is applied
 by our own code, the same way for JPEG, PNG and WebP, listing and photo alike
 (OpenCV applies it for some flags and not for others, Pillow not at all).
 
 Hostile input is expected: sizes are checked from the header before any pixel
-is decoded (decompression bombs), truncated JPEGs are detected by their missing
-end-of-image marker (libjpeg would otherwise pad them with grey and carry on),
+is decoded (decompression bombs), truncated JPEGs are detected by their
+structure and by the decoder (libjpeg would otherwise pad them with grey and
+carry on), data a phone appends after the image is not part of the picture,
 and every failure is a typed :class:`~packcheck.errors.ImageError` with a plain
 message naming the file.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import stat
 import struct
 import warnings
@@ -26,6 +29,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import simplejpeg
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from .errors import (
@@ -154,12 +158,15 @@ def load_image(
         )
     if width < 1 or height < 1:
         raise ImageUnreadable(f"{label} has no pixels ({width} x {height})")
-    if fmt == "JPEG" and not _jpeg_complete(data):
-        raise ImageUnreadable(
-            f"{label} is a truncated JPEG (the end of the file is missing); "
-            "it may still be copying, or the camera share dropped: retake or copy it again"
-        )
-    rgb, alpha = _decode(data, fmt, (width, height), work_side, label)
+    pixels = data
+    if fmt in ("JPEG", "MPO"):
+        end = jpeg_end(data)
+        if end is None:
+            raise ImageUnreadable(_truncated(label))
+        # Judge the image the file starts with, exactly as if the file ended there
+        # (an MPO's first picture is the ordinary JPEG a phone shows).
+        pixels, fmt = data[:end], "JPEG"
+    rgb, alpha = _decode(pixels, fmt, (width, height), work_side, label)
     rgb, alpha = _apply_orientation(rgb, alpha, orientation)
     if orientation in (5, 6, 7, 8):
         width, height = height, width
@@ -172,6 +179,11 @@ def load_image(
         sha256=hashlib.sha256(data).hexdigest(),
         format=fmt,
     )
+
+
+def _truncated(label: str) -> str:
+    return (f"{label} is a truncated JPEG (the end of the image data is missing); "
+            "it may still be copying, or the camera share dropped: retake or copy it again")
 
 
 def _sniff(data: bytes, label: str) -> tuple[str, tuple[int, int], int]:
@@ -199,21 +211,76 @@ def _sniff(data: bytes, label: str) -> tuple[str, tuple[int, int], int]:
     return fmt, size, orientation
 
 
+_heif_registered = False
+
+
 def _register_heif(label: str) -> None:
+    # Registered on the first HEIC seen, not at import: importing packcheck
+    # changes nothing in the host process's Pillow.
+    global _heif_registered
+    if _heif_registered:
+        return
     try:
         from pillow_heif import register_heif_opener
     except ImportError:
         raise UnsupportedFormat(
-            f"{label} is a HEIC/HEIF photo; install HEIC support with "
-            "pip install 'packcheck[heic]', or set the camera to save JPEG"
+            f"{label} is a HEIC/HEIF photo and this installation lacks pillow-heif, a packcheck dependency; "
+            "reinstall packcheck (pip install packcheck), or set the camera to save JPEG"
         ) from None
     register_heif_opener()
+    _heif_registered = True
 
 
-def _jpeg_complete(data: bytes) -> bool:
-    # A finished JPEG ends with the EOI marker FF D9; some cameras append a few
-    # bytes of padding or a second (thumbnail) stream after it, so look near the end.
-    return b"\xff\xd9" in data[-4096:]
+#: After a scan's entropy-coded data, the next marker: FF followed by anything but
+#: 00 (a stuffed FF), D0-D7 (restart markers, which stay inside the scan) or FF (fill).
+_NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+
+
+def jpeg_end(data: bytes) -> int | None:
+    """Where a JPEG's first image ends (just past its end-of-image marker), or None when it is incomplete.
+
+    The file is walked segment by segment (header segments by their lengths, so the
+    end marker of an EXIF thumbnail does not count; scans to the next real
+    marker, so a progressive JPEG's later scans do), which is how a decoder reads
+    it. Anything after that point is not this image: phones append a Motion
+    Photo's video, a vendor trailer, or an MPO file's second picture there, and
+    it must neither make a whole photo look truncated nor change how it is judged.
+
+    Examples
+    --------
+    >>> import cv2, numpy as np
+    >>> jpg = cv2.imencode(".jpg", np.zeros((16, 16, 3), np.uint8))[1].tobytes()
+    >>> jpeg_end(jpg) == len(jpg), jpeg_end(jpg + b"trailer") == len(jpg), jpeg_end(jpg[:-40])
+    (True, True, None)
+    """
+    if data[:2] != b"\xff\xd8":
+        return None
+    i, n, scanned = 2, len(data), False
+    while i + 2 <= n:
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            i += 1
+            continue
+        if marker == 0xD9:
+            return i + 2 if scanned else None  # an end before any image data is no image
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            i += 2
+            continue
+        if i + 4 > n:
+            return None
+        length = int.from_bytes(data[i + 2:i + 4], "big")
+        if length < 2:
+            return None
+        i += 2 + length
+        if marker == 0xDA:  # start of scan: entropy-coded data runs to the next real marker
+            scanned = True
+            m = _NEXT_MARKER.search(data, i)
+            if m is None:
+                return None
+            i = m.start()
+    return None
 
 
 def _png_chunks_fit(data: bytes) -> bool:
@@ -247,13 +314,47 @@ def _reduction_flag(size: tuple[int, int], work_side: int) -> tuple[int, int]:
     return cv2.IMREAD_COLOR, 1
 
 
+#: libjpeg warnings that mean image data is missing or damaged: the decoder would
+#: carry on and fill the rest with grey (a JPEG cut short, with or without an end
+#: marker appended). Its other warnings (extraneous bytes before a marker, an
+#: odd JFIF version or ICC profile) leave every pixel intact and are accepted.
+_JPEG_DATA_LOST = ("premature end", "bad huffman code", "must resync", "corrupt jpeg data: found marker",
+                   "inconsistent progression", "huffman table")
+
+
+def _decode_jpeg(data: bytes, size, work_side: int, label: str) -> np.ndarray | None:
+    """BGR pixels of a JPEG, DCT-reduced as :func:`_reduction_flag` says; None for what libjpeg-turbo refuses.
+
+    simplejpeg is libjpeg-turbo, the decoder OpenCV bundles too (the same
+    pixels), but it reports the decoder's warnings: a scan that stops early is
+    an error here, where OpenCV only prints a line on stderr and returns grey.
+    """
+    _, factor = _reduction_flag(size, work_side)
+    w, h = size
+    scale = {} if factor == 1 else {"min_width": -(-w // factor), "min_height": -(-h // factor)}
+    try:
+        return simplejpeg.decode_jpeg(data, colorspace="BGR", strict=True, **scale)
+    except ValueError as e:
+        text = str(e).lower()
+        if any(s in text for s in _JPEG_DATA_LOST):
+            raise ImageUnreadable(_truncated(label) if "premature" in text else
+                                  f"{label} is a damaged JPEG ({e}); retake or copy it again") from None
+    try:
+        return simplejpeg.decode_jpeg(data, colorspace="BGR", strict=False, **scale)
+    except ValueError:
+        return None
+
+
 def _decode(data: bytes, fmt: str, size, work_side: int, label: str):
     buf = np.frombuffer(data, np.uint8)
     arr = None
     try:
         if fmt == "JPEG":
             flag, _ = _reduction_flag(size, work_side)
-            arr = cv2.imdecode(buf, flag | cv2.IMREAD_IGNORE_ORIENTATION)
+            arr = _decode_jpeg(data, size, work_side, label)
+            if arr is None:  # a colour model libjpeg-turbo will not convert (CMYK): OpenCV's own path
+                flag, _ = _reduction_flag(size, work_side)
+                arr = cv2.imdecode(buf, flag | cv2.IMREAD_IGNORE_ORIENTATION)
         elif fmt in ("PNG", "WEBP", "TIFF", "BMP") and (fmt != "PNG" or _png_chunks_fit(data)):
             # UNCHANGED keeps alpha and 16-bit depth, and never applies orientation.
             arr = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)

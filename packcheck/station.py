@@ -37,6 +37,7 @@ import numpy as np
 from .checker import Checker
 from .errors import CameraError, ImageMissing, ImageStillWriting, UnknownOrder
 from .evidence import CheckRecord, EvidenceStore, OverrideRecord, PhotoInput
+from .imaging import jpeg_end
 from .verdict import Status, Verdict, error_verdict
 
 log = logging.getLogger(__name__)
@@ -65,45 +66,14 @@ After a FLAG: fix the box and scan the order again, or a supervisor types !ok.""
 
 
 # ---------------------------------------------------------------- photo completeness
-def jpeg_complete(data: bytes) -> bool:
-    """True when a JPEG's image data is followed by its end-of-image marker.
-
-    Header segments are skipped by their lengths, so the end marker of an EXIF
-    thumbnail near the start of a half-written file does not count.
-
-    >>> import cv2, numpy as np
-    >>> jpg = cv2.imencode(".jpg", np.zeros((16, 16, 3), np.uint8))[1].tobytes()
-    >>> jpeg_complete(jpg), jpeg_complete(jpg[:-40])
-    (True, False)
-    """
-    if data[:2] != b"\xff\xd8":
-        return False
-    i, n = 2, len(data)
-    while i + 4 <= n:
-        if data[i] != 0xFF:
-            return False
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        if marker == 0xD9:
-            return False  # end of image before any image data
-        if 0xD0 <= marker <= 0xD7 or marker == 0x01:
-            i += 2
-            continue
-        length = int.from_bytes(data[i + 2:i + 4], "big")
-        if marker == 0xDA:  # start of scan: entropy-coded data, where FF is always stuffed
-            return data.find(b"\xff\xd9", i + 2 + length) != -1
-        i += 2 + length
-    return False
-
-
 def photo_complete(data: bytes) -> bool | None:
     """Whether the bytes are a whole image file: True, False, or None when the format cannot tell."""
     if not data:
         return False
     if data[:3] == b"\xff\xd8\xff":
-        return jpeg_complete(data)
+        # The decoder's own rule: data after the image (a Motion Photo's video, an
+        # MPO's second picture) is neither needed nor waited for.
+        return jpeg_end(data) is not None
     if data[:8] == b"\x89PNG\r\n\x1a\n":
         return b"IEND" in data[-16:]
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
@@ -613,4 +583,4 @@ def run_lines(station: Station, lines, on_outcome: Callable[[Outcome], None]) ->
 
 
 __all__ = ["Station", "FolderSource", "CameraSource", "Outcome", "Summary", "Photo", "parse_line",
-           "photo_complete", "jpeg_complete", "HELP", "run_lines"]
+           "photo_complete", "HELP", "run_lines"]

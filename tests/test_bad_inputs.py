@@ -337,8 +337,7 @@ def test_one_pixel_image(corpus):
     assert im.rgb.shape == (1, 1, 3) and im.original_size == (1, 1)
 
 
-@pytest.mark.skipif(not corpus_mod.heif_installed(), reason="pillow-heif not installed: the error case covers it")
-def test_heic_decoded_when_extra_installed(corpus):
+def test_heic_is_decoded(corpus):
     case = CASES["heic"]
     im = load_image(folder_of(corpus, case) / case.image)
     assert im.rgb.shape[2] == 3

@@ -105,13 +105,13 @@ def test_missing_file_and_folder(tmp_path):
         load_image(tmp_path)
 
 
-def test_heic_without_extra_names_the_extra():
-    pytest.importorskip("PIL")
-    try:
-        import pillow_heif  # noqa: F401
-        pytest.skip("pillow-heif is installed, so HEIC decodes")
-    except ImportError:
-        pass
+def test_heic_in_an_installation_without_pillow_heif_says_what_to_do(monkeypatch):
+    import sys
+
+    from packcheck import imaging
+
+    monkeypatch.setitem(sys.modules, "pillow_heif", None)  # as if the dependency were missing
+    monkeypatch.setattr(imaging, "_heif_registered", False)
     data = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64
-    with pytest.raises(errors.UnsupportedFormat, match=r"packcheck\[heic\]"):
+    with pytest.raises(errors.UnsupportedFormat, match=r"IMG_0001\.HEIC .*reinstall packcheck"):
         load_image(data, name="IMG_0001.HEIC")

@@ -28,7 +28,8 @@ from click.testing import CliRunner
 from packcheck.cli import cli
 from packcheck.errors import CameraError, ImageMissing, ImageStillWriting
 from packcheck.evidence import EvidenceStore
-from packcheck.station import CameraSource, FolderSource, Station, jpeg_complete, parse_line, photo_complete
+from packcheck.imaging import jpeg_end
+from packcheck.station import CameraSource, FolderSource, Station, parse_line, photo_complete
 from packcheck.verdict import Status
 
 # ---------------------------------------------------------------- a small data folder
@@ -219,17 +220,17 @@ def test_parse_line(line, kind, fields):
 
 
 # ---------------------------------------------------------------- is a photo whole?
-def test_jpeg_complete_sees_truncation_past_an_exif_thumbnail():
+def test_jpeg_end_sees_truncation_past_an_exif_thumbnail():
     main = jpeg(scene_rgb("SHIRT-RED"))
     thumb = jpeg(cv2.resize(scene_rgb("SHIRT-RED"), (160, 120)))
     payload = b"Exif\0\0" + thumb
     app1 = b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload
     whole = main[:2] + app1 + main[2:]
-    assert jpeg_complete(whole)
+    assert jpeg_end(whole) == len(whole)
     # The thumbnail's end marker lies in the last 4 KB of this half-written file; it must not count.
     half = whole[:2 + len(app1) + 3000]
-    assert not jpeg_complete(half)
-    assert not jpeg_complete(main[: len(main) // 2])
+    assert jpeg_end(half) is None
+    assert jpeg_end(main[: len(main) // 2]) is None
     assert photo_complete(main) is True
 
 
@@ -326,7 +327,7 @@ def test_camera_source_takes_a_frame_as_jpeg():
     frame = scene_rgb("SHIRT-RED")[:, :, ::-1].copy()
     cam = CameraSource(0, open_capture=lambda i: FakeCapture([frame]))
     [photo] = cam.take("O1", None, timeout_s=5)
-    assert photo.data[:3] == b"\xff\xd8\xff" and jpeg_complete(photo.data)
+    assert photo.data[:3] == b"\xff\xd8\xff" and jpeg_end(photo.data) is not None
     assert photo.name == "camera 0"
     cam.close()
 

@@ -172,24 +172,8 @@ def jpeg_bomb_bytes(width: int, height: int) -> bytes:
     return bytes(data)
 
 
-def heic_header_bytes() -> bytes:
-    """The start of a HEIC file (an ISO-BMFF ``ftyp`` box, brand heic): enough to be recognised."""
-    ftyp = b"ftyp" + b"heic" + b"\x00\x00\x00\x00" + b"mif1heic"
-    return struct.pack(">I", len(ftyp) + 4) + ftyp + b"\x00" * 64
-
-
-def heif_installed() -> bool:
-    try:
-        import pillow_heif  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def heic_bytes() -> bytes:
-    """A real HEIC photo where pillow-heif is installed, else just a HEIC header."""
-    if not heif_installed():
-        return heic_header_bytes()
+    """A real HEIC photo (pillow-heif is a packcheck dependency)."""
     from pillow_heif import register_heif_opener
 
     register_heif_opener()
@@ -333,11 +317,8 @@ def _cases() -> list[Case]:
         _photo_case("png_chunk_length_4gb", "chunky.png", png_chunk_length_bytes, "error",
                     ("chunky.png", "could not be decoded"), "ImageUnreadable",
                     note="a chunk header claims 4 GB: refused without allocating 4 GB"),
-        _photo_case("heic", "IMG_0001.heic", heic_bytes,
-                    "ok" if heif_installed() else "error",
-                    () if heif_installed() else ("IMG_0001.heic", "HEIC", "pip install 'packcheck[heic]'"),
-                    None if heif_installed() else "UnsupportedFormat",
-                    note="decoded where pillow-heif is installed, else an error naming the extra"),
+        _photo_case("heic", "IMG_0001.heic", heic_bytes, "ok", (), None,
+                    note="an iPhone's default format: decoded (pillow-heif is a dependency)"),
         # ---- images that are valid and must be judged
         _photo_case("png_named_jpg", "really_png.jpg", lambda: png_bytes(good_photo()), "ok"),
         _photo_case("cmyk_jpeg", "cmyk.jpg", lambda: pil_bytes(pil_good_photo().convert("CMYK"), "JPEG",
