@@ -37,13 +37,13 @@ import numpy as np
 
 from packcheck import __version__
 from packcheck.bench import accuracy as acc
+from packcheck.core.fingerprint import Fingerprint
+from packcheck.core.scoring import PhotoSet, score_photo
+from packcheck.core.thresholds import Band, SCHEMA_VERSION, SIGNALS, Thresholds, load_thresholds
 from packcheck.dataset import load_catalogue, read_csv, resolve_inside
 from packcheck.errors import DataError, PackcheckError
-from packcheck.fingerprint import Fingerprint
 from packcheck.index import build_index
 from packcheck.pool import spawn_pool
-from packcheck.scoring import PhotoSet, score_photo
-from packcheck.thresholds import SCHEMA_VERSION, SIGNALS, Band, Thresholds, load_thresholds
 
 LABELS = ("match", "wrong_item", "wrong_variant")
 IMPOSTORS = ("wrong_variant", "wrong_item")

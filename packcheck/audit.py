@@ -50,13 +50,14 @@ from typing import Callable, Iterable, Iterator
 
 import cv2
 
-from . import checks, dataset
+from . import dataset
 from .checker import Checker
+from .core import checks
+from .core.thresholds import load_thresholds
+from .core.verdict import REASONS, Status, Verdict, error_verdict
 from .errors import PackcheckError
 from .index import default_cache_path
 from .pool import spawn_pool
-from .thresholds import load_thresholds
-from .verdict import REASONS, Status, Verdict, error_verdict
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ COLUMNS = (
     "expected_components", "packed_components", "missing_components", "extra_components",
     "photo", "photo_sha256", "station", "first_row", "seconds", "thresholds_version",
 )
-#: Reason codes the audit adds to :data:`packcheck.verdict.REASONS`.
+#: Reason codes the audit adds to :data:`packcheck.core.verdict.REASONS`.
 AUDIT_REASONS = {
     "check_failed": "the check stopped with an unexpected error (a bug): the message has the details",
     "worker_crashed": "the check crashed its worker process twice (a bug): the message has the details",

@@ -1,4 +1,4 @@
-"""Check one order end to end: photos in, :class:`~packcheck.verdict.Verdict` out.
+"""Check one order end to end: photos in, :class:`~packcheck.core.verdict.Verdict` out.
 
 A :class:`Checker` is built once per process (loading the catalogue, the listing
 index and the thresholds takes a while; checking an order should not) and then
@@ -15,15 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
-from . import checks, dataset
+from . import dataset
+from .core import checks
+from .core.fingerprint import Fingerprint, fingerprint_photo
+from .core.imaging import load_image
+from .core.scoring import PhotoSet, score_photo
+from .core.thresholds import Thresholds, load_thresholds
+from .core.verdict import CheckResult, Status, Verdict, combine, error_verdict
 from .dataset import Catalogue, Order
 from .errors import ImageError, PackcheckError, UnknownOrder
-from .fingerprint import Fingerprint, fingerprint_photo
-from .imaging import load_image
 from .index import ListingIndex, build_index, default_cache_path
-from .scoring import PhotoSet, score_photo
-from .thresholds import Thresholds, load_thresholds
-from .verdict import CheckResult, Status, Verdict, combine, error_verdict
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ import click
 
 from .cli import CONTEXT, EXIT_INTERNAL, fail, handle_errors
 from .cliopts import data_options, dump_json, load_checker, render_verdict
+from .core.verdict import Status
 from .errors import PackcheckError
-from .verdict import Status
 
 log = logging.getLogger(__name__)
 

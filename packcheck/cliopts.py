@@ -9,8 +9,8 @@ from pathlib import Path
 import click
 
 from .checker import Checker
-from .thresholds import SIGNALS, load_thresholds
-from .verdict import Status, Verdict
+from .core.thresholds import SIGNALS, load_thresholds
+from .core.verdict import Status, Verdict
 
 
 def data_options(func):

@@ -46,10 +46,10 @@ import cv2
 import numpy as np
 
 from . import __version__
-from .colour import lab_to_rgb
+from .core.colour import lab_to_rgb
+from .core.imaging import load_image
+from .core.verdict import Status, Verdict
 from .errors import ImageError, PackcheckError
-from .imaging import load_image
-from .verdict import Status, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -298,7 +298,7 @@ class EvidenceStore:
     Examples
     --------
     >>> import tempfile, pathlib
-    >>> from packcheck.verdict import error_verdict
+    >>> from packcheck.core.verdict import error_verdict
     >>> folder = pathlib.Path(tempfile.mkdtemp())
     >>> store = EvidenceStore.open(folder / "evidence.sqlite")
     >>> v = error_verdict("O1", "photo_unreadable", "no photo", thresholds_version="t1")

@@ -19,7 +19,7 @@ every listing image is a handful of vectorised operations. How depends on its si
 * below :data:`LARGE_CATALOGUE_ROWS` images, every image's full embedding and
   colour histogram (28 KB per image) is held and every image scored exactly;
 * from there on, the index holds per image only a coarse vector, the hashes, the
-  dominant colour and its names (about 550 bytes in all; see :mod:`packcheck.search`),
+  dominant colour and its names (about 550 bytes in all; see :mod:`packcheck.core.search`),
   reads full-precision rows from the store for the few candidates each photo
   needs, and keeps the fixed cohort sample's rows in memory (12 MB).
 
@@ -44,20 +44,19 @@ from typing import Callable, Iterable
 import cv2
 import numpy as np
 
-from . import fingerprint as fp_mod
-from . import search
-from .colour import HIST_SIZE
-from .embedding import EMBEDDING_DIM
+from .core import fingerprint as fp_mod, search
+from .core.colour import HIST_SIZE
+from .core.embedding import EMBEDDING_DIM
+from .core.fingerprint import Fingerprint
+from .core.imaging import load_image
+from .core.keypoints import Keypoints
 from .errors import ImageError, PackcheckError
-from .fingerprint import Fingerprint
-from .imaging import load_image
-from .keypoints import Keypoints
 from .pool import spawn_pool
 
 log = logging.getLogger(__name__)
 
 #: From this many listing images on, the index keeps coarse vectors and scores a
-#: photo exactly only against candidates (see :mod:`packcheck.search`). Below it,
+#: photo exactly only against candidates (see :mod:`packcheck.core.search`). Below it,
 #: every image is scored exactly, as it always was. The exact path costs ~7 ms of
 #: one core per 1,000 images and photo view (2-core cloud VM) and 28 KB per image
 #: (140 MB at 5,000); the candidate path ~6 ms up to a few thousand images, ~14 ms
@@ -395,7 +394,7 @@ class RowView:
 
 @dataclass(frozen=True)
 class Coarse:
-    """What a large catalogue's index holds for the first pass (see :mod:`packcheck.search`)."""
+    """What a large catalogue's index holds for the first pass (see :mod:`packcheck.core.search`)."""
 
     basis: search.CoarseBasis
     embedding: np.ndarray  # (N, basis.embedding.dims) float32, C-contiguous: read once per photo crop
@@ -486,7 +485,7 @@ def build_index(
     workers : processes used to fingerprint new images.
     progress : called as ``progress(done, total)`` while new images are fingerprinted.
     large_from : from this many images on, keep coarse vectors and score candidates
-        only (see :mod:`packcheck.search`).
+        only (see :mod:`packcheck.core.search`).
 
     Raises
     ------

@@ -27,10 +27,10 @@ from typing import Callable, Iterable, Iterator, TextIO
 
 import cv2
 
-from .colour import lab_to_rgb
+from .core.colour import lab_to_rgb
+from .core.imaging import load_image
 from .dataset import Catalogue
 from .errors import PackcheckError
-from .imaging import load_image
 
 #: Cards beyond this many are listed without thumbnails (keeps the file small for a bad night).
 MAX_CARDS_WITH_IMAGES = 400

@@ -35,10 +35,10 @@ import cv2
 import numpy as np
 
 from .checker import Checker
+from .core.imaging import jpeg_end
+from .core.verdict import Status, Verdict, error_verdict
 from .errors import CameraError, ImageMissing, ImageStillWriting, UnknownOrder
 from .evidence import CheckRecord, EvidenceStore, OverrideRecord, PhotoInput
-from .imaging import jpeg_end
-from .verdict import Status, Verdict, error_verdict
 
 log = logging.getLogger(__name__)
 

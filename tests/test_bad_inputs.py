@@ -39,9 +39,9 @@ from PIL import Image, ImageOps
 from packcheck import errors
 from packcheck.checker import Checker
 from packcheck.cli import cli
+from packcheck.core.imaging import load_image
+from packcheck.core.verdict import Status
 from packcheck.errors import PackcheckError
-from packcheck.imaging import load_image
-from packcheck.verdict import Status
 
 
 def _load_corpus_module():
@@ -176,7 +176,7 @@ def test_load_image(case, corpus):
     if case.needs == "unreadable":
         prefix = _unprivileged_or_skip(path)
         if prefix:
-            code = ("import sys; from packcheck.imaging import load_image\n"
+            code = ("import sys; from packcheck.core.imaging import load_image\n"
                     "try:\n    load_image(sys.argv[1])\n"
                     "except Exception as e:\n    print(type(e).__name__, e)\n")
             out = subprocess.run([*prefix, sys.executable, "-c", code, str(path)], capture_output=True,
@@ -360,9 +360,9 @@ def _peak_rss_mb(code: str, *args: str) -> float:
 def test_hostile_headers_do_not_allocate(case, corpus):
     """A file whose header claims billions of pixels or bytes is answered in bounded memory."""
     name = case.name
-    code = ("import sys\nfrom packcheck.imaging import load_image\nfrom packcheck.errors import PackcheckError\n"
+    code = ("import sys\nfrom packcheck.core.imaging import load_image\nfrom packcheck.errors import PackcheckError\n"
             "try:\n    load_image(sys.argv[1])\nexcept PackcheckError:\n    pass")
-    baseline = _peak_rss_mb("import packcheck.imaging")
+    baseline = _peak_rss_mb("import packcheck.core.imaging")
     peak = _peak_rss_mb(code, str(folder_of(corpus, case) / case.image))
     assert peak - baseline < 300, f"{name}: {peak:.0f} MB peak (imports alone: {baseline:.0f} MB)"
 

@@ -16,8 +16,8 @@ from click.testing import CliRunner
 from calibration import calibrate as cal
 from calibration import report
 from packcheck.cli import cli
+from packcheck.core.thresholds import Band, SIGNALS, load_thresholds
 from packcheck.errors import DataError
-from packcheck.thresholds import SIGNALS, Band, load_thresholds
 
 REALDATA = Path(__file__).resolve().parents[2] / "shared/realdata/grocerystore"
 

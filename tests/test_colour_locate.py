@@ -3,8 +3,9 @@ import cv2
 import numpy as np
 import pytest
 
-from packcheck import colour, synth
-from packcheck.locate import listing_mask, locate_product
+from packcheck import synth
+from packcheck.core import colour
+from packcheck.core.locate import listing_mask, locate_product
 from helpers import blob_image
 
 

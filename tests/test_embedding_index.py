@@ -4,9 +4,10 @@ import shutil
 import numpy as np
 import pytest
 
-from packcheck import embedding, errors
-from packcheck.fingerprint import PIPELINE_VERSION, Fingerprint, fingerprint_listing
-from packcheck.imaging import load_image
+from packcheck import errors
+from packcheck.core import embedding
+from packcheck.core.fingerprint import Fingerprint, PIPELINE_VERSION, fingerprint_listing
+from packcheck.core.imaging import load_image
 from packcheck.index import FingerprintStore, build_index
 from helpers import blob_image, encode
 

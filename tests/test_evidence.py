@@ -18,16 +18,10 @@ import pytest
 from click.testing import CliRunner
 
 from packcheck.cli import cli
+from packcheck.core.verdict import CheckResult, Status, combine, error_verdict
 from packcheck.evidence import (
-    BundleMismatch,
-    EvidenceError,
-    EvidenceStore,
-    PhotoInput,
-    parse_since,
-    verify_bundle,
-    write_bundle,
+    BundleMismatch, EvidenceError, EvidenceStore, PhotoInput, parse_since, verify_bundle, write_bundle,
 )
-from packcheck.verdict import CheckResult, Status, combine, error_verdict
 
 from test_station import jpeg, scene_rgb
 
@@ -285,7 +279,7 @@ def test_cli_evidence_verify_and_history(store, listing, tmp_path):
 WRITER = textwrap.dedent("""
     import hashlib, os, sys, time
     from packcheck.evidence import EvidenceStore, PhotoInput
-    from packcheck.verdict import error_verdict
+    from packcheck.core.verdict import error_verdict
     db, tag, n, size = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     store = EvidenceStore.open(db)
     if len(sys.argv) > 5:  # a start line: wait until every writer is ready, then all write at once

@@ -30,9 +30,9 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from packcheck import dataset
+from packcheck.core.imaging import load_image
 from packcheck.dataset import MAX_QTY, iter_orders, load_catalogue, read_csv
 from packcheck.errors import PackcheckError
-from packcheck.imaging import load_image
 
 #: Multiplies every property's example count (1 in CI).
 SCALE = float(os.environ.get("FUZZ_EXAMPLES", "0") or 0) / 300 or 1.0

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from packcheck import hashing
+from packcheck.core import hashing
 
 
 def _grey(seed, size):

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from packcheck import errors
-from packcheck.imaging import WORK_SIDE_PX, load_image
+from packcheck.core.imaging import WORK_SIDE_PX, load_image
 from helpers import blob_image, encode
 
 
@@ -108,7 +108,7 @@ def test_missing_file_and_folder(tmp_path):
 def test_heic_in_an_installation_without_pillow_heif_says_what_to_do(monkeypatch):
     import sys
 
-    from packcheck import imaging
+    from packcheck.core import imaging
 
     monkeypatch.setitem(sys.modules, "pillow_heif", None)  # as if the dependency were missing
     monkeypatch.setattr(imaging, "_heif_registered", False)

@@ -16,7 +16,7 @@ from PIL import Image
 
 from packcheck import errors
 from packcheck.checker import Checker
-from packcheck.imaging import jpeg_end, load_image
+from packcheck.core.imaging import jpeg_end, load_image
 from packcheck.station import photo_complete
 from helpers import SAMPLE_DATA, blob_image, encode
 

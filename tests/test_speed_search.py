@@ -6,11 +6,11 @@ from types import MappingProxyType
 import numpy as np
 import pytest
 
-from packcheck import scoring, search
 from packcheck.bench.speed import SyntheticCatalogue
-from packcheck.fingerprint import PIPELINE_VERSION
+from packcheck.core import scoring, search
+from packcheck.core.fingerprint import PIPELINE_VERSION
+from packcheck.core.thresholds import load_thresholds
 from packcheck.index import FingerprintStore, ListingIndex, _split, load_index
-from packcheck.thresholds import load_thresholds
 
 
 def _store(tmp_path, cat: SyntheticCatalogue, name="index.sqlite"):

@@ -26,11 +26,11 @@ import pytest
 from click.testing import CliRunner
 
 from packcheck.cli import cli
+from packcheck.core.imaging import jpeg_end
+from packcheck.core.verdict import Status
 from packcheck.errors import CameraError, ImageMissing, ImageStillWriting
 from packcheck.evidence import EvidenceStore
-from packcheck.imaging import jpeg_end
 from packcheck.station import CameraSource, FolderSource, Station, parse_line, photo_complete
-from packcheck.verdict import Status
 
 # ---------------------------------------------------------------- a small data folder
 COLOURS = {"red": (200, 30, 30), "green": (30, 160, 40), "blue": (30, 60, 200), "orange": (240, 140, 20)}

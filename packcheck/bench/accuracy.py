@@ -26,14 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import checks
+from ..core import checks
+from ..core.fingerprint import Fingerprint, fingerprint_photo
+from ..core.imaging import load_image
+from ..core.scoring import PhotoSet, cheap_scores, finish_scores, score_photo
+from ..core.thresholds import SIGNALS, Thresholds, load_thresholds
 from ..dataset import Catalogue, CatalogueItem, DataError, _decode
-from ..fingerprint import Fingerprint, fingerprint_photo
-from ..imaging import load_image
 from ..index import build_index
 from ..pool import spawn_pool
-from ..scoring import PhotoSet, cheap_scores, finish_scores, score_photo
-from ..thresholds import SIGNALS, Thresholds, load_thresholds
 
 COLUMNS = ("class_id", "class_name", "coarse_class", "kind", "path")
 

@@ -51,7 +51,7 @@ def make_photos(sample: Path, work: Path) -> Path:
     import cv2
 
     from ..errors import ImageError
-    from ..imaging import load_image
+    from ..core.imaging import load_image
 
     folder = work / "photos12mp"
     folder.mkdir(parents=True, exist_ok=True)

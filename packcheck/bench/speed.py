@@ -9,7 +9,7 @@ and repeated, medians:
   ``IMREAD_REDUCED_COLOR_8/4/2`` (the JPEG decoder skips the fine DCT work);
 * ``naive``: what a user of imagehash alone writes, Pillow open + ``phash`` +
   ``dhash`` + ``colorhash``;
-* ``hash_colour``: packcheck's decode (:func:`~packcheck.imaging.load_image`) plus
+* ``hash_colour``: packcheck's decode (:func:`~packcheck.core.imaging.load_image`) plus
   its hash and colour computations on the decoded work copy;
 * ``check``: packcheck's whole check of one order with that photo (a
   :class:`~packcheck.checker.Checker` opened once, listing index warm), with the
@@ -23,7 +23,7 @@ synthetic listing fingerprints (clustered embeddings modelled on real ones,
 colour histograms, hashes, keypoints) are written into an index store the way
 indexing writes them, with a small file per image so start-up checks files as
 it would. A fresh process then measures start-up time and memory, the
-nearest-SKU lookup and a whole :func:`~packcheck.scoring.score_photo`, and
+nearest-SKU lookup and a whole :func:`~packcheck.core.scoring.score_photo`, and
 compares answers with the exact path. Part 3 times fingerprinting real listing
 images, the cost of indexing a catalogue once.
 """
@@ -96,7 +96,7 @@ def default_photos(checker, folder: Path) -> list[tuple[str, Path, str]]:
     """(label, path, order_id): a 12 MP and a 2 MP photo made from a sample order's photo, then the
     sample orders' own photos."""
     from .. import dataset
-    from ..imaging import load_image
+    from ..core.imaging import load_image
 
     out = []
     orders = [o for o in dataset.iter_orders(checker.root, checker.catalogue, packed=checker.packed)
@@ -129,9 +129,9 @@ def _naive(path: Path) -> None:
 
 
 def _hash_colour(path: Path) -> None:
-    from .. import fingerprint as fpm
-    from .. import hashing
-    from ..imaging import load_image
+    from ..core import fingerprint as fpm
+    from ..core import hashing
+    from ..core.imaging import load_image
 
     rgb = load_image(path).rgb
     # The photo path's hash and colour code on the whole work copy (the located
@@ -209,8 +209,8 @@ def ratios(ms: dict) -> dict:
 def indexing_cost(paths: list[Path], *, repeat: int = 2) -> dict:
     """Median ms to fingerprint one listing image (decode to store blobs), one thread."""
     from ..index import _split
-    from ..fingerprint import fingerprint_listing
-    from ..imaging import load_image
+    from ..core.fingerprint import fingerprint_listing
+    from ..core.imaging import load_image
 
     times = []
     for _ in range(repeat):
@@ -247,8 +247,8 @@ class SyntheticCatalogue:
         self.seed = seed
         self.keypoints = keypoints
         rng = np.random.default_rng(seed)
-        from ..colour import HIST_SIZE
-        from ..embedding import EMBEDDING_DIM
+        from ..core.colour import HIST_SIZE
+        from ..core.embedding import EMBEDDING_DIM
 
         self.dim, self.bins = EMBEDDING_DIM, HIST_SIZE
         self.W = (rng.standard_normal((_LATENT, self.dim)) / np.sqrt(_LATENT)).astype(np.float32)
@@ -313,8 +313,8 @@ class SyntheticCatalogue:
 
     def fingerprints(self, start: int, stop: int):
         """``(row, Fingerprint)`` for rows ``start..stop``, as indexing a real image would store them."""
-        from ..fingerprint import Fingerprint, Quality
-        from ..keypoints import Keypoints
+        from ..core.fingerprint import Fingerprint, Quality
+        from ..core.keypoints import Keypoints
 
         c = self.chunk(start, stop)
         for i, row in enumerate(c["rows"]):
@@ -329,8 +329,8 @@ class SyntheticCatalogue:
     def photo(self, row: int, *, seed: int, keypoints: int = 600):
         """A synthetic photo of listing ``row``: a noisy product crop and a whole-frame crop, the
         product's colours mixed with the bench's, 600 keypoints."""
-        from ..keypoints import Keypoints
-        from ..scoring import PhotoSet
+        from ..core.keypoints import Keypoints
+        from ..core.scoring import PhotoSet
 
         rng = np.random.default_rng([self.seed, 10**9 + seed])
         c = self.chunk(row, row + 1)
@@ -388,9 +388,9 @@ def _catalogue_worker(folder: str, n: int, seed: int, queries: int, exact_querie
 
 
 def _measure_catalogue(folder: Path, n: int, seed: int, queries: int, exact_queries: int) -> dict:
-    from .. import scoring, search
+    from ..core import scoring, search
     from ..index import build_index, load_index
-    from ..thresholds import load_thresholds
+    from ..core.thresholds import load_thresholds
 
     cv2.setNumThreads(1)
     setter = _blas_setter()
@@ -466,7 +466,7 @@ def _measure_catalogue(folder: Path, n: int, seed: int, queries: int, exact_quer
 
 def _compare_exact(index, entries, photos, musts, picks, results, th, cat, load_index) -> dict:
     """The same queries on the exact path (every row scored; 2 GB at 100k): same nearest SKU?"""
-    from .. import scoring
+    from ..core import scoring
 
     t = time.perf_counter()
     exact = load_index(index.store, index.owners, index.digests, index.paths, large_from=10**12)
@@ -532,7 +532,7 @@ def measure_catalogue(n: int, *, seed: int = 0, queries: int = 50, exact_queries
 def run(*, data_dir: Path = Path("sample_data"), photos: list[Path] | None = None, repeat: int = 7,
         catalogue_size: int = 100_000, queries: int = 50, exact_queries: int = 20, progress=None) -> dict:
     """The whole benchmark; returns the JSON-ready report."""
-    from .. import search
+    from ..core import search
     from ..checker import Checker
     from ..index import LARGE_CATALOGUE_ROWS
 

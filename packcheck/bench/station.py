@@ -67,7 +67,7 @@ def run(data_dir: Path, *, runs: int = 15, warmup: int = 2, order_id: str | None
     """Measure the station on ``data_dir``; returns medians in ms per stage and the run facts."""
     from ..checker import Checker
     from ..evidence import EvidenceStore
-    from ..imaging import load_image
+    from ..core.imaging import load_image
     from ..station import FolderSource, Station
 
     if runs < 1 or warmup < 0:

@@ -19,9 +19,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import ModelError
+from ..errors import ModelError
 
-MODEL_DIR = Path(__file__).resolve().parent / "models"
+MODEL_DIR = Path(__file__).resolve().parents[1] / "models"
 MODEL_PATH = MODEL_DIR / "efficientnet_lite0_features.onnx"
 #: The network was trained at 224 px; global pooling makes it accept any size. At
 #: 160 px a forward pass costs half as much, and on the real-photo benchmark the

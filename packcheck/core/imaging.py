@@ -32,12 +32,7 @@ import numpy as np
 import simplejpeg
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from .errors import (
-    ImageMissing,
-    ImageTooLarge,
-    ImageUnreadable,
-    UnsupportedFormat,
-)
+from ..errors import ImageMissing, ImageTooLarge, ImageUnreadable, UnsupportedFormat
 
 #: Files larger than this are refused before reading (a phone JPEG is 2-8 MB).
 MAX_FILE_BYTES = 80 * 1024 * 1024

@@ -17,7 +17,7 @@ stored with it. A dot product with a projected vector approximates the full one,
 the principal subspace, which averages to zero over the catalogue. Scoring a
 photo is then two small matrix-vector products over ``(N, d)`` float32 matrices
 (192 bytes per image), and the best :data:`CANDIDATES` rows by the fused coarse
-score are re-scored exactly (see :func:`packcheck.scoring.score_photo`).
+score are re-scored exactly (see :func:`packcheck.core.scoring.score_photo`).
 
 The settings below are not decision limits: they choose which rows get exact
 scores in a large catalogue, and small catalogues never use them.

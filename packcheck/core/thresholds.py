@@ -14,10 +14,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping
 
-from .errors import ThresholdsError
+from ..errors import ThresholdsError
 
 SCHEMA_VERSION = 1
-DEFAULT_PATH = Path(__file__).resolve().parent / "data" / "thresholds.toml"
+DEFAULT_PATH = Path(__file__).resolve().parents[1] / "data" / "thresholds.toml"
 #: Signals the item check can fuse, in the order reports list them.
 SIGNALS = ("embedding", "keypoints", "colour", "hash")
 
@@ -29,7 +29,7 @@ class Band:
     ``genuine_median`` and ``genuine_spread`` describe the check's scores on genuine
     pairs (median, and the interquartile range / 1.349) in the calibration data;
     they put checks measured in different units on one scale for
-    :func:`packcheck.checks.match_score`. They never decide a status.
+    :func:`packcheck.core.checks.match_score`. They never decide a status.
     """
 
     flag_below: float

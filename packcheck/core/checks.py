@@ -1,17 +1,17 @@
 """The checks: item, variant, components, piece count and photo quality.
 
-Each check turns measurements into one :class:`~packcheck.verdict.CheckResult`
+Each check turns measurements into one :class:`~packcheck.core.verdict.CheckResult`
 holding its status, a reason code, a message in a packer's words, and the value
 with the limits it was held against. Every limit comes from
-:class:`~packcheck.thresholds.Thresholds`; none is written here.
+:class:`~packcheck.core.thresholds.Thresholds`; none is written here.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .dataset import Catalogue
+from ..dataset import Catalogue
+from ..index import ListingIndex
 from .fingerprint import Fingerprint
-from .index import ListingIndex
 from .scoring import PhotoSet, Scores, item_score, nearest_other
 from .thresholds import Thresholds
 from .verdict import CheckResult, Status

@@ -24,9 +24,9 @@ The fused score is the weighted mean of the normalised signals (weights from the
 thresholds file; 0 turns a signal off). It is computed the same way for every
 listing image, so "which catalogue item does this look like" is an argmax.
 
-A large catalogue (an index with ``coarse`` vectors, see :mod:`packcheck.search`)
+A large catalogue (an index with ``coarse`` vectors, see :mod:`packcheck.core.search`)
 is searched in two passes: the cheap signals are approximated for every listing
-image from its coarse vector, and only the best :data:`~packcheck.search.CANDIDATES`
+image from its coarse vector, and only the best :data:`~packcheck.core.search.CANDIDATES`
 of them, the ordered SKU's and its siblings' images and a fixed cohort sample
 get the exact signals above. The other rows' fused score is ``-inf`` (their raw
 and normalised signals NaN): they are not in the running.
@@ -37,9 +37,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..index import ListingIndex
 from . import hashing, keypoints, search
 from .fingerprint import Fingerprint
-from .index import ListingIndex
 from .thresholds import SIGNALS, Thresholds
 
 _HASH_BITS = 4 * 64 + 14 * 3
@@ -209,7 +209,7 @@ def cohort_sample(n: int, thresholds: Thresholds, *, cap: int | None = None) -> 
 
     The exact path's cohort: all rows, or ``max_cohort`` evenly spaced ones. ``cap``
     lowers that size further (a large catalogue's first pass uses
-    :data:`packcheck.search.COHORT_ROWS`).
+    :data:`packcheck.core.search.COHORT_ROWS`).
     """
     norm = thresholds.normalisation
     if n < norm["min_cohort"]:
