@@ -43,7 +43,8 @@ from packcheck.core.thresholds import Band, SCHEMA_VERSION, SIGNALS, Thresholds,
 from packcheck.dataset import load_catalogue, read_csv, resolve_inside
 from packcheck.errors import DataError, PackcheckError
 from packcheck.index import build_index
-from packcheck.pool import spawn_pool
+from packcheck.util.fsio import atomic_write
+from packcheck.util.pool import spawn_pool
 
 LABELS = ("match", "wrong_item", "wrong_variant")
 IMPOSTORS = ("wrong_variant", "wrong_item")
@@ -870,10 +871,7 @@ def write_thresholds(cal: Calibration, path: str | Path) -> Path:
     header = (f"Written by 'packcheck calibrate' on {cal.date}; do not edit the limits by hand, recalibrate.\n"
               f"Command: {cal.command}")
     text = toml_dumps(thresholds_document(cal), header=header)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: f.write(text))
     load_thresholds(path)  # what we wrote must read back
     return path
 

@@ -57,7 +57,8 @@ from .core.thresholds import load_thresholds
 from .core.verdict import REASONS, Status, Verdict, error_verdict
 from .errors import PackcheckError
 from .index import default_cache_path
-from .pool import spawn_pool
+from .util.fsio import atomic_write, sweep_temp_files
+from .util.pool import spawn_pool
 
 log = logging.getLogger(__name__)
 
@@ -592,24 +593,7 @@ class Journal:
         self._lock.close()
 
 
-# ---------------------------------------------------------------- writing files atomically
-def atomic_write(path: Path, write: Callable, *, newline: str | None = "", encoding: str = "utf-8") -> None:
-    """Call ``write(file)`` on a temporary file beside ``path``, fsync it, then rename it over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline=newline, encoding=encoding) as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
+# ---------------------------------------------------------------- the result file
 def write_csv(f, rows: Iterable[dict]) -> None:
     """The result rows as spreadsheet-safe CSV (UTF-8 with a BOM, so spreadsheets read it as UTF-8)."""
     f.write("\ufeff")
@@ -730,6 +714,7 @@ def run_audit(config: AuditConfig, *, progress: Callable[[int, int, dict], None]
 
 def _write_out(path: Path, write: Callable) -> None:
     try:
+        sweep_temp_files(Path(path).parent)  # what a killed run was writing
         atomic_write(path, write)
     except OSError as e:
         raise PackcheckError(f"cannot write {path} ({e.strerror or e}); every result is kept in the journal: "

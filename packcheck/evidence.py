@@ -29,13 +29,11 @@ import json
 import logging
 import os
 import re
-import socket
 import sqlite3
 import textwrap
 import threading
 import time
 import unicodedata
-import uuid
 import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -50,6 +48,8 @@ from .core.colour import lab_to_rgb
 from .core.imaging import load_image
 from .core.verdict import Status, Verdict
 from .errors import ImageError, PackcheckError
+from .util.fsio import TEMP_PREFIX, atomic_write, sweep_temp_files
+from .util.sqlite import transaction
 
 log = logging.getLogger(__name__)
 
@@ -262,32 +262,6 @@ def _safe_name(text: str, *, limit: int = 60) -> str:
     return (re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "x")[:limit]
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # not possible on every platform; the rename itself is still atomic
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-_TMP_PREFIX = ".tmp-"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 # ---------------------------------------------------------------- the store
 class EvidenceStore:
     """The evidence database and its content-addressed files.
@@ -386,39 +360,9 @@ class EvidenceStore:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    # -- transactions ----------------------------------------------------------------
-    class _Tx:
-        def __init__(self, store: "EvidenceStore"):
-            self.store = store
-
-        def __enter__(self):
-            self.store._lock.acquire()
-            try:
-                self.store._conn.execute("BEGIN IMMEDIATE")
-            except BaseException:
-                self.store._lock.release()
-                raise
-            return self.store._conn
-
-        def __exit__(self, exc_type, exc, tb):
-            conn = self.store._conn
-            try:
-                if exc_type is None:
-                    try:
-                        conn.execute("COMMIT")
-                    except BaseException:
-                        if conn.in_transaction:
-                            conn.execute("ROLLBACK")
-                        raise
-                elif conn.in_transaction:
-                    conn.execute("ROLLBACK")
-            finally:
-                self.store._lock.release()
-
-    def _transaction(self) -> "_Tx":
-        """``BEGIN IMMEDIATE`` ... ``COMMIT``: takes the write lock up front, so two writers
-        queue on ``busy_timeout`` instead of one failing mid-transaction."""
-        return EvidenceStore._Tx(self)
+    def _transaction(self):
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` holding this store's thread lock."""
+        return transaction(self._conn, lock=self._lock)
 
     # -- files -----------------------------------------------------------------------
     def blob_path(self, sha256: str, ext: str) -> Path:
@@ -429,36 +373,15 @@ class EvidenceStore:
     def put_blob(self, data: bytes, *, ext: str | None = None) -> tuple[str, str]:
         """Keep ``data`` as ``photos/ab/<sha256><ext>``; returns (sha256, ext).
 
-        Written to a temporary name, fsynced, then hard-linked to its final name,
-        which fails instead of replacing when the name exists: a stored file is
-        never overwritten, and a crash leaves at most a ``.tmp-*`` file behind.
+        Written by :func:`~packcheck.util.fsio.atomic_write` without overwriting: a
+        stored file is never replaced, and a crash leaves at most a ``.tmp-*`` file
+        behind (swept when the store is next opened).
         """
         sha = hashlib.sha256(data).hexdigest()
         ext = ext or sniff_ext(data)
         final = self.blob_path(sha, ext)
-        if final.exists():
-            return sha, ext
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.parent / f"{_TMP_PREFIX}{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        try:
-            with open(tmp, "xb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            try:
-                os.link(tmp, final)
-            except FileExistsError:
-                pass  # another process stored the same bytes meanwhile
-            except OSError:
-                # A file system without hard links: rename instead (same bytes if it exists).
-                if not final.exists():
-                    os.replace(tmp, final)
-            _fsync_dir(final.parent)
-        finally:
-            try:
-                tmp.unlink()
-            except FileNotFoundError:
-                pass
+        if not final.exists():
+            atomic_write(final, lambda f: f.write(data), binary=True, overwrite=False)
         return sha, ext
 
     def read_blob(self, f: StoredFile) -> bytes:
@@ -487,7 +410,7 @@ class EvidenceStore:
                 problems.append(f"damaged {p}")
         if self.blob_root.is_dir():
             for p in self.blob_root.rglob("*"):
-                if p.is_file() and not p.name.startswith(_TMP_PREFIX):
+                if p.is_file() and not p.name.startswith(TEMP_PREFIX):
                     sha = p.name.split(".")[0]
                     if not _SHA_RE.match(sha) or hashlib.sha256(p.read_bytes()).hexdigest() != sha:
                         problems.append(f"damaged {p}")
@@ -495,16 +418,7 @@ class EvidenceStore:
 
     def _sweep_temp_files(self) -> None:
         """Remove temporary files left by a killed writer of this machine (never a live one's)."""
-        if not self.blob_root.is_dir():
-            return
-        host = socket.gethostname()
-        for p in self.blob_root.glob(f"*/{_TMP_PREFIX}*"):
-            parts = p.name[len(_TMP_PREFIX):].rsplit("-", 2)
-            if len(parts) == 3 and parts[0] == host and parts[1].isdigit() and not _pid_alive(int(parts[1])):
-                try:
-                    p.unlink()
-                except OSError:
-                    pass
+        sweep_temp_files(self.blob_root, f"*/{TEMP_PREFIX}*")
 
     def _listing_blob(self, path: Path) -> tuple[str, str, int] | None:
         """Store a listing image (hashed once per size and mtime); None when it cannot be read."""
@@ -851,10 +765,9 @@ def write_bundle(store: EvidenceStore, order_id: str, out: str | os.PathLike) ->
     members["verdict.json"] = json.dumps(doc, indent=2, ensure_ascii=False, default=str).encode()
     members["README.txt"] = _README.format(order_id=order_id, version=__version__, made=made).encode()
     sums = "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(members.items()))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        with zipfile.ZipFile(tmp, "w") as z:
+
+    def write_zip(f) -> None:
+        with zipfile.ZipFile(f, "w") as z:
             stamp = time.gmtime()[:6]
             for name, data in sorted(members.items()):
                 info = zipfile.ZipInfo(name, date_time=stamp)
@@ -862,15 +775,12 @@ def write_bundle(store: EvidenceStore, order_id: str, out: str | os.PathLike) ->
                 info.compress_type = zipfile.ZIP_STORED if already_compressed else zipfile.ZIP_DEFLATED
                 z.writestr(info, data)
             z.writestr(zipfile.ZipInfo("SHA256SUMS", date_time=stamp), sums)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
+
+    try:
+        atomic_write(out, write_zip, binary=True)
     except OSError as e:
         raise EvidenceError(f"cannot write {out} ({e.strerror or e}); check the folder exists and is writable") \
             from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return Bundle(out, tuple(sorted(members)) + ("SHA256SUMS",), len(records))
 
 

@@ -51,7 +51,8 @@ from .core.fingerprint import Fingerprint
 from .core.imaging import load_image
 from .core.keypoints import Keypoints
 from .errors import ImageError, PackcheckError
-from .pool import spawn_pool
+from .util.pool import spawn_pool
+from .util.sqlite import transaction
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +220,7 @@ class FingerprintStore:
         return out
 
     def _transaction(self):
-        return _Transaction(self._conn())
+        return transaction(self._conn())
 
     # -- fingerprints ----------------------------------------------------------------
     def has(self, digests: Iterable[str]) -> set[str]:
@@ -297,20 +298,6 @@ class FingerprintStore:
     def put_coarse(self, key: str, items: list[tuple[str, bytes]]) -> None:
         with self._transaction() as c:
             c.executemany("INSERT OR REPLACE INTO coarse VALUES (?,?,?)", [(d, key, v) for d, v in items])
-
-
-class _Transaction:
-    """``with`` block that is one SQLite transaction (the connection is in autocommit mode)."""
-
-    def __init__(self, conn: sqlite3.Connection):
-        self.conn = conn
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute("BEGIN IMMEDIATE")
-        return self.conn
-
-    def __exit__(self, kind, value, tb) -> None:
-        self.conn.execute("COMMIT" if kind is None else "ROLLBACK")
 
 
 def _unpack_full(blobs: tuple[bytes, bytes]) -> tuple[np.ndarray, np.ndarray]:

@@ -360,10 +360,10 @@ def test_live_writers_temporary_files_are_not_swept(tmp_path):
     store.put_blob(b"x")
     import socket
 
-    live = store.blob_root / "ab" / f".tmp-{socket.gethostname()}-{os.getpid()}-deadbeef"
+    live = store.blob_root / "ab" / f".tmp-{socket.gethostname()}-{os.getpid()}-deadbeef.{'a' * 64}.jpg"
     live.parent.mkdir(exist_ok=True)
     live.write_bytes(b"being written")
-    dead = store.blob_root / "ab" / f".tmp-{socket.gethostname()}-999999999-deadbeef"
+    dead = store.blob_root / "ab" / f".tmp-{socket.gethostname()}-999999999-deadbeef.{'b' * 64}.jpg"
     dead.write_bytes(b"left by a killed writer")
     store.close()
     EvidenceStore.open(tmp_path / "evidence.sqlite").close()

@@ -33,7 +33,7 @@ from ..core.scoring import PhotoSet, cheap_scores, finish_scores, score_photo
 from ..core.thresholds import SIGNALS, Thresholds, load_thresholds
 from ..dataset import Catalogue, CatalogueItem, DataError, _decode
 from ..index import build_index
-from ..pool import spawn_pool
+from ..util.pool import spawn_pool
 
 COLUMNS = ("class_id", "class_name", "coarse_class", "kind", "path")
 
