@@ -40,9 +40,9 @@ from packcheck.bench import accuracy as acc
 from packcheck.core.fingerprint import Fingerprint
 from packcheck.core.scoring import PhotoSet, score_photo
 from packcheck.core.thresholds import Band, SCHEMA_VERSION, SIGNALS, Thresholds, load_thresholds
-from packcheck.dataset import load_catalogue, read_csv, resolve_inside
 from packcheck.errors import DataError, PackcheckError
-from packcheck.index import build_index
+from packcheck.store.dataset import load_catalogue, read_csv, resolve_inside
+from packcheck.store.index import build_index
 from packcheck.util.fsio import atomic_write
 from packcheck.util.pool import spawn_pool
 
@@ -72,7 +72,7 @@ class PhotoPairs:
 class Inputs:
     source: Path  # the labels CSV or manifest: its SHA-256 goes into the provenance
     kind: str  # "labels" | "manifest"
-    catalogue: object  # packcheck.dataset.Catalogue
+    catalogue: object  # packcheck.core.records.Catalogue
     entries: list  # (sku, listing image path) for the index
     photos: tuple[PhotoPairs, ...]
     cache: Path | None = None  # index cache to use (None: a temporary one)

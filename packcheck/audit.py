@@ -1,6 +1,6 @@
 """The nightly batch audit: every order of a data folder checked, one result row each, nothing lost.
 
-:func:`run_audit` streams the orders (:func:`~packcheck.dataset.iter_orders`),
+:func:`run_audit` streams the orders (:func:`~packcheck.store.dataset.iter_orders`),
 checks them on an *engine* (this process, a local process pool, or a Dask
 cluster) and records one row per order in a *journal*, an SQLite file next to
 the output, as results arrive. When every order is in the journal, the result
@@ -50,13 +50,14 @@ from typing import Callable, Iterable, Iterator
 
 import cv2
 
-from . import dataset
 from .checker import Checker
 from .core import checks
+from .core.records import Catalogue, Order
 from .core.thresholds import load_thresholds
 from .core.verdict import REASONS, Status, Verdict, error_verdict
 from .errors import PackcheckError
-from .index import default_cache_path
+from .store import dataset
+from .store.fingerprints import default_cache_path
 from .util.fsio import atomic_write, sweep_temp_files
 from .util.pool import spawn_pool
 
@@ -217,7 +218,7 @@ def _rel(path: str | Path, root: Path) -> str:
             return str(p)
 
 
-def result_row(verdict: Verdict, order: dataset.Order, *, root: Path, catalogue: dataset.Catalogue,
+def result_row(verdict: Verdict, order: Order, *, root: Path, catalogue: Catalogue,
                seconds: float) -> tuple[dict, dict]:
     """The CSV row of one order's verdict, and the extra facts the HTML report shows.
 
@@ -293,7 +294,7 @@ def _plain(v):
     raise TypeError(f"{type(v).__name__} is not JSON-able")
 
 
-def audit_order(checker: Checker, order: dataset.Order) -> tuple[dict, dict]:
+def audit_order(checker: Checker, order: Order) -> tuple[dict, dict]:
     """Check one order and turn the verdict into a row; never raises.
 
     An unexpected exception (a bug, not bad input) becomes an ERROR row whose
@@ -324,7 +325,7 @@ def audit_order(checker: Checker, order: dataset.Order) -> tuple[dict, dict]:
                            thresholds_version=checker.thresholds.version)
 
 
-def failure_row(order: dataset.Order, reason: str, message: str, *, root: Path,
+def failure_row(order: Order, reason: str, message: str, *, root: Path,
                 thresholds_version: str) -> tuple[dict, dict]:
     """An ERROR row built from the order alone (when the check itself could not run)."""
     row = dict.fromkeys(COLUMNS, "")
@@ -356,7 +357,7 @@ def _worker_checker(spec: CheckerSpec) -> Checker:
         return checker
 
 
-def _work(spec: CheckerSpec, order: dataset.Order, version: str) -> tuple[dict, dict]:
+def _work(spec: CheckerSpec, order: Order, version: str) -> tuple[dict, dict]:
     """The per-order task of the process pool and of Dask."""
     try:
         checker = _worker_checker(spec)
@@ -366,10 +367,10 @@ def _work(spec: CheckerSpec, order: dataset.Order, version: str) -> tuple[dict, 
     return audit_order(checker, order)
 
 
-Result = tuple[int, dataset.Order, tuple[dict, dict]]
+Result = tuple[int, Order, tuple[dict, dict]]
 
 
-def _serial(checker: Checker, orders: Iterable[tuple[int, dataset.Order]]) -> Iterator[Result]:
+def _serial(checker: Checker, orders: Iterable[tuple[int, Order]]) -> Iterator[Result]:
     for seq, order in orders:
         yield seq, order, audit_order(checker, order)
 
@@ -381,7 +382,7 @@ class _Pool:
         self.spec, self.workers, self.version = spec, workers, thresholds_version
         self.pool = self._start()
 
-    def _failed(self, order: dataset.Order, reason: str, message: str) -> tuple[dict, dict]:
+    def _failed(self, order: Order, reason: str, message: str) -> tuple[dict, dict]:
         return failure_row(order, reason, message, root=Path(self.spec.root), thresholds_version=self.version)
 
     def _start(self) -> ProcessPoolExecutor:
@@ -393,7 +394,7 @@ class _Pool:
         self.pool.shutdown(wait=True, cancel_futures=True)
         self.pool = self._start()
 
-    def run(self, orders: Iterable[tuple[int, dataset.Order]]) -> Iterator[Result]:
+    def run(self, orders: Iterable[tuple[int, Order]]) -> Iterator[Result]:
         inflight: dict = {}
         limit = self.workers * IN_FLIGHT_PER_WORKER
         try:
@@ -423,7 +424,7 @@ class _Pool:
             inflight.clear()
             yield from self._isolate(sorted(broken, key=lambda x: x[0]))
 
-    def _isolate(self, suspects: list[tuple[int, dataset.Order]]) -> Iterator[Result]:
+    def _isolate(self, suspects: list[tuple[int, Order]]) -> Iterator[Result]:
         log.warning("a worker process died; re-checking %d order(s) one at a time", len(suspects))
         self._restart()
         for seq, order in suspects:
@@ -437,7 +438,7 @@ class _Pool:
                     "check its photo in an image viewer and report it")
 
 
-def _dask(spec: CheckerSpec, scheduler: str, orders: Iterable[tuple[int, dataset.Order]],
+def _dask(spec: CheckerSpec, scheduler: str, orders: Iterable[tuple[int, Order]],
           thresholds_version: str) -> Iterator[Result]:
     """Run the per-order task on a Dask cluster, a bounded number of orders in flight."""
     try:

@@ -15,16 +15,17 @@ from pathlib import Path
 
 import numpy as np
 
-from . import dataset
 from .core import checks
 from .core.fingerprint import Fingerprint, fingerprint_photo
 from .core.imaging import load_image
+from .core.records import Catalogue, Order
 from .core.scoring import PhotoSet, score_photo
 from .core.thresholds import Thresholds, load_thresholds
 from .core.verdict import CheckResult, Status, Verdict, combine, error_verdict
-from .dataset import Catalogue, Order
 from .errors import ImageError, PackcheckError, UnknownOrder
-from .index import ListingIndex, build_index, default_cache_path
+from .store import dataset
+from .store.fingerprints import default_cache_path
+from .store.index import ListingIndex, build_index
 
 log = logging.getLogger(__name__)
 

@@ -88,7 +88,7 @@ def calibrate(labels_path, data_dir, manifest_path, target, review_rate, out_pat
     if manifest_path is not None:
         inputs = cal.read_manifest_pairs(manifest_path, cache=cache_path)
     else:
-        from .index import default_cache_path
+        from .store.fingerprints import default_cache_path
 
         inputs = cal.read_labels(labels_path, data_dir, cache=cache_path or default_cache_path(data_dir))
     result = cal.calibrate(inputs, target=target, review_rate=review_rate, folds=folds, seed=seed, workers=workers,

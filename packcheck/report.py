@@ -29,7 +29,7 @@ import cv2
 
 from .core.colour import lab_to_rgb
 from .core.imaging import load_image
-from .dataset import Catalogue
+from .core.records import Catalogue
 from .errors import PackcheckError
 
 #: Cards beyond this many are listed without thumbnails (keeps the file small for a bad night).

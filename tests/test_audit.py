@@ -21,6 +21,7 @@ from packcheck.audit import AuditConfig, CheckerSpec, Journal, run_audit, spread
 from packcheck.checker import Checker
 from packcheck.cli import cli
 from packcheck.cli_audit import Progress
+from packcheck.core.records import Order
 from packcheck.errors import PackcheckError
 
 PYTHON = sys.executable
@@ -310,7 +311,7 @@ def test_in_flight_orders_are_bounded(base_data, monkeypatch):
     def orders():
         for i in range(40):
             pulled.append(i)
-            yield i, audit_mod.dataset.Order(order_id=f"X{i}", lines=(), photos=(), problems=("bad",))
+            yield i, Order(order_id=f"X{i}", lines=(), photos=(), problems=("bad",))
 
     pool = audit_mod._Pool(CheckerSpec(root=str(base_data.resolve())), 2, "v")
     gen = pool.run(orders())

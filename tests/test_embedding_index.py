@@ -8,7 +8,8 @@ from packcheck import errors
 from packcheck.core import embedding
 from packcheck.core.fingerprint import Fingerprint, PIPELINE_VERSION, fingerprint_listing
 from packcheck.core.imaging import load_image
-from packcheck.index import FingerprintStore, build_index
+from packcheck.store.fingerprints import FingerprintStore
+from packcheck.store.index import build_index
 from helpers import blob_image, encode
 
 
@@ -90,7 +91,7 @@ def _count_fingerprints(cache):
 
 
 def test_index_fingerprints_once_and_reindexes_an_edited_image(tmp_path, monkeypatch):
-    import packcheck.index as index_mod
+    import packcheck.store.index as index_mod
 
     entries = _listing_files(tmp_path)
     cache = tmp_path / "cache" / "index.sqlite"

@@ -29,10 +29,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from packcheck import dataset
 from packcheck.core.imaging import load_image
-from packcheck.dataset import MAX_QTY, iter_orders, load_catalogue, read_csv
 from packcheck.errors import PackcheckError
+from packcheck.store import dataset
+from packcheck.store.dataset import MAX_QTY, iter_orders, load_catalogue, read_csv
 
 #: Multiplies every property's example count (1 in CI).
 SCALE = float(os.environ.get("FUZZ_EXAMPLES", "0") or 0) / 300 or 1.0

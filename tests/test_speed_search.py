@@ -10,7 +10,8 @@ from packcheck.bench.speed import SyntheticCatalogue
 from packcheck.core import scoring, search
 from packcheck.core.fingerprint import PIPELINE_VERSION
 from packcheck.core.thresholds import load_thresholds
-from packcheck.index import FingerprintStore, ListingIndex, _split, load_index
+from packcheck.store.fingerprints import FingerprintStore, to_blobs
+from packcheck.store.index import ListingIndex, load_index
 
 
 def _store(tmp_path, cat: SyntheticCatalogue, name="index.sqlite"):
@@ -19,7 +20,7 @@ def _store(tmp_path, cat: SyntheticCatalogue, name="index.sqlite"):
     items, owners, digests = [], [], []
     for row, fp in cat.fingerprints(0, cat.n):
         digest = f"{cat.seed:04d}{row:060d}"
-        core, kp = _split(fp)
+        core, kp = to_blobs(fp)
         items.append((digest, core, kp, fp))
         owners.append(cat.owner(row))
         digests.append(digest)
@@ -94,7 +95,7 @@ def test_candidates_get_the_exact_scores_when_the_cohort_is_the_same(catalogue):
 
 def test_a_small_catalogue_is_scored_exactly_by_the_formulas(tmp_path):
     """Below LARGE_CATALOGUE_ROWS every row gets the plain cosine / Hellinger z-scores, as before."""
-    from packcheck.index import LARGE_CATALOGUE_ROWS
+    from packcheck.store.index import LARGE_CATALOGUE_ROWS
 
     cat = SyntheticCatalogue(60, seed=11)
     store, owners, digests = _store(tmp_path, cat)

@@ -29,10 +29,12 @@ import numpy as np
 from ..core import checks
 from ..core.fingerprint import Fingerprint, fingerprint_photo
 from ..core.imaging import load_image
+from ..core.records import Catalogue, CatalogueItem
 from ..core.scoring import PhotoSet, cheap_scores, finish_scores, score_photo
 from ..core.thresholds import SIGNALS, Thresholds, load_thresholds
-from ..dataset import Catalogue, CatalogueItem, DataError, _decode
-from ..index import build_index
+from ..errors import DataError
+from ..store.dataset import _decode
+from ..store.index import build_index
 from ..util.pool import spawn_pool
 
 COLUMNS = ("class_id", "class_name", "coarse_class", "kind", "path")

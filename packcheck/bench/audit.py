@@ -213,7 +213,7 @@ def naive_loop(data: Path, n_orders: int) -> dict:
     import imagehash
     from PIL import Image
 
-    from ..dataset import load_catalogue
+    from ..store.dataset import load_catalogue
 
     catalogue = load_catalogue(data)
     orders: dict[str, list[dict]] = {}

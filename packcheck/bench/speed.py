@@ -95,7 +95,7 @@ def phone_photo(rgb: np.ndarray, size: tuple[int, int], *, seed: int = 0, qualit
 def default_photos(checker, folder: Path) -> list[tuple[str, Path, str]]:
     """(label, path, order_id): a 12 MP and a 2 MP photo made from a sample order's photo, then the
     sample orders' own photos."""
-    from .. import dataset
+    from ..store import dataset
     from ..core.imaging import load_image
 
     out = []
@@ -208,7 +208,7 @@ def ratios(ms: dict) -> dict:
 
 def indexing_cost(paths: list[Path], *, repeat: int = 2) -> dict:
     """Median ms to fingerprint one listing image (decode to store blobs), one thread."""
-    from ..index import _split
+    from ..store.fingerprints import to_blobs
     from ..core.fingerprint import fingerprint_listing
     from ..core.imaging import load_image
 
@@ -216,7 +216,7 @@ def indexing_cost(paths: list[Path], *, repeat: int = 2) -> dict:
     for _ in range(repeat):
         for p in paths:
             t = time.perf_counter()
-            _split(fingerprint_listing(load_image(p)))
+            to_blobs(fingerprint_listing(load_image(p)))
             times.append(1000 * (time.perf_counter() - t))
     med = statistics.median(times)
     return {"images": len(paths), "median_ms": round(med, 1),
@@ -349,7 +349,7 @@ class SyntheticCatalogue:
 def write_catalogue(folder: Path, cat: SyntheticCatalogue, *, chunk: int = 2_000, progress=None) -> list:
     """Write ``cat`` into ``folder``: one small file per listing image and the index store, as indexing
     would leave them. Returns the ``(owner, path)`` entries."""
-    from ..index import FingerprintStore, _split
+    from ..store.fingerprints import FingerprintStore, to_blobs
 
     images = folder / "listings"
     images.mkdir(parents=True, exist_ok=True)
@@ -362,7 +362,7 @@ def write_catalogue(folder: Path, cat: SyntheticCatalogue, *, chunk: int = 2_000
             path = images / f"{row:06d}.img"
             path.write_bytes(data)
             entries.append((cat.owner(row), path))
-            core, kp = _split(fp)
+            core, kp = to_blobs(fp)
             items.append((hashlib.sha256(data).hexdigest(), core, kp, fp))
         store.put_many(items)
         if progress:
@@ -389,7 +389,7 @@ def _catalogue_worker(folder: str, n: int, seed: int, queries: int, exact_querie
 
 def _measure_catalogue(folder: Path, n: int, seed: int, queries: int, exact_queries: int) -> dict:
     from ..core import scoring, search
-    from ..index import build_index, load_index
+    from ..store.index import build_index, load_index
     from ..core.thresholds import load_thresholds
 
     cv2.setNumThreads(1)
@@ -534,7 +534,7 @@ def run(*, data_dir: Path = Path("sample_data"), photos: list[Path] | None = Non
     """The whole benchmark; returns the JSON-ready report."""
     from ..core import search
     from ..checker import Checker
-    from ..index import LARGE_CATALOGUE_ROWS
+    from ..store.index import LARGE_CATALOGUE_ROWS
 
     if repeat < 1:
         raise ValueError(f"repeat must be >= 1, got {repeat!r}")
@@ -573,7 +573,7 @@ def run(*, data_dir: Path = Path("sample_data"), photos: list[Path] | None = Non
 
 
 def _first_order(checker) -> str:
-    from .. import dataset
+    from ..store import dataset
 
     for o in dataset.iter_orders(checker.root, checker.catalogue, packed=checker.packed):
         if not o.problems:

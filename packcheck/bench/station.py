@@ -54,7 +54,7 @@ def _with_comment(data: bytes, text: str) -> bytes:
 
 
 def _pick_order(checker) -> tuple[str, Path]:
-    from .. import dataset
+    from ..store import dataset
 
     for order in dataset.iter_orders(checker.root, checker.catalogue, packed=checker.packed):
         if not order.problems and order.photos and order.photos[0].is_file():

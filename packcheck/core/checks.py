@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..dataset import Catalogue
-from ..index import ListingIndex
 from .fingerprint import Fingerprint
-from .scoring import PhotoSet, Scores, item_score, nearest_other
+from .records import Catalogue
+from .scoring import Listings, PhotoSet, Scores, item_score, nearest_other
 from .thresholds import Thresholds
 from .verdict import CheckResult, Status
 
@@ -21,7 +20,7 @@ def _fmt(v: float) -> str:
     return f"{v:+.2f}"
 
 
-def item_check(sku: str, scores: Scores, index: ListingIndex, catalogue: Catalogue, thresholds: Thresholds,
+def item_check(sku: str, scores: Scores, index: Listings, catalogue: Catalogue, thresholds: Thresholds,
                *, order_skus: tuple[str, ...]) -> CheckResult:
     """Is the ordered SKU what the photo shows, and more so than any other catalogue SKU?"""
     item = catalogue.items[sku]
@@ -80,19 +79,19 @@ def match_score(results, thresholds: Thresholds) -> float:
     return min(zs) if zs else float("inf")
 
 
-def colour_distances(photo: PhotoSet, index: ListingIndex, rows: list[int]) -> np.ndarray:
+def colour_distances(photo: PhotoSet, index: Listings, rows: list[int]) -> np.ndarray:
     """Hellinger distance between the photo's best region and each listing row's colour."""
     bc = np.sqrt(np.clip(photo.hists, 0, None)) @ index.sqrt_hists[rows].T
     return np.sqrt(np.clip(1.0 - bc.max(axis=0), 0.0, 1.0))
 
 
-def _found_lab(photo: PhotoSet, index: ListingIndex, row: int) -> np.ndarray:
+def _found_lab(photo: PhotoSet, index: Listings, row: int) -> np.ndarray:
     """The dominant colour of the photo region closest in colour to a listing row."""
     bc = np.sqrt(np.clip(photo.hists, 0, None)) @ index.sqrt_hists[row]
     return photo.labs[int(np.argmax(bc))]
 
 
-def variant_check(sku: str, photo: PhotoSet, index: ListingIndex, catalogue: Catalogue,
+def variant_check(sku: str, photo: PhotoSet, index: Listings, catalogue: Catalogue,
                   thresholds: Thresholds, *, order_skus: tuple[str, ...]) -> CheckResult | None:
     """Is the photo's colour nearer the ordered variant than every sibling variant?
 

@@ -17,7 +17,7 @@ A fingerprint holds, for the located product:
 * ``keypoints``: SIFT keypoints and descriptors of the located region.
 * ``quality``: brightness and sharpness, for the "retake photo" gate.
 
-Listing fingerprints are stored in the index (see :mod:`packcheck.index`) and
+Listing fingerprints are stored by content (see :mod:`packcheck.store.fingerprints`) and
 never recomputed for an unchanged file; photo fingerprints are computed per check.
 """
 from __future__ import annotations

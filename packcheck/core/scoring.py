@@ -34,15 +34,44 @@ and normalised signals NaN): they are not in the running.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol, Sequence
 
 import numpy as np
 
-from ..index import ListingIndex
 from . import hashing, keypoints, search
 from .fingerprint import Fingerprint
+from .search import Coarse
 from .thresholds import SIGNALS, Thresholds
 
 _HASH_BITS = 4 * 64 + 14 * 3
+
+
+class Listings(Protocol):
+    """The listing images a photo is scored against: row ``i`` of every array is image ``i``.
+
+    The store layer's :class:`packcheck.store.index.ListingIndex` implements it; the
+    pipeline only reads these fields, and reads a listing image's keypoints through
+    :meth:`keypoints` (the store reads them from disk on first use).
+    """
+
+    owners: Sequence[str]  # the SKU (or class) each image belongs to
+    paths: Sequence[str]
+    embeddings: np.ndarray  # (N, 4 turns, D) float32
+    sqrt_hists: np.ndarray  # (N, HIST_SIZE) float32, square-rooted colour histograms
+    labs: np.ndarray  # (N, 3) dominant colour
+    hashes: np.ndarray  # (N, 4 turns, 4) uint64
+    colour_hashes: np.ndarray  # (N, 14) uint8
+    owner_ids: np.ndarray  # (N,) row -> place of its owner in owner_names
+    owner_names: Sequence[str]
+    coarse: Coarse | None  # set for a large catalogue (see packcheck.core.search)
+
+    def __len__(self) -> int: ...
+
+    def rows_of(self, owner: str) -> list[int]: ...
+
+    def owner_id(self, owner: str) -> int: ...
+
+    def keypoints(self, row: int) -> keypoints.Keypoints: ...
 
 
 @dataclass(frozen=True)
@@ -86,7 +115,7 @@ class Scores:
         return {s: float(self.z[s][i]) for s in self.z}
 
 
-def cheap_signals(photo: PhotoSet, index: ListingIndex, thresholds: Thresholds) -> dict[str, np.ndarray]:
+def cheap_signals(photo: PhotoSet, index: Listings, thresholds: Thresholds) -> dict[str, np.ndarray]:
     """Raw embedding, colour and hash similarities against every listing image (vectorised)."""
     if index.coarse is not None:
         raise ValueError("a large catalogue's index holds no full embeddings; score it with score_photo")
@@ -137,7 +166,7 @@ def keypoint_z(inliers: np.ndarray, thresholds: Thresholds) -> np.ndarray:
 
 def score_photo(
     photo: PhotoSet,
-    index: ListingIndex,
+    index: Listings,
     thresholds: Thresholds,
     *,
     must_verify: list[int] = (),
@@ -158,7 +187,7 @@ def score_photo(
                          must_verify=must_verify, inlier_cache=inlier_cache)
 
 
-def cheap_scores(photo: PhotoSet, index: ListingIndex, thresholds: Thresholds) -> tuple[dict, dict]:
+def cheap_scores(photo: PhotoSet, index: Listings, thresholds: Thresholds) -> tuple[dict, dict]:
     """The part of :func:`score_photo` that does not depend on the order: raw and normalised cheap signals.
 
     A caller judging one photo against many orders (the accuracy benchmark) computes
@@ -170,7 +199,7 @@ def cheap_scores(photo: PhotoSet, index: ListingIndex, thresholds: Thresholds) -
     return raw, _standardise(raw, None if cohort is None else {s: v[cohort] for s, v in raw.items()}, thresholds)
 
 
-def finish_scores(photo: PhotoSet, index: ListingIndex, thresholds: Thresholds, cheap: tuple[dict, dict], *,
+def finish_scores(photo: PhotoSet, index: Listings, thresholds: Thresholds, cheap: tuple[dict, dict], *,
                   must_verify=(), inlier_cache: dict[int, int] | None = None) -> Scores:
     """Keypoint verification of the shortlist and the fused score, from :func:`cheap_scores`."""
     raw, z = dict(cheap[0]), dict(cheap[1])
@@ -191,7 +220,7 @@ def finish_scores(photo: PhotoSet, index: ListingIndex, thresholds: Thresholds, 
     return Scores(raw=raw, z=ordered, fused=_fuse(ordered, w, n), verified=verified)
 
 
-def _inliers(photo: PhotoSet, index: ListingIndex, rows: list[int], inlier_cache: dict[int, int] | None) -> list[int]:
+def _inliers(photo: PhotoSet, index: Listings, rows: list[int], inlier_cache: dict[int, int] | None) -> list[int]:
     """Keypoint inliers of the order's best photo against each listing row, each pair verified once."""
     cache = inlier_cache if inlier_cache is not None else {}
     todo = [r for r in rows if r not in cache]
@@ -231,7 +260,7 @@ def _standardise(values: dict[str, np.ndarray], cohort_values: dict[str, np.ndar
     return z
 
 
-def _score_candidates(photo: PhotoSet, index: ListingIndex, thresholds: Thresholds, *,
+def _score_candidates(photo: PhotoSet, index: Listings, thresholds: Thresholds, *,
                       must_verify, inlier_cache) -> Scores:
     """:func:`score_photo` for a large catalogue: a coarse pass over every row, exact scores for a few."""
     n = len(index)
@@ -324,7 +353,7 @@ def _fuse(z: dict[str, np.ndarray], weights, n: int) -> np.ndarray:
     return total / wsum if wsum else total
 
 
-def best_per_owner(values: np.ndarray, index: ListingIndex, owners: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def best_per_owner(values: np.ndarray, index: Listings, owners: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """For each owner (SKU), the best value over its listing images and that image's row
     (-inf and -1 for an owner without images). Vectorised over the whole index."""
     best_all, rows_all = search.group_max(values, index.owner_ids, len(index.owner_names))
@@ -335,7 +364,7 @@ def best_per_owner(values: np.ndarray, index: ListingIndex, owners: list[str]) -
     return best, rows
 
 
-def nearest_other(values: np.ndarray, index: ListingIndex, *, exclude=()) -> tuple[str | None, float, int]:
+def nearest_other(values: np.ndarray, index: Listings, *, exclude=()) -> tuple[str | None, float, int]:
     """The owner (SKU) with the best value among all but ``exclude``: (owner, value, row).
 
     Ties go to the owner indexed first, then to its first row: what taking

@@ -1,6 +1,6 @@
 """Candidate search for large catalogues: a compact first pass over every listing image.
 
-Below :data:`packcheck.index.LARGE_CATALOGUE_ROWS` listing images the index holds
+Below :data:`packcheck.store.index.LARGE_CATALOGUE_ROWS` listing images the index holds
 every image's full embedding (4 quarter-turns x 1280 floats, 20 KB) and scores a
 photo against all of them exactly. Above it that no longer fits (2 GB for 100,000
 images, and a matrix that size is read from memory for every photo), so the
@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import io
 from dataclasses import dataclass
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -263,3 +264,29 @@ def best_row(values: np.ndarray, groups: np.ndarray, keep: np.ndarray) -> int:
     if len(tied) == 0:
         return -1
     return int(tied[np.lexsort((tied, groups[tied]))[0]])
+
+
+class RowSource(Protocol):
+    """Full-precision rows of a large catalogue, read on demand (the store layer implements it:
+    :class:`packcheck.store.index.StoredRows`)."""
+
+    def get(self, rows) -> tuple[np.ndarray, np.ndarray]:
+        """Embeddings (k, 4, D) and square-rooted histograms (k, H), float32, of ``rows``, in that order."""
+
+    def pinned(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`get` for a fixed set of rows (the cohort sample), kept in memory once read."""
+
+
+@dataclass(frozen=True)
+class Coarse:
+    """What a large catalogue's index holds for the first pass."""
+
+    basis: CoarseBasis
+    embedding: np.ndarray  # (N, basis.embedding.dims) float32, C-contiguous: read once per photo crop
+    colour: np.ndarray  # (N, basis.colour.dims) float32
+    rows: RowSource
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """(N, basis.dims): the coarse vectors as stored."""
+        return np.concatenate([self.embedding, self.colour], axis=1)
