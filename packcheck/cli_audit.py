@@ -99,7 +99,7 @@ def audit(data_dir, thresholds_path, signals, cache_path, orders_file, out, html
         packcheck audit --data /mnt/day --orders /mnt/day/orders-0612.csv --out r.csv --workers 8 --resume
         packcheck audit --data /shared/day --out r.csv --engine dask --scheduler tcp://10.0.0.5:8786
     """
-    from .audit import AuditConfig, format_summary, run_audit
+    from .apps.audit.run import AuditConfig, format_summary, run_audit
 
     if scheduler and engine != "dask":
         raise click.UsageError("--scheduler is only used with --engine dask")

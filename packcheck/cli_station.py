@@ -22,7 +22,7 @@ def _debug() -> bool:
 
 def _show(out, *, verbose: bool) -> None:
     """Print one station outcome for the packer."""
-    from .station import HELP
+    from .apps.station import HELP
 
     if out.kind == "check":
         v, rec = out.verdict, out.record
@@ -99,8 +99,8 @@ def station(data_dir, thresholds_path, signals, cache_path, db_path, station_nam
         packcheck station --data sample_data --db evidence.sqlite --photo-dir /srv/camera --station bench-1
         packcheck station --data sample_data --db evidence.sqlite --camera 0 --operator ana --web
     """
-    from .evidence import EvidenceStore
-    from .station import CameraSource, FolderSource, Station
+    from .apps.evidence.store import EvidenceStore
+    from .apps.station import CameraSource, FolderSource, Station
 
     if (camera is None) == (photo_dir is None):
         fail("give one photo source: --photo-dir DIR (the folder the camera app saves into) or --camera INDEX")
@@ -109,7 +109,7 @@ def station(data_dir, thresholds_path, signals, cache_path, db_path, station_nam
     kiosk = None
     try:
         if web:  # before the slow part, so a port in use is reported at once
-            from .kiosk import Kiosk
+            from .apps.kiosk import Kiosk
 
             kiosk = Kiosk(store, port=port).start()
             click.echo(f"kiosk page: {kiosk.url}", err=True)
@@ -185,7 +185,8 @@ def evidence(order_id, db_path, out_path, verify_path):
         packcheck evidence ORD-1002 --db evidence.sqlite --out appeal.zip
         packcheck evidence --verify appeal.zip
     """
-    from .evidence import EvidenceStore, verify_bundle, write_bundle
+    from .apps.evidence.bundle import verify_bundle, write_bundle
+    from .apps.evidence.store import EvidenceStore
 
     if verify_path is not None:
         if order_id or out_path:
@@ -227,7 +228,7 @@ def history(db_path, since, statuses, order_id, limit, as_json):
         packcheck history --db evidence.sqlite --since 2026-11-26 --status FLAG
         packcheck history --db evidence.sqlite --order ORD-1002 --json
     """
-    from .evidence import EvidenceStore, parse_since
+    from .apps.evidence.store import EvidenceStore, parse_since
 
     since_utc = parse_since(since) if since else None
     with EvidenceStore.open(db_path, create=False) as store:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from .checker import Checker
+from .apps.checker import Checker
 from .core.thresholds import SIGNALS, load_thresholds
 from .core.verdict import Status, Verdict
 

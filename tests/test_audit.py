@@ -16,13 +16,18 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from packcheck import audit as audit_mod
-from packcheck.audit import AuditConfig, CheckerSpec, Journal, run_audit, spreadsheet_safe
-from packcheck.checker import Checker
+from packcheck.apps.audit import engines, journal as journal_mod, rows as rows_mod
+from packcheck.apps.audit.engines import CheckerSpec
+from packcheck.apps.audit.journal import Journal
+from packcheck.apps.audit.rows import spreadsheet_safe
+from packcheck.apps.audit.run import AuditConfig, run_audit
+from packcheck.apps.checker import Checker
 from packcheck.cli import cli
 from packcheck.cli_audit import Progress
 from packcheck.core.records import Order
 from packcheck.errors import PackcheckError
+from packcheck.store import dataset
+from packcheck.util.fsio import atomic_write
 
 PYTHON = sys.executable
 
@@ -220,7 +225,7 @@ def test_spreadsheet_safe(cell, safe):
 
 
 def test_result_columns(reference):
-    assert tuple(reference[0]) == tuple(c for c in audit_mod.COLUMNS if c != "seconds")
+    assert tuple(reference[0]) == tuple(c for c in rows_mod.COLUMNS if c != "seconds")
     o1 = by_id(reference)["O1"]
     assert o1["photo"] == "photos/O1.jpg" and len(o1["photo_sha256"]) == 64
     assert o1["station"] == "A" and o1["thresholds_version"]
@@ -266,8 +271,8 @@ class CrashingSpec(CheckerSpec):
 def test_worker_crash_becomes_an_error_row_and_the_rest_is_checked(base_data, reference):
     spec = CrashingSpec(root=str(base_data.resolve()))
     checker = spec.open()
-    orders = list(enumerate(audit_mod.dataset.iter_orders(checker.root, checker.catalogue, packed=checker.packed)))
-    results = list(audit_mod._Pool(spec, 2, checker.thresholds.version).run(orders))
+    orders = list(enumerate(dataset.iter_orders(checker.root, checker.catalogue, packed=checker.packed)))
+    results = list(engines._Pool(spec, 2, checker.thresholds.version).run(orders))
     assert sorted(seq for seq, _, _ in results) == list(range(len(orders)))
     rows = {order.order_id: row for _, order, (row, _) in results}
     assert rows["O2"]["status"] == "ERROR" and rows["O2"]["reasons"] == "worker_crashed"
@@ -305,7 +310,7 @@ def test_rows_do_not_depend_on_the_order_orders_are_checked_in(data, reference):
 
 def test_in_flight_orders_are_bounded(base_data, monkeypatch):
     """The pool pulls orders from the stream only as results come back (flat memory)."""
-    monkeypatch.setattr(audit_mod, "IN_FLIGHT_PER_WORKER", 1)
+    monkeypatch.setattr(engines, "IN_FLIGHT_PER_WORKER", 1)
     pulled = []
 
     def orders():
@@ -313,7 +318,7 @@ def test_in_flight_orders_are_bounded(base_data, monkeypatch):
             pulled.append(i)
             yield i, Order(order_id=f"X{i}", lines=(), photos=(), problems=("bad",))
 
-    pool = audit_mod._Pool(CheckerSpec(root=str(base_data.resolve())), 2, "v")
+    pool = engines._Pool(CheckerSpec(root=str(base_data.resolve())), 2, "v")
     gen = pool.run(orders())
     ahead = []
     for n, _ in enumerate(gen, 1):
@@ -341,7 +346,7 @@ def test_dask_missing_names_the_extra(base_data, tmp_path, monkeypatch):
 
 def test_unreachable_scheduler_is_a_clear_error(base_data, tmp_path, monkeypatch):
     pytest.importorskip("distributed")
-    monkeypatch.setattr(audit_mod, "DASK_CONNECT_TIMEOUT_S", 1)
+    monkeypatch.setattr(engines, "DASK_CONNECT_TIMEOUT_S", 1)
     r = CliRunner().invoke(cli, ["audit", "--data", str(base_data), "--out", str(tmp_path / "r.csv"),
                                  "--engine", "dask", "--scheduler", "tcp://127.0.0.1:9"])
     assert r.exit_code == 2
@@ -402,7 +407,7 @@ def test_a_second_audit_on_the_same_output_is_refused(tmp_path):
 #: most once a second: the kill test then aims at a row count it can actually see,
 #: however fast this machine is (with one-second batches a quick resumed run could
 #: commit its last rows and finish between two looks). Crash semantics are unchanged.
-_PACKCHECK_COMMIT_EVERY_ROW = ("import packcheck.audit as a; a.COMMIT_EVERY_S = 0; "
+_PACKCHECK_COMMIT_EVERY_ROW = ("import packcheck.apps.audit.journal as a; a.COMMIT_EVERY_S = 0; "
                                "from packcheck.cli import main; main()")
 
 
@@ -416,7 +421,7 @@ def _journaled(out: Path) -> int:
     """Rows committed to the journal so far (read-only, as another process would)."""
     import sqlite3
 
-    journal = audit_mod.journal_path(out)
+    journal = journal_mod.journal_path(out)
     if not journal.exists() or journal.stat().st_size == 0:
         return 0
     db = sqlite3.connect(f"file:{journal}?mode=ro", uri=True)
@@ -484,9 +489,9 @@ def test_output_replaces_an_old_file_atomically(tmp_path):
         raise Stop
 
     with pytest.raises(Stop):
-        audit_mod.atomic_write(target, boom)
+        atomic_write(target, boom)
     assert target.read_text() == "old\n"
-    audit_mod.atomic_write(target, lambda f: f.write("new\n"))
+    atomic_write(target, lambda f: f.write("new\n"))
     assert target.read_text() == "new\n"
 
 

@@ -37,7 +37,7 @@ from click.testing import CliRunner
 from PIL import Image, ImageOps
 
 from packcheck import errors
-from packcheck.checker import Checker
+from packcheck.apps.checker import Checker
 from packcheck.cli import cli
 from packcheck.core.imaging import load_image
 from packcheck.core.verdict import Status
@@ -201,7 +201,7 @@ def test_library(case, corpus, cache):
     if case.needs == "unreadable":
         prefix = _unprivileged_or_skip(folder / case.image)
         if prefix:
-            code = ("import sys; from packcheck.checker import Checker\n"
+            code = ("import sys; from packcheck.apps.checker import Checker\n"
                     "v = Checker.open(sys.argv[1], cache=sys.argv[2]).check_id('O-1')\n"
                     "print(v.status.value, v.error)\n")
             out = subprocess.run([*prefix, sys.executable, "-c", code, str(folder), str(cache)],
@@ -429,7 +429,7 @@ def test_audit(case, corpus, cache, tmp_path):
 
 def _spreadsheet_cell(value: str) -> str:
     """How the audit CSV writes a value a spreadsheet would run as a formula."""
-    from packcheck.audit import spreadsheet_safe
+    from packcheck.apps.audit.rows import spreadsheet_safe
 
     return spreadsheet_safe(value)
 

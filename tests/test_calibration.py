@@ -331,7 +331,7 @@ def test_help_has_an_example_and_short_flag():
 
 
 def test_the_library_never_imports_calibration():
-    code = ("import sys, packcheck.cli, packcheck.checker, packcheck.bench.accuracy; "
+    code = ("import sys, packcheck.cli, packcheck.apps.checker, packcheck.bench.accuracy; "
             "sys.exit(1 if any(m == 'calibration' or m.startswith('calibration.') for m in sys.modules) else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 

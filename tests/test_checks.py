@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from packcheck import synth
-from packcheck.checker import Checker
+from packcheck.apps.checker import Checker
 from packcheck.core.checks import component_check, expected_components
 from packcheck.core.records import Catalogue, CatalogueItem, OrderLine
 from packcheck.core.thresholds import DEFAULT_PATH, load_thresholds

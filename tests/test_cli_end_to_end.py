@@ -5,7 +5,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from packcheck.checker import Checker
+from packcheck.apps.checker import Checker
 from packcheck.cli import cli
 from helpers import SAMPLE_DATA
 

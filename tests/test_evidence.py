@@ -17,11 +17,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from packcheck.apps.evidence.bundle import BundleMismatch, verify_bundle, write_bundle
+from packcheck.apps.evidence.store import EvidenceError, EvidenceStore, PhotoInput, parse_since
 from packcheck.cli import cli
 from packcheck.core.verdict import CheckResult, Status, combine, error_verdict
-from packcheck.evidence import (
-    BundleMismatch, EvidenceError, EvidenceStore, PhotoInput, parse_since, verify_bundle, write_bundle,
-)
 
 from test_station import jpeg, scene_rgb
 
@@ -278,7 +277,7 @@ def test_cli_evidence_verify_and_history(store, listing, tmp_path):
 # ---------------------------------------------------------------- processes and crashes
 WRITER = textwrap.dedent("""
     import hashlib, os, sys, time
-    from packcheck.evidence import EvidenceStore, PhotoInput
+    from packcheck.apps.evidence.store import EvidenceStore, PhotoInput
     from packcheck.core.verdict import error_verdict
     db, tag, n, size = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     store = EvidenceStore.open(db)

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from packcheck.apps.evidence.store import EvidenceStore, PhotoInput
+from packcheck.apps.kiosk import Kiosk
+from packcheck.apps.station import Outcome
 from packcheck.core.verdict import Status
-from packcheck.evidence import EvidenceStore, PhotoInput
-from packcheck.kiosk import Kiosk
-from packcheck.station import Outcome
 
 from test_evidence import verdict_for
 from test_station import StationProcess, jpeg, scene_jpeg, scene_rgb, station_data  # noqa: F401 - fixture

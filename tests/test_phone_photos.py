@@ -15,9 +15,9 @@ import pytest
 from PIL import Image
 
 from packcheck import errors
-from packcheck.checker import Checker
+from packcheck.apps.checker import Checker
+from packcheck.apps.station import photo_complete
 from packcheck.core.imaging import jpeg_end, load_image
-from packcheck.station import photo_complete
 from helpers import SAMPLE_DATA, blob_image, encode
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from packcheck.audit import AuditConfig, run_audit
+from packcheck.apps.audit.run import AuditConfig, run_audit
 from test_audit import SKUS, build_data
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -25,12 +25,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from packcheck.apps.evidence.store import EvidenceStore
+from packcheck.apps.station import CameraSource, FolderSource, Station, parse_line, photo_complete
 from packcheck.cli import cli
 from packcheck.core.imaging import jpeg_end
 from packcheck.core.verdict import Status
 from packcheck.errors import CameraError, ImageMissing, ImageStillWriting
-from packcheck.evidence import EvidenceStore
-from packcheck.station import CameraSource, FolderSource, Station, parse_line, photo_complete
 
 # ---------------------------------------------------------------- a small data folder
 COLOURS = {"red": (200, 30, 30), "green": (30, 160, 40), "blue": (30, 60, 200), "orange": (240, 140, 20)}
@@ -110,7 +110,7 @@ def station_data(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def checker(station_data):
-    from packcheck.checker import Checker
+    from packcheck.apps.checker import Checker
 
     return Checker.open(station_data)  # builds DATA/.packcheck-cache once for every test and subprocess
 
@@ -561,7 +561,7 @@ def test_station_on_sample_data_judges_as_packcheck_check_does(tmp_path):
     """The station's path (bytes from a watched folder) gives the verdict 'packcheck check' gives."""
     import csv as _csv
 
-    from packcheck.checker import Checker
+    from packcheck.apps.checker import Checker
 
     checker = Checker.open(SAMPLE_DATA)
     with open(SAMPLE_DATA / "orders.csv", newline="") as f:

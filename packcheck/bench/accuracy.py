@@ -9,7 +9,7 @@ and builds three kinds of pairs:
   ``coarse_class`` (a sibling variant, a cheaper lookalike);
 * wrong item: against the iconic image of every class of another ``coarse_class``.
 
-Each pair is scored exactly as :class:`~packcheck.checker.Checker` scores an
+Each pair is scored exactly as :class:`~packcheck.apps.checker.Checker` scores an
 order for that class: the catalogue is the manifest's classes (``coarse_class``
 as product id), the same fingerprints, the same shortlist and keypoint
 verification, the same thresholds. The naive baseline is imagehash pHash of the

@@ -125,7 +125,7 @@ def make_dataset(sample: Path, work: Path, n_orders: int) -> Path:
 # ---------------------------------------------------------------- one measured audit (child process)
 def _child(args: dict) -> dict:
     """Run one audit in this (fresh) process; report its times and ru_maxrss."""
-    from ..audit import AuditConfig, run_audit
+    from ..apps.audit.run import AuditConfig, run_audit
 
     # Steady state: from the first order done to the last, without start-up and the final write.
     marks = {"calls": 0, "first": None, "last": None}
@@ -245,7 +245,7 @@ def naive_loop(data: Path, n_orders: int) -> dict:
 def run(sample: Path, *, order_counts: list[int], workers: list[int], naive_orders: int, work: Path,
         echo=print) -> dict:
     """Build the data, measure every (N, workers) audit and the naive loop; return the results."""
-    from ..checker import Checker
+    from ..apps.checker import Checker
 
     cache = work / "index.sqlite"
     runs = []

@@ -12,7 +12,7 @@ and repeated, medians:
 * ``hash_colour``: packcheck's decode (:func:`~packcheck.core.imaging.load_image`) plus
   its hash and colour computations on the decoded work copy;
 * ``check``: packcheck's whole check of one order with that photo (a
-  :class:`~packcheck.checker.Checker` opened once, listing index warm), with the
+  :class:`~packcheck.apps.checker.Checker` opened once, listing index warm), with the
   per-stage split its verdict reports.
 
 It does so with one thread (OpenCV and BLAS) and again with the default threads,
@@ -533,7 +533,7 @@ def run(*, data_dir: Path = Path("sample_data"), photos: list[Path] | None = Non
         catalogue_size: int = 100_000, queries: int = 50, exact_queries: int = 20, progress=None) -> dict:
     """The whole benchmark; returns the JSON-ready report."""
     from ..core import search
-    from ..checker import Checker
+    from ..apps.checker import Checker
     from ..store.index import LARGE_CATALOGUE_ROWS
 
     if repeat < 1:

@@ -4,7 +4,7 @@ One long-lived process, as at the bench: the Checker (catalogue, warm listing
 index, embedding model) is opened once, then for each run a new 12 MP JPEG is
 written into a watched photo folder (written to a temporary name and renamed,
 so the instant it is complete is known) after the order was "scanned", and the
-:class:`~packcheck.station.Station` picks it up, judges it and records the
+:class:`~packcheck.apps.station.Station` picks it up, judges it and records the
 evidence. Every photo differs by a JPEG comment, so each run stores a new file
 as a real session does.
 
@@ -65,10 +65,10 @@ def _pick_order(checker) -> tuple[str, Path]:
 def run(data_dir: Path, *, runs: int = 15, warmup: int = 2, order_id: str | None = None,
         thresholds=None, progress=None) -> dict:
     """Measure the station on ``data_dir``; returns medians in ms per stage and the run facts."""
-    from ..checker import Checker
-    from ..evidence import EvidenceStore
+    from ..apps.checker import Checker
+    from ..apps.evidence.store import EvidenceStore
     from ..core.imaging import load_image
-    from ..station import FolderSource, Station
+    from ..apps.station import FolderSource, Station
 
     if runs < 1 or warmup < 0:
         raise ValueError(f"runs must be >= 1 and warmup >= 0, got {runs!r}, {warmup!r}")

@@ -15,17 +15,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .core import checks
-from .core.fingerprint import Fingerprint, fingerprint_photo
-from .core.imaging import load_image
-from .core.records import Catalogue, Order
-from .core.scoring import PhotoSet, score_photo
-from .core.thresholds import Thresholds, load_thresholds
-from .core.verdict import CheckResult, Status, Verdict, combine, error_verdict
-from .errors import ImageError, PackcheckError, UnknownOrder
-from .store import dataset
-from .store.fingerprints import default_cache_path
-from .store.index import ListingIndex, build_index
+from ..core import checks
+from ..core.fingerprint import Fingerprint, fingerprint_photo
+from ..core.imaging import load_image
+from ..core.records import Catalogue, Order
+from ..core.scoring import PhotoSet, score_photo
+from ..core.thresholds import Thresholds, load_thresholds
+from ..core.verdict import CheckResult, Status, Verdict, combine, error_verdict
+from ..errors import ImageError, PackcheckError, UnknownOrder
+from ..store import dataset
+from ..store.fingerprints import default_cache_path
+from ..store.index import ListingIndex, build_index
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,8 @@ class Checker:
                              ("found_lab", tuple(round(float(v), 1) for v in fps[0].labs[0]))))
 
     def judge(self, order: Order, fps: list[Fingerprint]) -> tuple[list, float]:
-        """The checks for an order whose photos are fingerprinted (pure computation)."""
+        """The checks for an order whose photos are fingerprinted: no decoding, no file but the listing
+        keypoints of the shortlist, which the index reads from its store on first use."""
         t = time.perf_counter()
         th = self.thresholds
         result = [checks.quality_check(fps, th)]

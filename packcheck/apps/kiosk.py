@@ -22,8 +22,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from .errors import PackcheckError
-from .evidence import CheckRecord, EvidenceStore, utc_now
+from ..errors import PackcheckError
+from .evidence.store import CheckRecord, EvidenceStore, utc_now
 from .station import Outcome
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""The evidence store: every station check kept in SQLite, photos kept by content, appeal bundles.
+"""The evidence store: every station check kept in SQLite, photos kept by content.
 
 A seller answering a "not as described" claim needs the photo of what was
 shipped, the listing of what was ordered, and when. :class:`EvidenceStore`
@@ -16,40 +16,29 @@ keeps exactly that:
   listing images are copied when the order is checked, a bundle made after the
   catalogue changed still shows what the listing looked like then.
 
-:func:`write_bundle` makes the appeal zip (photos, listing images, a
-side-by-side sheet PNG, ``verdict.json`` and ``SHA256SUMS``) and
-:func:`verify_bundle` checks one. This module is a pure library: no click, no
-printing.
+:mod:`~packcheck.apps.evidence.sheet` draws a check's side-by-side sheet and
+:mod:`~packcheck.apps.evidence.bundle` writes and verifies the appeal zip. No
+click, no printing.
 """
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import os
 import re
 import sqlite3
-import textwrap
 import threading
 import time
-import unicodedata
-import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-import cv2
-import numpy as np
-
-from . import __version__
-from .core.colour import lab_to_rgb
-from .core.imaging import load_image
-from .core.verdict import Status, Verdict
-from .errors import ImageError, PackcheckError
-from .util.fsio import TEMP_PREFIX, atomic_write, sweep_temp_files
-from .util.sqlite import transaction
+from ...core.verdict import Status, Verdict
+from ...errors import PackcheckError
+from ...util.fsio import TEMP_PREFIX, atomic_write, sweep_temp_files
+from ...util.sqlite import transaction
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +48,6 @@ SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 30_000
 #: Folder, beside the database, holding the content-addressed image files.
 BLOB_DIR = "photos"
-BUNDLE_FORMAT = "packcheck-appeal/1"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS checks (
@@ -108,10 +96,6 @@ _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 
 class EvidenceError(PackcheckError):
     """The evidence database or a bundle is missing, damaged, or has nothing for an order."""
-
-
-class BundleMismatch(EvidenceError):
-    """A file in an appeal bundle does not match its SHA256SUMS line."""
 
 
 # ---------------------------------------------------------------- records
@@ -255,11 +239,6 @@ def sniff_ext(data: bytes) -> str:
 
 def blob_relpath(sha256: str, ext: str) -> str:
     return f"{BLOB_DIR}/{sha256[:2]}/{sha256}{ext}"
-
-
-def _safe_name(text: str, *, limit: int = 60) -> str:
-    """A string usable as one part of a file name inside a zip."""
-    return (re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "x")[:limit]
 
 
 # ---------------------------------------------------------------- the store
@@ -565,261 +544,3 @@ class EvidenceStore:
     def count(self) -> int:
         with self._lock:
             return self._conn.execute("SELECT count(*) FROM checks").fetchone()[0]
-
-
-# ---------------------------------------------------------------- the sheet
-_BGR = {"PASS": (60, 160, 40), "REVIEW": (0, 170, 235), "FLAG": (40, 40, 210), "ERROR": (40, 40, 210)}
-_FONT = cv2.FONT_HERSHEY_SIMPLEX
-
-
-def _ascii(text: str) -> str:
-    # OpenCV's Hershey fonts have ASCII only: "Café" becomes "Cafe", other letters "?".
-    norm = unicodedata.normalize("NFKD", str(text))
-    return "".join(ch if 32 <= ord(ch) < 127 else ("" if unicodedata.combining(ch) else "?") for ch in norm)
-
-
-def _text(img, text, org, *, scale=0.6, colour=(30, 30, 30), thickness=1) -> None:
-    cv2.putText(img, _ascii(text), org, _FONT, scale, colour, thickness, cv2.LINE_AA)
-
-
-def _fit(rgb: np.ndarray, w: int, h: int) -> np.ndarray:
-    """``rgb`` scaled to fit (w, h), centred on light grey, as BGR."""
-    panel = np.full((h, w, 3), 235, np.uint8)
-    ih, iw = rgb.shape[:2]
-    s = min(w / iw, h / ih)
-    nw, nh = max(1, int(iw * s)), max(1, int(ih * s))
-    small = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
-    x, y = (w - nw) // 2, (h - nh) // 2
-    panel[y:y + nh, x:x + nw] = small[:, :, ::-1]
-    return panel
-
-
-def _panel(store: EvidenceStore, f: StoredFile | None, w: int, h: int, empty: str) -> np.ndarray:
-    if f is not None:
-        try:
-            return _fit(load_image(store.read_blob(f), work_side=max(w, h)).rgb, w, h)
-        except (ImageError, EvidenceError) as e:
-            empty = f"cannot show: {e}"
-    panel = np.full((h, w, 3), 235, np.uint8)
-    for i, line in enumerate(textwrap.wrap(_ascii(empty), 60)[:6]):
-        _text(panel, line, (20, h // 2 + 26 * i), scale=0.6)
-    return panel
-
-
-def _swatches(record: CheckRecord) -> list[tuple[str, tuple[int, int, int], str]]:
-    """(label, RGB, Lab text) for the ordered and found colour, and the nearest sibling variant."""
-    out = []
-    checks = record.verdict.get("checks", [])
-    variant = next((c for c in checks if c.get("check") == "variant"), None)
-    ordered = found = sibling = None
-    if variant:
-        d = variant.get("details", {})
-        ordered, found, sibling = d.get("ordered_lab"), d.get("found_lab"), d.get("sibling_lab")
-        sib_name = d.get("nearest_sibling")
-    else:
-        colours = record.extra.get("ordered_lab") or {}
-        ordered = next(iter(colours.values()), None)
-        found = record.verdict.get("meta", {}).get("found_lab")
-        sib_name = None
-    for label, lab in (("ordered", ordered), ("found", found),
-                       (f"nearest variant {sib_name}" if sib_name else "", sibling)):
-        if label and lab is not None and len(lab) == 3:
-            out.append((label, lab_to_rgb(np.asarray(lab, np.float32)),
-                        "Lab " + " ".join(f"{float(v):.0f}" for v in lab)))
-    return out
-
-
-def render_sheet(store: EvidenceStore, record: CheckRecord, *, width: int = 1800) -> np.ndarray:
-    """The side-by-side evidence sheet of one check as a BGR image (write it with cv2.imwrite).
-
-    Packing photo beside the listing image, the status, the reasons in words,
-    ordered vs found colour swatches, every check's score and limits, the UTC
-    time, station and operator, and any override.
-    """
-    pad = 30
-    pw = (width - 3 * pad) // 2
-    ph = pw * 3 // 4
-    lines: list[tuple[str, float, tuple, int]] = []
-
-    def add(text, scale=0.65, colour=(30, 30, 30), thickness=1):
-        # About 15 px per character per unit of scale in the Hershey simplex font.
-        for part in textwrap.wrap(_ascii(text), int((width - 2 * pad) / (15 * scale))) or [""]:
-            lines.append((part, scale, colour, thickness))
-
-    add(f"checked {record.checked_at} (UTC)   station {record.station or '-'}   operator {record.operator or '-'}"
-        f"   check #{record.id}" + (f" (rescan of #{record.previous_check_id})" if record.previous_check_id else ""))
-    add(f"verdict: {record.status.value} - {record.message}", scale=0.75, thickness=2)
-    for o in record.overrides:
-        add(f"OVERRIDDEN by supervisor {o.supervisor} at {o.overridden_at} (UTC): {o.reason}", scale=0.75,
-            colour=(0, 90, 200), thickness=2)
-    add("")
-    add("checks (value against the FLAG and REVIEW limits):", thickness=2)
-    for c in record.verdict.get("checks", []):
-        value = c.get("value")
-        limits = ""
-        if value is not None:
-            limits = f"  value {value:+.3f}"
-            if c.get("flag_below") is not None:
-                limits += f"  flag below {c['flag_below']:+.2f}, review below {c['review_below']:+.2f}"
-        add(f"  {c.get('status', ''):6s} {c.get('check', ''):10s}{limits}  {c.get('message', '')}", scale=0.55)
-    add(f"thresholds {record.thresholds_version}   photo sha256 "
-        + (", ".join(s[:16] + "..." for s in record.photo_sha256) or "none"), scale=0.5)
-    swatches = _swatches(record)
-    line_h = 30
-    header_h = 90
-    text_h = len(lines) * line_h + 20
-    sw_h = 150 if swatches else 0
-    height = header_h + pad + 40 + ph + pad + text_h + sw_h + pad
-    sheet = np.full((height, width, 3), 255, np.uint8)
-    colour = _BGR.get(record.status.value, (90, 90, 90))
-    sheet[:header_h] = colour
-    _text(sheet, f"{record.status.value}   order {record.order_id}", (pad, 62), scale=1.6, colour=(255, 255, 255),
-          thickness=4)
-    _text(sheet, f"{record.checked_at} UTC", (width - 430, 55), scale=0.8, colour=(255, 255, 255), thickness=2)
-    y = header_h + pad
-    photo = record.photos[0] if record.photos else None
-    listing = record.listings[0] if record.listings else None
-    _text(sheet, "packing photo" + (f" ({photo.source})" if photo and photo.source else ""), (pad, y + 25),
-          scale=0.7, thickness=2)
-    what = f"listing image of {listing.sku}" if listing else "listing image"
-    _text(sheet, what, (2 * pad + pw, y + 25), scale=0.7, thickness=2)
-    y += 40
-    sheet[y:y + ph, pad:pad + pw] = _panel(store, photo, pw, ph, "no photo was taken for this check")
-    sheet[y:y + ph, 2 * pad + pw:2 * pad + 2 * pw] = _panel(store, listing, pw, ph, "no listing image kept")
-    y += ph + pad
-    for text, scale, col, thick in lines:
-        y += line_h
-        _text(sheet, text, (pad, y), scale=scale, colour=col, thickness=thick)
-    y += 20
-    x = pad
-    for label, rgb, lab_text in swatches:
-        cv2.rectangle(sheet, (x, y + 10), (x + 110, y + 110), rgb[::-1], -1)
-        cv2.rectangle(sheet, (x, y + 10), (x + 110, y + 110), (60, 60, 60), 1)
-        _text(sheet, label, (x + 125, y + 45), scale=0.7, thickness=2)
-        _text(sheet, f"{lab_text}  RGB {rgb[0]} {rgb[1]} {rgb[2]}", (x + 125, y + 80), scale=0.55)
-        x += 560
-    return sheet
-
-
-# ---------------------------------------------------------------- bundles
-@dataclass(frozen=True)
-class Bundle:
-    path: Path
-    files: tuple[str, ...]
-    checks: int = 0
-    extra: dict = field(default_factory=dict)
-
-
-_README = """Appeal evidence for order {order_id}, made by packcheck {version} on {made} (UTC).
-
-sheet.png            the latest check: packing photo beside the listing image, verdict,
-                     colour swatches (ordered vs found), scores and time
-sheet-check-N.png    the same for each earlier check of this order (N = check number)
-photos/              the packing photos exactly as judged (file names end in their SHA-256 prefix)
-listing/             the listing images of the ordered items as they were when checked
-verdict.json         every check of this order: verdict, scores, limits, overrides, history
-SHA256SUMS           the SHA-256 of every file above; verify with
-                         sha256sum -c SHA256SUMS      (after unzipping)
-                         packcheck evidence --verify THIS.zip
-"""
-
-
-def write_bundle(store: EvidenceStore, order_id: str, out: str | os.PathLike) -> Bundle:
-    """Write the appeal zip of ``order_id`` to ``out`` (atomically) and return what it holds.
-
-    Raises :class:`EvidenceError` when the order was never checked or a stored file is damaged.
-    """
-    records = store.order_checks(order_id)
-    if not records:
-        raise EvidenceError(f"order '{order_id}' was never checked in {store.path}; check the order id "
-                            f"(packcheck history --db {store.path} lists the checked orders)")
-    out = Path(out)
-    members: dict[str, bytes] = {}
-    checks_json = []
-    for rec in records:
-        names = []
-        for f in rec.photos:
-            name = f"photos/check-{rec.id}-{f.position}-{f.sha256[:12]}{f.ext}"
-            members[name] = store.read_blob(f)
-            names.append({"file": name, "sha256": f.sha256, "source": f.source})
-        listing_names = []
-        for f in rec.listings:
-            name = f"listing/{_safe_name(f.sku or 'item')}-{f.sha256[:12]}{f.ext}"
-            members.setdefault(name, store.read_blob(f))
-            listing_names.append({"file": name, "sku": f.sku, "sha256": f.sha256, "source": f.source})
-        sheet_name = "sheet.png" if rec is records[-1] else f"sheet-check-{rec.id}.png"
-        ok, png = cv2.imencode(".png", render_sheet(store, rec))
-        if not ok:
-            raise EvidenceError(f"could not draw the evidence sheet of check #{rec.id}")
-        members[sheet_name] = png.tobytes()
-        d = rec.to_dict()
-        d.pop("files")
-        checks_json.append({**d, "photos": names, "listing_images": listing_names, "sheet": sheet_name})
-    latest = records[-1]
-    made = utc_now()
-    doc = {
-        "format": BUNDLE_FORMAT, "order_id": order_id, "made_at": made, "packcheck_version": __version__,
-        "database": store.path.name, "latest_check_id": latest.id, "latest_status": latest.status.value,
-        "overridden": latest.overridden, "checks": checks_json,
-    }
-    members["verdict.json"] = json.dumps(doc, indent=2, ensure_ascii=False, default=str).encode()
-    members["README.txt"] = _README.format(order_id=order_id, version=__version__, made=made).encode()
-    sums = "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(members.items()))
-
-    def write_zip(f) -> None:
-        with zipfile.ZipFile(f, "w") as z:
-            stamp = time.gmtime()[:6]
-            for name, data in sorted(members.items()):
-                info = zipfile.ZipInfo(name, date_time=stamp)
-                already_compressed = name.endswith((".jpg", ".png", ".webp", ".heic"))
-                info.compress_type = zipfile.ZIP_STORED if already_compressed else zipfile.ZIP_DEFLATED
-                z.writestr(info, data)
-            z.writestr(zipfile.ZipInfo("SHA256SUMS", date_time=stamp), sums)
-
-    try:
-        atomic_write(out, write_zip, binary=True)
-    except OSError as e:
-        raise EvidenceError(f"cannot write {out} ({e.strerror or e}); check the folder exists and is writable") \
-            from None
-    return Bundle(out, tuple(sorted(members)) + ("SHA256SUMS",), len(records))
-
-
-def verify_bundle(path: str | os.PathLike) -> list[str]:
-    """Check every file of an appeal zip against its SHA256SUMS; returns the names verified.
-
-    Raises :class:`BundleMismatch` naming the file when one differs, is missing,
-    or is in the zip without a SHA256SUMS line; :class:`EvidenceError` when the
-    zip itself cannot be read.
-    """
-    path = Path(path)
-    try:
-        with zipfile.ZipFile(path) as z:
-            names = [n for n in z.namelist() if not n.endswith("/")]
-            if "SHA256SUMS" not in names:
-                raise BundleMismatch(f"{path} has no SHA256SUMS file; it is not a packcheck appeal bundle")
-            expected: dict[str, str] = {}
-            for n, line in enumerate(z.read("SHA256SUMS").decode("utf-8", "replace").splitlines(), 1):
-                m = re.fullmatch(r"([0-9a-f]{64}) [ *](.+)", line.strip())
-                if not m:
-                    raise BundleMismatch(f"SHA256SUMS line {n} of {path} is malformed: {line[:80]!r}")
-                expected[m.group(2)] = m.group(1)
-            problems = []
-            for name, digest in expected.items():
-                if name not in names:
-                    problems.append(f"{name} is listed in SHA256SUMS but missing from the bundle")
-                    continue
-                try:
-                    actual = hashlib.sha256(z.read(name)).hexdigest()
-                except (zipfile.BadZipFile, OSError, EOFError) as e:  # CRC error of a damaged member
-                    problems.append(f"{name} cannot be read ({e})")
-                    continue
-                if actual != digest:
-                    problems.append(f"{name} does not match SHA256SUMS (expected {digest[:16]}..., "
-                                    f"found {actual[:16]}...)")
-            problems += [f"{n} is in the bundle but not in SHA256SUMS" for n in names
-                         if n != "SHA256SUMS" and n not in expected]
-    except (zipfile.BadZipFile, OSError, EOFError) as e:
-        raise EvidenceError(f"{path} cannot be read as a zip file ({e})") from None
-    if problems:
-        raise BundleMismatch(f"{path}: " + "; ".join(problems))
-    return sorted(expected)

@@ -27,10 +27,10 @@ from typing import Callable, Iterable, Iterator, TextIO
 
 import cv2
 
-from .core.colour import lab_to_rgb
-from .core.imaging import load_image
-from .core.records import Catalogue
-from .errors import PackcheckError
+from ..core.colour import lab_to_rgb
+from ..core.imaging import load_image
+from ..core.records import Catalogue
+from ..errors import PackcheckError
 
 #: Cards beyond this many are listed without thumbnails (keeps the file small for a bad night).
 MAX_CARDS_WITH_IMAGES = 400
@@ -248,7 +248,7 @@ def render(rows: Rows, *, summary, catalogue: Catalogue, root: Path,
     """The report as a stream of HTML fragments.
 
     ``rows(status)`` yields the (row, extra) pairs of the orders with that status,
-    in input order; ``summary`` is the :class:`~packcheck.audit.AuditSummary`.
+    in input order; ``summary`` is the :class:`~packcheck.apps.audit.run.AuditSummary`.
     """
     s = summary
     yield _head(f"packcheck audit: {s.statuses.get('FLAG', 0)} flagged of {s.orders} orders")

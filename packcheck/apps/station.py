@@ -6,8 +6,8 @@ turns each line typed into an :class:`Outcome`:
 
 * an order id: the photo is taken from a :class:`FolderSource` (a folder a
   camera app writes into) or a :class:`CameraSource` (OpenCV), judged by the
-  :class:`~packcheck.checker.Checker` opened once for the session, and recorded
-  in the :class:`~packcheck.evidence.EvidenceStore`. Scanning an order again
+  :class:`~packcheck.apps.checker.Checker` opened once for the session, and recorded
+  in the :class:`~packcheck.apps.evidence.store.EvidenceStore`. Scanning an order again
   (after fixing the box) records a new check linked to the previous one.
 * ``!ok SUPERVISOR REASON...`` (or ``override SUPERVISOR REASON...``): a
   supervisor lets the last checked box ship although it was not a PASS.
@@ -34,11 +34,11 @@ from typing import Callable, Protocol
 import cv2
 import numpy as np
 
+from ..core.imaging import jpeg_end
+from ..core.verdict import Status, Verdict, error_verdict
+from ..errors import CameraError, ImageMissing, ImageStillWriting, UnknownOrder
 from .checker import Checker
-from .core.imaging import jpeg_end
-from .core.verdict import Status, Verdict, error_verdict
-from .errors import CameraError, ImageMissing, ImageStillWriting, UnknownOrder
-from .evidence import CheckRecord, EvidenceStore, OverrideRecord, PhotoInput
+from .evidence.store import CheckRecord, EvidenceStore, OverrideRecord, PhotoInput
 
 log = logging.getLogger(__name__)
 

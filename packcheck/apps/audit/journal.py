@@ -1,0 +1,146 @@
+"""The audit's journal: every row of a run in SQLite beside the output, as results arrive.
+
+A run killed at any moment (kill -9, power cut) and started again with
+``resume=True`` checks only the orders not yet in the journal. The journal
+remembers a fingerprint of the input (orders, catalogue, components, packed,
+thresholds) and refuses to resume a different one; an exclusive ``flock`` keeps
+two audits from writing one output at once.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import sqlite3
+import time
+from pathlib import Path
+from typing import Iterator
+
+from ...errors import PackcheckError
+from ...store import dataset
+
+log = logging.getLogger(__name__)
+
+#: The journal is committed (fsync) at most this often; a crash loses at most this much work, never a row.
+COMMIT_EVERY_S = 1.0
+_JOURNAL_VERSION = "1"
+
+
+def journal_path(out: Path) -> Path:
+    """The journal that belongs to an output file: ``results.csv`` -> ``results.csv.journal``."""
+    out = Path(out)
+    return out.with_name(out.name + ".journal")
+
+
+def input_fingerprint(config, thresholds_version: str) -> str:
+    """What a journal's rows depend on: the CSVs' bytes and the thresholds."""
+    h = hashlib.sha256()
+    root = Path(config.data_dir)
+    files = [Path(config.orders_file) if config.orders_file else root / dataset.ORDERS,
+             root / dataset.CATALOGUE, root / dataset.COMPONENTS, root / dataset.PACKED]
+    for path in files:
+        h.update(str(path.name).encode() + b"\0")
+        try:
+            with open(path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+        except FileNotFoundError:
+            h.update(b"<absent>")
+        h.update(b"\0")
+    h.update(thresholds_version.encode())
+    return h.hexdigest()
+
+
+class Journal:
+    """The rows of a run so far, in an SQLite file next to the output.
+
+    Rows are committed at most every :data:`COMMIT_EVERY_S` seconds with
+    ``synchronous=FULL``: a crash loses only rows not yet committed, and those
+    orders are simply checked again on resume. An exclusive ``flock`` on the
+    file keeps two audits from writing the same output at once.
+    """
+
+    _SCHEMA = """
+    CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS rows (
+        seq INTEGER PRIMARY KEY, order_id TEXT NOT NULL UNIQUE, status TEXT NOT NULL,
+        row TEXT NOT NULL, extra TEXT NOT NULL
+    );
+    """
+
+    def __init__(self, path: Path, fingerprint: str, *, resume: bool):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # The lock is on our own descriptor of the journal (flock, which SQLite's
+            # POSIX locks do not touch); it is closed only after the database.
+            self._lock = open(self.path, "ab")
+        except OSError as e:
+            raise PackcheckError(f"cannot write the audit journal {self.path} ({e.strerror or e}); "
+                                 "choose an --out in a folder you can write to") from None
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            raise PackcheckError(f"another audit is writing to {self.path} right now; "
+                                 "wait for it to finish or choose another --out") from None
+        try:
+            self.db = sqlite3.connect(self.path, isolation_level=None, timeout=60)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            if not resume:
+                old = self.db.execute("SELECT name FROM sqlite_master WHERE name='rows'").fetchone()
+                if old and self.db.execute("SELECT count(*) FROM rows").fetchone()[0]:
+                    log.warning("starting over: the earlier run's rows in %s are discarded "
+                                "(pass --resume to continue a run instead)", self.path)
+                self.db.executescript("DROP TABLE IF EXISTS rows; DROP TABLE IF EXISTS meta;")
+            self.db.executescript(self._SCHEMA)
+            meta = dict(self.db.execute("SELECT key, value FROM meta"))
+        except sqlite3.DatabaseError as e:
+            self._lock.close()
+            raise PackcheckError(f"{self.path} is not an audit journal ({e}); delete it or choose another --out") \
+                from None
+        self.resumed = bool(meta)
+        if meta and (meta.get("version") != _JOURNAL_VERSION or meta.get("input") != fingerprint):
+            self.close()
+            raise PackcheckError(
+                f"{self.path} belongs to a run over other input (orders, catalogue, components, packed or "
+                "thresholds changed since); run again without --resume to start over")
+        if not meta:
+            self.db.executemany("INSERT INTO meta VALUES (?, ?)",
+                                [("version", _JOURNAL_VERSION), ("input", fingerprint)])
+        self.db.execute("BEGIN")
+        self._last_commit = time.monotonic()
+
+    def __len__(self) -> int:
+        return self.db.execute("SELECT count(*) FROM rows").fetchone()[0]
+
+    def status_counts(self) -> dict[str, int]:
+        return dict(self.db.execute("SELECT status, count(*) FROM rows GROUP BY status"))
+
+    def has(self, order_id: str) -> bool:
+        return self.db.execute("SELECT 1 FROM rows WHERE order_id=?", (order_id,)).fetchone() is not None
+
+    def add(self, seq: int, row: dict, extra: dict) -> None:
+        self.db.execute("INSERT OR REPLACE INTO rows VALUES (?,?,?,?,?)",
+                        (seq, row["order_id"], row["status"], json.dumps(row), json.dumps(extra)))
+        if time.monotonic() - self._last_commit >= COMMIT_EVERY_S:
+            self.commit()
+
+    def commit(self) -> None:
+        self.db.execute("COMMIT")
+        self.db.execute("BEGIN")
+        self._last_commit = time.monotonic()
+
+    def rows(self, where: str = "", params=()) -> Iterator[tuple[dict, dict]]:
+        """(row, extra) in input order, streamed from disk."""
+        cur = self.db.cursor()
+        for row, extra in cur.execute(f"SELECT row, extra FROM rows {where} ORDER BY seq", params):
+            yield json.loads(row), json.loads(extra)
+
+    def close(self) -> None:
+        if self.db.in_transaction:
+            self.db.execute("COMMIT")
+        self.db.close()
+        self._lock.close()
