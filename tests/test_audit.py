@@ -23,7 +23,7 @@ from packcheck.apps.audit.rows import spreadsheet_safe
 from packcheck.apps.audit.run import AuditConfig, run_audit
 from packcheck.apps.checker import Checker
 from packcheck.cli import cli
-from packcheck.cli_audit import Progress
+from packcheck.cli.audit import Progress
 from packcheck.core.records import Order
 from packcheck.errors import PackcheckError
 from packcheck.store import dataset

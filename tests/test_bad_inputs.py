@@ -369,7 +369,7 @@ def test_hostile_headers_do_not_allocate(case, corpus):
 
 # ------------------------------------------------------------------ 3. packcheck audit
 def _audit_available() -> bool:
-    return importlib.util.find_spec("packcheck.cli_audit") is not None
+    return importlib.util.find_spec("packcheck.cli.audit") is not None
 
 
 needs_audit = pytest.mark.skipif(not _audit_available(), reason="packcheck audit does not exist yet")

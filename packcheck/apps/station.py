@@ -17,7 +17,7 @@ Photos still being written are never judged: a file whose size or time changes
 while it is read, or whose format says it is incomplete (a JPEG without its
 end-of-image marker after the image data, a PNG without IEND), is read again
 at the next poll, until the timeout. This module prints nothing; the CLI
-(:mod:`packcheck.cli_station`) shows the outcomes.
+(:mod:`packcheck.cli.station`) shows the outcomes.
 """
 from __future__ import annotations
 

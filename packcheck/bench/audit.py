@@ -22,12 +22,9 @@ import resource
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
-
-import click
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 PHOTO_SIZE = (4000, 3000)
@@ -315,58 +312,6 @@ def format_table(result: dict) -> str:
     lines.append("peak MB: resident memory of the audit's process tree (parent + workers), sampled; "
                  "parent/worker MB: ru_maxrss")
     return "\n".join(lines)
-
-
-def cli_command() -> click.Command:
-    from ..cli import CONTEXT, handle_errors
-
-    @click.command("audit", context_settings=CONTEXT)
-    @click.option("--data", "sample", type=click.Path(file_okay=False, path_type=Path), default=Path("sample_data"),
-                  show_default=True, help="The demo data folder the synthetic orders are drawn from.")
-    @click.option("--orders", "order_counts", type=click.IntRange(min=1), multiple=True,
-                  help="Synthetic orders per run (repeatable; default 200).")
-    @click.option("--workers", type=click.IntRange(min=1), multiple=True,
-                  help="Worker counts to measure (repeatable; default 1 and 2).")
-    @click.option("--naive-orders", type=click.IntRange(min=1), default=30, show_default=True,
-                  help="Orders timed in the naive imagehash loop.")
-    @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path),
-                  help="Where the 12 MP photos and data folders go (default: a temporary folder, removed after).")
-    @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
-                  help="Also write the results here.")
-    @handle_errors
-    def audit_bench(sample, order_counts, workers, naive_orders, work_dir, json_out):
-        """Orders/s and peak memory of 'packcheck audit' on 12 MP photos, against a naive imagehash loop.
-
-        Builds N synthetic orders over the demo data (sample photos re-encoded once
-        as 4000x3000 JPEGs), audits them in a fresh process per (N, workers), and
-        times a naive Pillow + imagehash loop in the same run. Not a test: it
-        prints what this machine does.
-
-        \b
-        Examples:
-            packcheck bench audit
-            packcheck bench audit --orders 1000 --orders 20000 --workers 1 --workers 2 --json bench.json
-        """
-        from ..errors import PackcheckError
-
-        if not (sample / "orders.csv").exists():
-            raise PackcheckError(f"{sample} has no orders.csv; give the demo data folder with --data")
-        tmp = None
-        if work_dir is None:
-            tmp = tempfile.mkdtemp(prefix="packcheck-bench-")
-            work_dir = Path(tmp)
-        try:
-            result = run(sample.resolve(), order_counts=list(order_counts) or [200], workers=list(workers) or [1, 2],
-                         naive_orders=naive_orders, work=work_dir.resolve(),
-                         echo=lambda m: click.echo(m, err=True))
-        finally:
-            if tmp:
-                shutil.rmtree(tmp, ignore_errors=True)
-        from ..cli_bench import emit
-
-        emit(format_table(result), result, json_out)
-
-    return audit_bench
 
 
 if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "--child":

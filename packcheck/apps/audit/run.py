@@ -238,27 +238,3 @@ def _write_out(path: Path, write: Callable) -> None:
     except OSError as e:
         raise PackcheckError(f"cannot write {path} ({e.strerror or e}); every result is kept in the journal: "
                              "free some space or fix the folder, then run again with --resume") from None
-
-
-def format_summary(s: AuditSummary) -> str:
-    """The summary people read at the end of a run."""
-    rate = s.checked / s.wall_seconds if s.wall_seconds else 0.0
-    lines = [f"audited {s.orders} orders in {s.wall_seconds:.1f} s ({rate:.2f} orders/s, "
-             f"{s.workers} worker{'s' if s.workers != 1 else ''}, {s.engine} engine)"
-             + (f"; {s.resumed} resumed from the journal" if s.resumed else "")]
-    for st in STATUS_ORDER:
-        lines.append(f"  {st:<7}{s.statuses.get(st, 0):>7}")
-    if s.reasons:
-        lines.append("reasons:")
-        width = max(len(r) for r in s.reasons)
-        for r, n in s.reasons.items():
-            lines.append(f"  {r:<{width}} {n:>6}  {reason_text(r)}")
-    slow = s.slowest_stage
-    if slow and s.orders:
-        stage, share = slow
-        lines.append(f"slowest stage: {stage} ({100 * share:.0f}% of check time, "
-                     f"{1000 * s.stage_seconds[stage] / s.orders:.0f} ms per order)")
-    lines.append(f"results: {s.out}")
-    if s.html:
-        lines.append(f"report:  {s.html}")
-    return "\n".join(lines)

@@ -1,16 +1,67 @@
-"""Options and output shared by several commands (not a command itself)."""
+"""What the commands share: exit codes, error handling, the data-folder options, how a verdict is shown."""
 from __future__ import annotations
 
 import functools
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from .apps.checker import Checker
-from .core.thresholds import SIGNALS, load_thresholds
-from .core.verdict import Status, Verdict
+from ..core.thresholds import SIGNALS, load_thresholds
+from ..core.verdict import Status, Verdict
+from ..errors import PackcheckError
+
+if TYPE_CHECKING:
+    from ..apps.checker import Checker
+
+EXIT_PASS, EXIT_ATTENTION, EXIT_ERROR, EXIT_INTERNAL = 0, 1, 2, 3
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> None:
+    """Print ``Error: message`` to stderr and exit."""
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+def handle_errors(func):
+    """Turn library errors into ``Error: ...`` and exit code 2; bugs into exit code 3."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except PackcheckError as e:
+            fail(str(e))
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except BrokenPipeError:
+            # The reader went away (`packcheck ... | head`): not an error of ours.
+            sys.stderr.close()
+            sys.exit(0)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as e:  # noqa: BLE001 - the last line of defence
+            if click.get_current_context().find_root().params.get("debug"):
+                raise
+            fail(f"unexpected {type(e).__name__}: {e} (this is a bug; rerun with --debug and report it)",
+                 EXIT_INTERNAL)
+
+    return wrapper
+
+
+def status_exit_code(statuses) -> int:
+    """0 when everything passed, 2 when anything is an ERROR, else 1."""
+    statuses = [str(s) for s in statuses]
+    if "ERROR" in statuses:
+        return EXIT_ERROR
+    if any(s in ("FLAG", "REVIEW") for s in statuses):
+        return EXIT_ATTENTION
+    return EXIT_PASS
+
 
 
 def data_options(func):
@@ -34,6 +85,8 @@ def data_options(func):
 def load_checker(data_dir: Path, thresholds_path: Path | None, signals: str | None, cache_path: Path | None,
                  *, workers: int = 1, quiet: bool = False) -> Checker:
     """Open a data folder for checking, with a progress line while new listing images are indexed."""
+    from ..apps.checker import Checker
+
     th = load_thresholds(thresholds_path)
     if signals:
         th = th.with_signals([s.strip() for s in signals.split(",") if s.strip()])

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from .cli import CONTEXT, handle_errors, status_exit_code
-from .cliopts import data_options, dump_json, load_checker, render_verdict
+from .common import CONTEXT, data_options, dump_json, handle_errors, load_checker, render_verdict, status_exit_code
 
 
 @click.command(context_settings=CONTEXT)
@@ -38,6 +37,3 @@ def check(order_id, data_dir, thresholds_path, signals, cache_path, photos, as_j
             click.echo(f"Error: {verdict.error}", err=True)
     sys.exit(status_exit_code([verdict.status]))
 
-
-def register(group: click.Group) -> None:
-    group.add_command(check)

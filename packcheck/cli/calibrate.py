@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from .cli import CONTEXT, handle_errors
-from .errors import PackcheckError
+from ..errors import PackcheckError
+from .common import CONTEXT, handle_errors
 
 
 def _command_line(ctx: click.Context) -> str:
@@ -88,7 +88,7 @@ def calibrate(labels_path, data_dir, manifest_path, target, review_rate, out_pat
     if manifest_path is not None:
         inputs = cal.read_manifest_pairs(manifest_path, cache=cache_path)
     else:
-        from .store.fingerprints import default_cache_path
+        from ..store.fingerprints import default_cache_path
 
         inputs = cal.read_labels(labels_path, data_dir, cache=cache_path or default_cache_path(data_dir))
     result = cal.calibrate(inputs, target=target, review_rate=review_rate, folds=folds, seed=seed, workers=workers,
@@ -111,6 +111,3 @@ def calibrate(labels_path, data_dir, manifest_path, target, review_rate, out_pat
             raise PackcheckError(f"cannot write {report_path} ({e.strerror or e})") from None
         click.echo(f"wrote {report_path}")
 
-
-def register(group: click.Group) -> None:
-    group.add_command(calibrate)

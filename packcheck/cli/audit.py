@@ -7,8 +7,7 @@ from pathlib import Path
 
 import click
 
-from .cli import CONTEXT, EXIT_ATTENTION, EXIT_PASS, handle_errors
-from .cliopts import data_options, dump_json
+from .common import CONTEXT, EXIT_ATTENTION, EXIT_PASS, data_options, dump_json, handle_errors
 
 #: Seconds between progress lines when stderr is not a terminal (cron, CI logs).
 LOG_EVERY_S = 30.0
@@ -99,7 +98,7 @@ def audit(data_dir, thresholds_path, signals, cache_path, orders_file, out, html
         packcheck audit --data /mnt/day --orders /mnt/day/orders-0612.csv --out r.csv --workers 8 --resume
         packcheck audit --data /shared/day --out r.csv --engine dask --scheduler tcp://10.0.0.5:8786
     """
-    from .apps.audit.run import AuditConfig, format_summary, run_audit
+    from ..apps.audit.run import AuditConfig, run_audit
 
     if scheduler and engine != "dask":
         raise click.UsageError("--scheduler is only used with --engine dask")
@@ -123,5 +122,28 @@ def audit(data_dir, thresholds_path, signals, cache_path, orders_file, out, html
     sys.exit(EXIT_PASS if summary.exit_code == 0 else EXIT_ATTENTION)
 
 
-def register(group: click.Group) -> None:
-    group.add_command(audit)
+def format_summary(s) -> str:
+    """The summary people read at the end of a run (of an :class:`~packcheck.apps.audit.run.AuditSummary`)."""
+    from ..apps.audit.rows import reason_text
+    from ..apps.audit.run import STATUS_ORDER
+
+    rate = s.checked / s.wall_seconds if s.wall_seconds else 0.0
+    lines = [f"audited {s.orders} orders in {s.wall_seconds:.1f} s ({rate:.2f} orders/s, "
+             f"{s.workers} worker{'s' if s.workers != 1 else ''}, {s.engine} engine)"
+             + (f"; {s.resumed} resumed from the journal" if s.resumed else "")]
+    for st in STATUS_ORDER:
+        lines.append(f"  {st:<7}{s.statuses.get(st, 0):>7}")
+    if s.reasons:
+        lines.append("reasons:")
+        width = max(len(r) for r in s.reasons)
+        for r, n in s.reasons.items():
+            lines.append(f"  {r:<{width}} {n:>6}  {reason_text(r)}")
+    slow = s.slowest_stage
+    if slow and s.orders:
+        stage, share = slow
+        lines.append(f"slowest stage: {stage} ({100 * share:.0f}% of check time, "
+                     f"{1000 * s.stage_seconds[stage] / s.orders:.0f} ms per order)")
+    lines.append(f"results: {s.out}")
+    if s.html:
+        lines.append(f"report:  {s.html}")
+    return "\n".join(lines)
