@@ -1,4 +1,4 @@
-"""Rebuild everything in sample_data/ from packcheck.synth.
+"""Rebuild everything in sample_data/ from packcheck.tooling.synth.
 
 Usage::
 
@@ -27,7 +27,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing
 
-from packcheck import synth  # noqa: E402
+from packcheck.tooling import synth
 
 PHOTO_SIZE = (1280, 960)      # (width, height) of packing photos
 LISTING_SIZE = 800            # front listing image, square

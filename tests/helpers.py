@@ -43,7 +43,7 @@ def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
 def synth_shop(root: Path, products=(("trousers", 3), ("mug", 2), ("towel", 1), ("bottle", 1)), *,
                listing_size=360) -> dict[str, tuple[str, str]]:
     """A data folder of synthetic products: catalogue.csv and listing images. Returns sku -> (product, variant)."""
-    from packcheck import synth
+    from packcheck.tooling import synth
 
     (root / "listings").mkdir(parents=True, exist_ok=True)
     rows, skus = [], {}

@@ -576,7 +576,7 @@ def test_progress_bar_on_a_terminal():
 @pytest.mark.slow
 def test_bench_audit_runs_end_to_end(tmp_path):
     """The benchmark's machinery on four orders (its numbers are not asserted: it is not a timed test)."""
-    from packcheck.bench import audit as bench
+    from packcheck.tooling.bench import audit as bench
 
     sample = build_data(tmp_path / "sample", ORDER_ROWS[:4])
     result = bench.run(sample, order_counts=[6], workers=[1], naive_orders=2, work=tmp_path / "work",

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from packcheck import synth
-from packcheck.bench import accuracy
 from packcheck.cli import cli
 from packcheck.errors import DataError
+from packcheck.tooling import evaluate, synth
+from packcheck.tooling.bench import accuracy
 from helpers import REALDATA, write_csv
 
 
@@ -55,7 +55,7 @@ def tiny_manifest(tmp_path_factory):
                 img = synth.render_scene([(product, variant)], seed=cid * 10 + k, size=(640, 480))
                 synth.save_jpeg(root / f"{name}_{k}.jpg", img, quality=85)
                 rows.append([cid, name, product, "photo", f"{name}_{k}.jpg"])
-    return write_csv(root / "manifest.csv", list(accuracy.COLUMNS), rows)
+    return write_csv(root / "manifest.csv", list(evaluate.COLUMNS), rows)
 
 
 def test_benchmark_on_a_tiny_manifest(tiny_manifest, tmp_path):
@@ -89,7 +89,7 @@ def test_manifest_errors_name_the_problem(tmp_path, content, words):
     m = tmp_path / "manifest.csv"
     m.write_text(content)
     with pytest.raises(DataError, match=words.replace("(", r"\(").replace(")", r"\)")):
-        accuracy.read_manifest(m)
+        evaluate.read_manifest(m)
     r = CliRunner().invoke(cli, ["bench", "accuracy", "--manifest", str(m)])
     assert r.exit_code == 2 and r.stderr.startswith("Error: manifest.csv")
 

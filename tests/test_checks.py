@@ -4,13 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from packcheck import synth
 from packcheck.apps.checker import Checker
 from packcheck.core.checks import component_check, expected_components
 from packcheck.core.records import Catalogue, CatalogueItem, OrderLine
 from packcheck.core.thresholds import DEFAULT_PATH, load_thresholds
 from packcheck.core.verdict import CheckResult, Status, combine
 from packcheck.errors import ThresholdsError
+from packcheck.tooling import synth
 from helpers import synth_shop, write_csv
 
 

@@ -3,9 +3,9 @@ import cv2
 import numpy as np
 import pytest
 
-from packcheck import synth
 from packcheck.core import colour
 from packcheck.core.locate import listing_mask, locate_product
+from packcheck.tooling import synth
 from helpers import blob_image
 
 

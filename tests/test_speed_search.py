@@ -6,12 +6,12 @@ from types import MappingProxyType
 import numpy as np
 import pytest
 
-from packcheck.bench.speed import SyntheticCatalogue
 from packcheck.core import scoring, search
 from packcheck.core.fingerprint import PIPELINE_VERSION
 from packcheck.core.thresholds import load_thresholds
 from packcheck.store.fingerprints import FingerprintStore, to_blobs
 from packcheck.store.index import ListingIndex, load_index
+from packcheck.tooling.catalogue_gen import SyntheticCatalogue
 
 
 def _store(tmp_path, cat: SyntheticCatalogue, name="index.sqlite"):

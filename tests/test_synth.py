@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from packcheck import synth
+from packcheck.tooling import synth
 
 SMALL = (320, 240)  # (width, height): keeps scene tests fast
 

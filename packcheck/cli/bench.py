@@ -43,7 +43,7 @@ def accuracy(manifest, json_out, thresholds_path, workers, ablation):
         packcheck bench accuracy --manifest ../shared/realdata/grocerystore/manifest.csv --json acc.json
         packcheck bench accuracy --manifest scenes/manifest.csv --ablation
     """
-    from ..bench import accuracy as acc
+    from ..tooling.bench import accuracy as acc
 
     report = acc.run(manifest, thresholds_path=thresholds_path, workers=workers, ablate=ablation,
                      progress=lambda done, total: progress_line("scoring photos", done, total))
@@ -98,7 +98,7 @@ def speed(photos, data_dir, repeat, catalogue_size, queries, exact_queries, json
         packcheck bench speed --json speed.json
         packcheck bench speed --photo IMG_0001.jpg --catalogue-size 0 --repeat 15
     """
-    from ..bench.speed import format_report, run
+    from ..tooling.bench.speed import format_report, run
 
     try:
         report = run(data_dir=data_dir, photos=list(photos) or None, repeat=repeat,
@@ -130,7 +130,7 @@ def station(data_dir, order_id, runs, warmup, json_out):
     Example:
         packcheck bench station --data sample_data --runs 15 --json station-bench.json
     """
-    from ..bench.station import format_report, run
+    from ..tooling.bench.station import format_report, run
 
     try:
         report = run(data_dir, runs=runs, warmup=warmup, order_id=order_id,
@@ -170,7 +170,7 @@ def audit_bench(sample, order_counts, workers, naive_orders, work_dir, json_out)
     import shutil
     import tempfile
 
-    from ..bench.audit import format_table, run
+    from ..tooling.bench.audit import format_table, run
     from ..errors import PackcheckError
 
     if not (sample / "orders.csv").exists():
@@ -210,7 +210,7 @@ def scenes(out_dir, products, variants, photos, seed):
         packcheck bench accuracy --manifest scenes/manifest.csv
     """
     import time
-    from ..synth import list_products, list_variants, make_scene_manifest
+    from ..tooling.synth import list_products, list_variants, make_scene_manifest
 
     chosen = list_products()[:products]
     fewest = min(chosen, key=lambda p: len(list_variants(p)))

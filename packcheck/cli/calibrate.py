@@ -77,7 +77,7 @@ def calibrate(labels_path, data_dir, manifest_path, target, review_rate, out_pat
         raise click.UsageError("--labels needs --data, the folder whose catalogue.csv the SKUs belong to")
     if manifest_path is not None and data_dir is not None:
         raise click.UsageError("--data goes with --labels, not with --manifest")
-    from calibration import calibrate as cal
+    from packcheck.tooling.calibration import calibrate as cal
 
     command = _command_line(click.get_current_context())
 
@@ -103,7 +103,7 @@ def calibrate(labels_path, data_dir, manifest_path, target, review_rate, out_pat
     click.echo(cal.format_summary(result))
     click.echo(f"\nwrote {out_path} (version {result.version})")
     if report_path is not None:
-        from calibration import report
+        from packcheck.tooling.calibration import report
 
         try:
             report.write_report(result, report_path)

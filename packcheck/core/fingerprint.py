@@ -181,6 +181,14 @@ def _colour_signals(regions):
     return np.stack(hists), np.stack(labs), np.stack(chashes), hashes
 
 
+def photo_colour_and_hashes(regions) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A photo's hash-and-colour stage: Lab histograms, dominant colours, colour hashes and
+    structural hashes of each ``(crop, mask)`` region (see :func:`fingerprint_photo`)."""
+    hists, labs, chashes, hash_inputs = _colour_signals(regions)
+    hashes = np.stack([hashing.structural_hashes(_masked_grey(s, m)) for s, m in hash_inputs])
+    return hists, labs, chashes, hashes
+
+
 def _masked_grey(small: np.ndarray, mask: np.ndarray, fill: int = 255) -> np.ndarray:
     # Hash the product, not its background: paint the background one flat tone.
     grey = hashing.luma(small)
@@ -273,8 +281,7 @@ def fingerprint_photo(
         # the centre of the frame is the best guess at the product.
         c = centre_crop(rgb, 0.6)
         regions = [(c, np.full(c.shape[:2], 255, np.uint8))]
-    hists, labs, chashes, hash_inputs = _colour_signals(regions)
-    hashes = np.stack([hashing.structural_hashes(_masked_grey(s, m)) for s, m in hash_inputs])
+    hists, labs, chashes, hashes = photo_colour_and_hashes(regions)
     t2 = time.perf_counter()
     emb = (embedding.embed(photo_crops(rgb, loc)) if use_embedding
            else np.zeros((0, embedding.EMBEDDING_DIM), np.float32))

@@ -42,7 +42,8 @@ csv.field_size_limit(MAX_FIELD_CHARS)
 
 
 # ---------------------------------------------------------------- reading CSV safely
-def _decode(data: bytes, name: str) -> str:
+def decode_text(data: bytes, name: str) -> str:
+    """A CSV file's bytes as text: UTF-8 with or without a BOM, else a DataError naming the byte and line."""
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -76,7 +77,7 @@ def read_csv(path: Path, required: tuple[str, ...], *, optional: tuple[str, ...]
         raise DataError("cannot be read (permission denied)", file=str(path)) from None
     except OSError as e:
         raise DataError(f"cannot be read ({e.strerror or e})", file=str(path)) from None
-    text = _decode(data, name)
+    text = decode_text(data, name)
     if "\x00" in text:
         raise DataError("contains NUL bytes; it is not a text CSV file", file=name)
     reader = csv.reader(io.StringIO(text, newline=""), strict=False)

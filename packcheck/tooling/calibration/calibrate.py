@@ -35,16 +35,15 @@ from types import MappingProxyType
 
 import numpy as np
 
-from packcheck import __version__
-from packcheck.bench import accuracy as acc
-from packcheck.core.fingerprint import Fingerprint
-from packcheck.core.scoring import PhotoSet, score_photo
-from packcheck.core.thresholds import Band, SCHEMA_VERSION, SIGNALS, Thresholds, load_thresholds
-from packcheck.errors import DataError, PackcheckError
-from packcheck.store.dataset import load_catalogue, read_csv, resolve_inside
-from packcheck.store.index import build_index
-from packcheck.util.fsio import atomic_write
-from packcheck.util.pool import spawn_pool
+from ... import __version__
+from ...core.fingerprint import Fingerprint
+from ...core.scoring import PhotoSet, score_photo
+from ...core.thresholds import Band, SCHEMA_VERSION, SIGNALS, Thresholds, load_thresholds
+from ...errors import DataError, PackcheckError
+from ...store.dataset import load_catalogue, read_csv, resolve_inside
+from ...store.index import build_index
+from ...util.fsio import atomic_write
+from .. import evaluate
 
 LABELS = ("match", "wrong_item", "wrong_variant")
 IMPOSTORS = ("wrong_variant", "wrong_item")
@@ -155,8 +154,8 @@ def read_manifest_pairs(manifest_path: str | Path, *, cache: Path | None = None)
     ``coarse_class`` (``wrong_variant``: the benchmark's lookalike pairs) and every
     class of another coarse class (``wrong_item``).
     """
-    m = acc.read_manifest(manifest_path)
-    catalogue = acc.manifest_catalogue(m)
+    m = evaluate.read_manifest(manifest_path)
+    catalogue = evaluate.manifest_catalogue(m)
     coarse = {cid: m.classes[cid][1] for cid in catalogue.items}
     photos = []
     for truth, path in m.photos:
@@ -219,12 +218,13 @@ def _keypoint_rows(n_rows: int, photo_no: int, seed: int) -> list[int]:
 def _raw_worker(args):
     """Pass 1: fingerprint a photo; per-signal mean/variance over its cohort; keypoint inliers."""
     path, photo_no, seed = args
-    blob, err = acc._fingerprint(path)
+    blob, err = evaluate.fingerprint_photo_file(path)
     if blob is None:
         return None, err, None, None
-    index = acc._W["index"]
+    ctx = evaluate.worker_context()
+    index = ctx.index
     # Every signal on, so the statistics of signals weighted 0 are estimated too.
-    th_all = acc._W["thresholds"].with_signals(SIGNALS)
+    th_all = ctx.thresholds.with_signals(SIGNALS)
     kp_rows = _keypoint_rows(len(index), photo_no, seed)
     cache: dict[int, int] = {}
     s = score_photo(PhotoSet.of([Fingerprint.from_bytes(blob)]), index, th_all, must_verify=kp_rows,
@@ -239,8 +239,9 @@ def _raw_worker(args):
 def _score_worker(args):
     """Pass 2: item and variant scores of a photo's pairs, with the re-estimated normalisation."""
     blob, skus, cache, norm = args
-    th = dataclasses.replace(acc._W["thresholds"], normalisation=MappingProxyType(norm))
-    r = acc.score_pairs(Fingerprint.from_bytes(blob), acc._W["index"], acc._W["catalogue"], th, skus=skus,
+    ctx = evaluate.worker_context()
+    th = dataclasses.replace(ctx.thresholds, normalisation=MappingProxyType(norm))
+    r = evaluate.score_pairs(Fingerprint.from_bytes(blob), ctx.index, ctx.catalogue, th, skus=skus,
                         inlier_cache=cache)
     return {sku: (r["item"][sku], r["variant"][sku]) for sku in skus}
 
@@ -316,12 +317,13 @@ def score_pairs_of(inputs: Inputs, *, thresholds_path: str | Path | None = None,
             return norm, second
 
         if workers == 1:
-            acc._init_worker(*initargs)
+            evaluate.init_worker(*initargs)
             norm, scored = run(map)
         else:
             # spawn, not fork: this process has run OpenCV's thread pool while indexing, and a
             # forked child can inherit one of its locks held (seen: a worker hung on a futex).
-            with spawn_pool(workers, initializer=acc._init_worker, initargs=initargs) as pool:
+            with evaluate.start_pool(workers, cache=cache, entries=inputs.entries, catalogue=inputs.catalogue,
+                                     thresholds_path=thresholds_path) as pool:
                 norm, scored = run(lambda f, jobs: pool.map(f, jobs, chunksize=2))
     finally:
         if tmp is not None:

@@ -17,96 +17,18 @@ whole photo against the whole iconic image, computed in the same run.
 """
 from __future__ import annotations
 
-import csv
 import os
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..core import checks
-from ..core.fingerprint import Fingerprint, fingerprint_photo
-from ..core.imaging import load_image
-from ..core.records import Catalogue, CatalogueItem
-from ..core.scoring import PhotoSet, cheap_scores, finish_scores, score_photo
-from ..core.thresholds import SIGNALS, Thresholds, load_thresholds
-from ..errors import DataError
-from ..store.dataset import _decode
-from ..store.index import build_index
-from ..util.pool import spawn_pool
-
-COLUMNS = ("class_id", "class_name", "coarse_class", "kind", "path")
-
-
-@dataclass(frozen=True)
-class Manifest:
-    root: Path
-    classes: dict[str, tuple[str, str]]  # class_id -> (class_name, coarse_class)
-    iconic: dict[str, list[Path]]
-    photos: list[tuple[str, Path]]  # (class_id, path)
-
-
-def read_manifest(path: str | Path) -> Manifest:
-    """Read and validate a manifest; any problem is a DataError naming the row."""
-    path = Path(path)
-    name = path.name
-    try:
-        text = _decode(path.read_bytes(), name)
-    except FileNotFoundError:
-        raise DataError("does not exist", file=str(path)) from None
-    except OSError as e:
-        raise DataError(f"cannot be read ({e.strerror or e})", file=str(path)) from None
-    rows = list(csv.reader(text.splitlines()))
-    if not rows:
-        raise DataError("is empty", file=name)
-    header = [h.strip().lower() for h in rows[0]]
-    missing = [c for c in COLUMNS if c not in header]
-    if missing:
-        raise DataError(f"missing column(s) {', '.join(missing)}", file=name, row=1)
-    col = {c: header.index(c) for c in COLUMNS}
-    root = path.parent
-    classes: dict[str, tuple[str, str]] = {}
-    iconic: dict[str, list[Path]] = {}
-    photos: list[tuple[str, Path]] = []
-    absent = []
-    for n, rec in enumerate(rows[1:], start=2):
-        if not any(v.strip() for v in rec):
-            continue
-        if len(rec) < len(header):
-            raise DataError(f"has {len(rec)} fields, the header has {len(header)}", file=name, row=n)
-        get = {c: rec[i].strip() for c, i in col.items()}
-        cid = get["class_id"]
-        if not cid:
-            raise DataError("is empty", file=name, row=n, field="class_id")
-        classes.setdefault(cid, (get["class_name"] or cid, get["coarse_class"] or cid))
-        p = root / get["path"]
-        if not get["path"] or not p.is_file():
-            absent.append(f"row {n}: {get['path'] or '(empty)'}")
-        if get["kind"] == "iconic":
-            iconic.setdefault(cid, []).append(p)
-        elif get["kind"] == "photo":
-            photos.append((cid, p))
-        else:
-            raise DataError(f"'{get['kind']}' is neither 'iconic' nor 'photo'", file=name, row=n, field="kind")
-    if absent:
-        more = f" and {len(absent) - 5} more" if len(absent) > 5 else ""
-        raise DataError(f"image file(s) missing: {'; '.join(absent[:5])}{more}", file=name)
-    orphans = sorted({c for c, _ in photos if c not in iconic})
-    if orphans:
-        raise DataError(f"class(es) {', '.join(orphans)} have photos but no iconic image", file=name)
-    if not photos or len(iconic) < 2:
-        raise DataError("needs photos and at least two classes with an iconic image", file=name)
-    return Manifest(root, classes, iconic, photos)
-
-
-def manifest_catalogue(m: Manifest) -> Catalogue:
-    """The manifest's classes as a catalogue: one SKU per class, coarse class as product id."""
-    return Catalogue({
-        cid: CatalogueItem(sku=cid, product_id=coarse, title=name, variant=name, listing_images=tuple(m.iconic[cid]))
-        for cid, (name, coarse) in m.classes.items() if cid in m.iconic
-    })
+from ...core.fingerprint import Fingerprint
+from ...core.thresholds import SIGNALS, Thresholds, load_thresholds
+from ...store.index import build_index
+from .. import evaluate
+from ..evaluate import manifest_catalogue, read_manifest, score_pairs
 
 
 # ---------------------------------------------------------------- metrics
@@ -156,25 +78,6 @@ def summarise(genuine, lookalike, wrong, rank1_hits, n_photos) -> dict:
 
 
 # ---------------------------------------------------------------- the run
-_W: dict = {}
-
-
-def _init_worker(cache: str, entries, catalogue, thresholds_path):
-    import cv2
-
-    cv2.setNumThreads(1)
-    _W["index"] = build_index(entries, cache=Path(cache))
-    _W["catalogue"] = catalogue
-    _W["thresholds"] = load_thresholds(thresholds_path)
-
-
-def _fingerprint(path: str) -> tuple[bytes | None, str | None]:
-    try:
-        return fingerprint_photo(load_image(path)).to_bytes(), None
-    except Exception as e:  # noqa: BLE001 - a bad photo is reported, the run goes on
-        return None, f"{path}: {e}"
-
-
 def _phash_whole(path: str):
     import imagehash
     from PIL import Image
@@ -183,45 +86,14 @@ def _phash_whole(path: str):
         return imagehash.phash(im).hash.ravel()
 
 
-def score_pairs(fp: Fingerprint, index, catalogue: Catalogue, th: Thresholds, *, skus=None,
-                inlier_cache: dict[int, int] | None = None) -> dict:
-    """Item and variant scores of one photo against every class, as the verdict would compute them.
-
-    ``skus`` limits the classes scored (default: every class of the catalogue);
-    ``inlier_cache`` (listing row -> keypoint inliers for this photo) is reused and
-    filled, so a caller scoring the same photo twice verifies each pair once.
-    """
-    photo = PhotoSet.of([fp])
-    cache: dict[int, int] = {} if inlier_cache is None else inlier_cache
-    item, variant, match, verdicts = {}, {}, {}, {}
-    nearest = None
-    # The cheap signals do not depend on the ordered class: compute them once per photo.
-    cheap = cheap_scores(photo, index, th) if index.coarse is None else None
-    for cid in (catalogue.items if skus is None else skus):
-        must = sorted(set(index.rows_of(cid)) | {r for s in catalogue.siblings(cid) for r in index.rows_of(s)})
-        if cheap is None:
-            scores = score_photo(photo, index, th, must_verify=must, inlier_cache=cache)
-        else:
-            scores = finish_scores(photo, index, th, cheap, must_verify=must, inlier_cache=cache)
-        if nearest is None:
-            nearest = index.owners[int(np.argmax(scores.fused))]
-        ic = checks.item_check(cid, scores, index, catalogue, th, order_skus=(cid,))
-        vc = checks.variant_check(cid, photo, index, catalogue, th, order_skus=(cid,))
-        item[cid] = ic.value
-        variant[cid] = vc.value if vc is not None else None
-        match[cid] = checks.match_score([ic] + ([vc] if vc is not None else []), th)
-        statuses = [ic.status.value] + ([vc.status.value] if vc is not None else [])
-        verdicts[cid] = "FLAG" if "FLAG" in statuses else ("REVIEW" if "REVIEW" in statuses else "PASS")
-    return {"item": item, "variant": variant, "match": match, "verdict": verdicts, "nearest": nearest}
-
-
 def _score_worker(args):
     blob, signals = args
     fp = Fingerprint.from_bytes(blob)
+    ctx = evaluate.worker_context()
     out = {}
     for name, sig in signals.items():
-        th = _W["thresholds"] if sig is None else _W["thresholds"].with_signals(sig)
-        out[name] = score_pairs(fp, _W["index"], _W["catalogue"], th)
+        th = ctx.thresholds if sig is None else ctx.thresholds.with_signals(sig)
+        out[name] = score_pairs(fp, ctx.index, ctx.catalogue, th)
     return out
 
 
@@ -260,10 +132,10 @@ def run(manifest_path: str | Path, *, thresholds_path: str | Path | None = None,
         errors = []
         results = []
         baseline_photo = []
-        initargs = (str(cache), entries, catalogue, thresholds_path)
         done = 0
-        with spawn_pool(workers, initializer=_init_worker, initargs=initargs) as pool:
-            fps = list(pool.map(_fingerprint, photo_paths, chunksize=4))
+        with evaluate.start_pool(workers, cache=cache, entries=entries, catalogue=catalogue,
+                                 thresholds_path=thresholds_path) as pool:
+            fps = list(pool.map(evaluate.fingerprint_photo_file, photo_paths, chunksize=4))
             keep = [i for i, (b, e) in enumerate(fps) if b is not None]
             errors = [e for b, e in fps if e is not None]
             t_fp = time.perf_counter() - t0 - t_index

@@ -1,6 +1,6 @@
 """Combine benchmark manifests into one, so one calibration covers several photo sets.
 
-    python -m calibration.combine OUT.csv MANIFEST.csv [MANIFEST.csv ...]
+    python -m packcheck.tooling.calibration.combine OUT.csv MANIFEST.csv [MANIFEST.csv ...]
 
 Class ids and coarse classes get a prefix per input (``m1-``, ``m2-``, ...), so
 classes of different sets never count as siblings or lookalikes of each other;
@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from packcheck.bench.accuracy import COLUMNS, read_manifest
+from ..evaluate import COLUMNS, read_manifest
 
 
 def combine(out: Path, manifests: list[Path]) -> Path:

@@ -5,7 +5,7 @@ sample_data catalogue and listing images, each sample packing photo re-encoded
 once as a 12 MP JPEG (4000 x 3000, as a phone takes it), and N orders that
 reuse the sample orders round-robin under new ids (with their packed records).
 Each (N, workers) audit runs in a fresh Python process (``python -m
-packcheck.bench.audit --child``) so peak memory is that run's alone; the parent
+packcheck.tooling.bench.audit --child``) so peak memory is that run's alone; the parent
 samples the resident memory of the child's whole process tree (pool workers
 included) from ``/proc`` and also reports ``ru_maxrss``.
 
@@ -47,8 +47,8 @@ def make_photos(sample: Path, work: Path) -> Path:
     """The sample packing photos as 12 MP JPEGs (upright, quality 90), written once."""
     import cv2
 
-    from ..errors import ImageError
-    from ..core.imaging import load_image
+    from ...errors import ImageError
+    from ...core.imaging import load_image
 
     folder = work / "photos12mp"
     folder.mkdir(parents=True, exist_ok=True)
@@ -122,7 +122,7 @@ def make_dataset(sample: Path, work: Path, n_orders: int) -> Path:
 # ---------------------------------------------------------------- one measured audit (child process)
 def _child(args: dict) -> dict:
     """Run one audit in this (fresh) process; report its times and ru_maxrss."""
-    from ..apps.audit.run import AuditConfig, run_audit
+    from ...apps.audit.run import AuditConfig, run_audit
 
     # Steady state: from the first order done to the last, without start-up and the final write.
     marks = {"calls": 0, "first": None, "last": None}
@@ -178,7 +178,7 @@ def measure(data: Path, work: Path, workers: int, cache: Path) -> dict:
     out = work / f"results-{data.name}-w{workers}.csv"
     args = {"data": str(data), "out": str(out), "html": str(out.with_suffix(".html")), "workers": workers,
             "cache": str(cache)}
-    proc = subprocess.Popen([sys.executable, "-m", "packcheck.bench.audit", "--child", json.dumps(args)],
+    proc = subprocess.Popen([sys.executable, "-m", "packcheck.tooling.bench.audit", "--child", json.dumps(args)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = [0]
     sampling = Path("/proc").is_dir()
@@ -210,7 +210,7 @@ def naive_loop(data: Path, n_orders: int) -> dict:
     import imagehash
     from PIL import Image
 
-    from ..store.dataset import load_catalogue
+    from ...store.dataset import load_catalogue
 
     catalogue = load_catalogue(data)
     orders: dict[str, list[dict]] = {}
@@ -242,7 +242,7 @@ def naive_loop(data: Path, n_orders: int) -> dict:
 def run(sample: Path, *, order_counts: list[int], workers: list[int], naive_orders: int, work: Path,
         echo=print) -> dict:
     """Build the data, measure every (N, workers) audit and the naive loop; return the results."""
-    from ..apps.checker import Checker
+    from ...apps.checker import Checker
 
     cache = work / "index.sqlite"
     runs = []

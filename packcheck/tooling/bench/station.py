@@ -54,7 +54,7 @@ def _with_comment(data: bytes, text: str) -> bytes:
 
 
 def _pick_order(checker) -> tuple[str, Path]:
-    from ..store import dataset
+    from ...store import dataset
 
     for order in dataset.iter_orders(checker.root, checker.catalogue, packed=checker.packed):
         if not order.problems and order.photos and order.photos[0].is_file():
@@ -65,10 +65,10 @@ def _pick_order(checker) -> tuple[str, Path]:
 def run(data_dir: Path, *, runs: int = 15, warmup: int = 2, order_id: str | None = None,
         thresholds=None, progress=None) -> dict:
     """Measure the station on ``data_dir``; returns medians in ms per stage and the run facts."""
-    from ..apps.checker import Checker
-    from ..apps.evidence.store import EvidenceStore
-    from ..core.imaging import load_image
-    from ..apps.station import FolderSource, Station
+    from ...apps.checker import Checker
+    from ...apps.evidence.store import EvidenceStore
+    from ...core.imaging import load_image
+    from ...apps.station import FolderSource, Station
 
     if runs < 1 or warmup < 0:
         raise ValueError(f"runs must be >= 1 and warmup >= 0, got {runs!r}, {warmup!r}")

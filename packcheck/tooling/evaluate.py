@@ -1,0 +1,178 @@
+"""Scoring labelled photos exactly as a verdict would: the API the accuracy benchmark and calibration share.
+
+A *manifest* (``class_id,class_name,coarse_class,kind,path``; ``kind`` is
+``iconic`` for a listing image or ``photo``; paths relative to the manifest)
+names photos and the class each shows. :func:`read_manifest` validates one and
+:func:`manifest_catalogue` turns its classes into a catalogue (one SKU per
+class, the coarse class as product id, so classes of one coarse class are
+sibling variants).
+
+Photos are fingerprinted and scored in worker processes started by
+:func:`start_pool`; each worker holds a :class:`Context` (the listing index,
+the catalogue, the thresholds), opened once by :func:`init_worker` and read
+with :func:`worker_context`. :func:`fingerprint_photo_file` fingerprints one
+photo; :func:`score_pairs` scores it against every class with the library's own
+item and variant checks, the same shortlist and keypoint verification.
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..core import checks
+from ..core.fingerprint import Fingerprint, fingerprint_photo
+from ..core.imaging import load_image
+from ..core.records import Catalogue, CatalogueItem
+from ..core.scoring import Listings, PhotoSet, cheap_scores, finish_scores, score_photo
+from ..core.thresholds import Thresholds, load_thresholds
+from ..errors import DataError
+from ..store.dataset import decode_text
+from ..store.index import build_index
+from ..util.pool import spawn_pool
+
+COLUMNS = ("class_id", "class_name", "coarse_class", "kind", "path")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    root: Path
+    classes: dict[str, tuple[str, str]]  # class_id -> (class_name, coarse_class)
+    iconic: dict[str, list[Path]]
+    photos: list[tuple[str, Path]]  # (class_id, path)
+
+
+def read_manifest(path: str | Path) -> Manifest:
+    """Read and validate a manifest; any problem is a DataError naming the row."""
+    path = Path(path)
+    name = path.name
+    try:
+        text = decode_text(path.read_bytes(), name)
+    except FileNotFoundError:
+        raise DataError("does not exist", file=str(path)) from None
+    except OSError as e:
+        raise DataError(f"cannot be read ({e.strerror or e})", file=str(path)) from None
+    rows = list(csv.reader(text.splitlines()))
+    if not rows:
+        raise DataError("is empty", file=name)
+    header = [h.strip().lower() for h in rows[0]]
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        raise DataError(f"missing column(s) {', '.join(missing)}", file=name, row=1)
+    col = {c: header.index(c) for c in COLUMNS}
+    root = path.parent
+    classes: dict[str, tuple[str, str]] = {}
+    iconic: dict[str, list[Path]] = {}
+    photos: list[tuple[str, Path]] = []
+    absent = []
+    for n, rec in enumerate(rows[1:], start=2):
+        if not any(v.strip() for v in rec):
+            continue
+        if len(rec) < len(header):
+            raise DataError(f"has {len(rec)} fields, the header has {len(header)}", file=name, row=n)
+        get = {c: rec[i].strip() for c, i in col.items()}
+        cid = get["class_id"]
+        if not cid:
+            raise DataError("is empty", file=name, row=n, field="class_id")
+        classes.setdefault(cid, (get["class_name"] or cid, get["coarse_class"] or cid))
+        p = root / get["path"]
+        if not get["path"] or not p.is_file():
+            absent.append(f"row {n}: {get['path'] or '(empty)'}")
+        if get["kind"] == "iconic":
+            iconic.setdefault(cid, []).append(p)
+        elif get["kind"] == "photo":
+            photos.append((cid, p))
+        else:
+            raise DataError(f"'{get['kind']}' is neither 'iconic' nor 'photo'", file=name, row=n, field="kind")
+    if absent:
+        more = f" and {len(absent) - 5} more" if len(absent) > 5 else ""
+        raise DataError(f"image file(s) missing: {'; '.join(absent[:5])}{more}", file=name)
+    orphans = sorted({c for c, _ in photos if c not in iconic})
+    if orphans:
+        raise DataError(f"class(es) {', '.join(orphans)} have photos but no iconic image", file=name)
+    if not photos or len(iconic) < 2:
+        raise DataError("needs photos and at least two classes with an iconic image", file=name)
+    return Manifest(root, classes, iconic, photos)
+
+
+def manifest_catalogue(m: Manifest) -> Catalogue:
+    """The manifest's classes as a catalogue: one SKU per class, coarse class as product id."""
+    return Catalogue({
+        cid: CatalogueItem(sku=cid, product_id=coarse, title=name, variant=name, listing_images=tuple(m.iconic[cid]))
+        for cid, (name, coarse) in m.classes.items() if cid in m.iconic
+    })
+
+
+# ---------------------------------------------------------------- worker processes
+@dataclass(frozen=True)
+class Context:
+    """What a worker scores photos against: the listing index, the catalogue and the thresholds."""
+
+    index: Listings
+    catalogue: Catalogue
+    thresholds: Thresholds
+
+
+_CONTEXT: list[Context] = []  # this process's context, set by init_worker
+
+
+def init_worker(cache: str, entries, catalogue: Catalogue, thresholds_path) -> None:
+    """Open this process's :class:`Context` (the pool initializer; call it directly to score in-process)."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    _CONTEXT[:] = [Context(build_index(entries, cache=Path(cache)), catalogue, load_thresholds(thresholds_path))]
+
+
+def worker_context() -> Context:
+    """The :class:`Context` :func:`init_worker` opened in this process."""
+    if not _CONTEXT:
+        raise RuntimeError("no scoring context in this process; call init_worker first")
+    return _CONTEXT[0]
+
+
+def start_pool(workers: int, *, cache: str | Path, entries, catalogue: Catalogue, thresholds_path):
+    """A process pool whose every worker holds a :class:`Context` (see :func:`packcheck.util.pool.spawn_pool`)."""
+    return spawn_pool(workers, initializer=init_worker, initargs=(str(cache), entries, catalogue, thresholds_path))
+
+
+def fingerprint_photo_file(path: str) -> tuple[bytes | None, str | None]:
+    """A photo's fingerprint as bytes (:meth:`Fingerprint.to_bytes`), or None and the error naming the file."""
+    try:
+        return fingerprint_photo(load_image(path)).to_bytes(), None
+    except Exception as e:  # noqa: BLE001 - a bad photo is reported, the run goes on
+        return None, f"{path}: {e}"
+
+
+def score_pairs(fp: Fingerprint, index: Listings, catalogue: Catalogue, th: Thresholds, *, skus=None,
+                inlier_cache: dict[int, int] | None = None) -> dict:
+    """Item and variant scores of one photo against every class, as the verdict would compute them.
+
+    ``skus`` limits the classes scored (default: every class of the catalogue);
+    ``inlier_cache`` (listing row -> keypoint inliers for this photo) is reused and
+    filled, so a caller scoring the same photo twice verifies each pair once.
+    """
+    photo = PhotoSet.of([fp])
+    cache: dict[int, int] = {} if inlier_cache is None else inlier_cache
+    item, variant, match, verdicts = {}, {}, {}, {}
+    nearest = None
+    # The cheap signals do not depend on the ordered class: compute them once per photo.
+    cheap = cheap_scores(photo, index, th) if index.coarse is None else None
+    for cid in (catalogue.items if skus is None else skus):
+        must = sorted(set(index.rows_of(cid)) | {r for s in catalogue.siblings(cid) for r in index.rows_of(s)})
+        if cheap is None:
+            scores = score_photo(photo, index, th, must_verify=must, inlier_cache=cache)
+        else:
+            scores = finish_scores(photo, index, th, cheap, must_verify=must, inlier_cache=cache)
+        if nearest is None:
+            nearest = index.owners[int(np.argmax(scores.fused))]
+        ic = checks.item_check(cid, scores, index, catalogue, th, order_skus=(cid,))
+        vc = checks.variant_check(cid, photo, index, catalogue, th, order_skus=(cid,))
+        item[cid] = ic.value
+        variant[cid] = vc.value if vc is not None else None
+        match[cid] = checks.match_score([ic] + ([vc] if vc is not None else []), th)
+        statuses = [ic.status.value] + ([vc.status.value] if vc is not None else [])
+        verdicts[cid] = "FLAG" if "FLAG" in statuses else ("REVIEW" if "REVIEW" in statuses else "PASS")
+    return {"item": item, "variant": variant, "match": match, "verdict": verdicts, "nearest": nearest}
