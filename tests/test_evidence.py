@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from packcheck.apps.evidence.bundle import BundleMismatch, verify_bundle, write_bundle
 from packcheck.apps.evidence.store import EvidenceError, EvidenceStore, PhotoInput, parse_since
 from packcheck.cli import cli
+from packcheck.core.records import VariantDetails
 from packcheck.core.verdict import CheckResult, Status, combine, error_verdict
 
 from test_station import jpeg, scene_rgb
@@ -31,8 +32,9 @@ def verdict_for(order_id: str, photos: list[bytes], status: Status = Status.PASS
         "variant", status, None if status is Status.PASS else "wrong_variant",
         message or ("colour matches red" if status is Status.PASS else "green Shirt found, red ordered"),
         value=0.9 if status is Status.PASS else -0.9, flag_below=-0.05, review_below=0.0, sku="SHIRT-RED",
-        details=(("ordered_lab", (110.0, 191.0, 173.0)), ("found_lab", (146.0, 72.0, 178.0)),
-                 ("sibling_lab", (147.0, 71.0, 178.0)), ("nearest_sibling", "SHIRT-GRN")))
+        details=VariantDetails(distance_ordered=0.2, distance_sibling=0.6, nearest_sibling="SHIRT-GRN",
+                               ordered_lab=(110.0, 191.0, 173.0), sibling_lab=(147.0, 71.0, 178.0),
+                               found_lab=(146.0, 72.0, 178.0)))
     return combine(order_id, [variant], thresholds_version="test-1",
                    photos=[hashlib.sha256(p).hexdigest() for p in photos], photo_paths=["photo 1"])
 

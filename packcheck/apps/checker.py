@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,7 @@ import numpy as np
 from ..core import checks
 from ..core.fingerprint import Fingerprint, fingerprint_photo
 from ..core.imaging import load_image
-from ..core.records import Catalogue, Order
+from ..core.records import Catalogue, Order, VerdictMeta
 from ..core.scoring import PhotoSet, score_photo
 from ..core.thresholds import Thresholds, load_thresholds
 from ..core.verdict import CheckResult, Status, Verdict, combine, error_verdict
@@ -39,6 +39,8 @@ class Checker:
     index: ListingIndex
     thresholds: Thresholds
     packed: dict
+    #: Empty-station photos by station, decoded on first use.
+    _refs: dict = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
     def open(cls, root: str | Path, *, thresholds: Thresholds | str | Path | None = None,
@@ -108,9 +110,9 @@ class Checker:
         timings["match"] = match_t
         return combine(order.order_id, verdict_checks, thresholds_version=th.version,
                        photos=[im.sha256 for im in images], photo_paths=names, timings=tuple(timings.items()),
-                       meta=(("station", order.station or ""), ("skus", order.skus),
-                             ("items_located", max(f.n_items for f in fps)),
-                             ("found_lab", tuple(round(float(v), 1) for v in fps[0].labs[0]))))
+                       meta=VerdictMeta(station=order.station or "", skus=order.skus,
+                                        items_located=max(f.location.n_items for f in fps),
+                                        found_lab=tuple(round(float(v), 1) for v in fps[0].labs[0])))
 
     def judge(self, order: Order, fps: list[Fingerprint]) -> tuple[list, float]:
         """The checks for an order whose photos are fingerprinted: no decoding, no file but the listing
@@ -149,11 +151,7 @@ class Checker:
             result.append(count)
         return result, time.perf_counter() - t
 
-    _refs: dict | None = None
-
     def _station_reference(self, station: str | None) -> np.ndarray | None:
-        if self._refs is None:
-            self._refs = {}
         if station not in self._refs:
             path = dataset.station_reference(self.root, station)
             try:
@@ -168,7 +166,7 @@ def nearest_sku(verdict: Verdict) -> str | None:
     """The catalogue SKU the photo looks most like, other than the ordered ones."""
     for c in verdict.checks:
         if c.check == "item":
-            n = c.detail("nearest_sku")
+            n = c.details.nearest_sku
             if n:
                 return n
     return None

@@ -10,7 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from .fingerprint import Fingerprint
-from .records import Catalogue
+from .records import (
+    Catalogue, ComponentDetails, CountDetails, ItemDetails, QualityDetails, SignalValues, VariantDetails,
+)
 from .scoring import Listings, PhotoSet, Scores, item_score, nearest_other
 from .thresholds import Thresholds
 from .verdict import CheckResult, Status
@@ -33,12 +35,8 @@ def item_check(sku: str, scores: Scores, index: Listings, catalogue: Catalogue, 
     band = thresholds.item
     status = Status(band.status(value))
     own_z = scores.row(own_best)
-    details = [("own_fused", round(own, 4)), ("listing_image", index.paths[own_best])]
-    details += [(f"z_{s}", round(v, 3)) for s, v in own_z.items()]
-    details += [(f"raw_{s}", round(float(scores.raw[s][own_best]), 4)) for s in scores.raw]
-    if nearest is not None:
-        details += [("nearest_sku", nearest), ("nearest_fused", round(nearest_val, 4)),
-                    ("nearest_image", index.paths[nearest_row])]
+    z = SignalValues(**{s: round(v, 3) for s, v in own_z.items()})
+    raw = SignalValues(**{s: round(float(scores.raw[s][own_best]), 4) for s in scores.raw})
     decided_by = min(own_z, key=own_z.get) if own_z else None
     if status is Status.PASS:
         reason = None
@@ -60,9 +58,9 @@ def item_check(sku: str, scores: Scores, index: Listings, catalogue: Catalogue, 
                        f"(item score {_fmt(value)} < {_fmt(band.review_below)}; weakest signal: {decided_by})")
         if nearest is not None and looks_other:
             decided_by = max(scores.row(nearest_row), key=lambda s: scores.row(nearest_row)[s] - own_z.get(s, 0))
-    details.append(("decided_by", decided_by))
-    return CheckResult("item", status, reason, message, value, band.flag_below, band.review_below, sku,
-                       tuple(details))
+    near = (nearest, round(nearest_val, 4), index.paths[nearest_row]) if nearest is not None else (None,) * 3
+    details = ItemDetails(round(own, 4), index.paths[own_best], z, raw, *near, decided_by=decided_by)
+    return CheckResult("item", status, reason, message, value, band.flag_below, band.review_below, sku, details)
 
 
 def match_score(results, thresholds: Thresholds) -> float:
@@ -123,12 +121,11 @@ def variant_check(sku: str, photo: PhotoSet, index: Listings, catalogue: Catalog
     status = Status(band.status(value))
     sib = catalogue.items[best_sib]
     found = _found_lab(photo, index, sib_row if value < 0 else own_row)
-    details = (
-        ("distance_ordered", round(d_own, 4)), ("distance_sibling", round(d_sib, 4)),
-        ("nearest_sibling", best_sib),
-        ("ordered_lab", tuple(round(float(v), 1) for v in index.labs[own_row])),
-        ("sibling_lab", tuple(round(float(v), 1) for v in index.labs[sib_row])),
-        ("found_lab", tuple(round(float(v), 1) for v in found)),
+    details = VariantDetails(
+        distance_ordered=round(d_own, 4), distance_sibling=round(d_sib, 4), nearest_sibling=best_sib,
+        ordered_lab=tuple(round(float(v), 1) for v in index.labs[own_row]),
+        sibling_lab=tuple(round(float(v), 1) for v in index.labs[sib_row]),
+        found_lab=tuple(round(float(v), 1) for v in found),
     )
     if status is Status.PASS:
         message = (f"colour matches {item.variant or sku} better than {sib.variant or best_sib} "
@@ -156,13 +153,12 @@ def component_check(expected: dict[str, int], packed: dict[str, int] | None) -> 
     if packed is None:
         return CheckResult("components", Status.PASS, None,
                            f"packed components not recorded (expected: {exp_text})",
-                           details=(("expected", exp_text), ("packed", "not recorded")))
+                           details=ComponentDetails(exp_text, "not recorded"))
     missing = [(c, n - packed.get(c, 0), n) for c, n in expected.items() if packed.get(c, 0) < n]
     extra = [(c, packed[c], expected.get(c, 0)) for c in packed if packed[c] > expected.get(c, 0)]
     pk_text = ", ".join(f"{c} x{n}" for c, n in packed.items()) or "nothing"
-    details = (("expected", exp_text), ("packed", pk_text),
-               ("missing", "; ".join(f"{c} {m} of {n}" for c, m, n in missing)),
-               ("extra", "; ".join(f"{c} {p - e}" for c, p, e in extra)))
+    details = ComponentDetails(exp_text, pk_text, missing="; ".join(f"{c} {m} of {n}" for c, m, n in missing),
+                               extra="; ".join(f"{c} {p - e}" for c, p, e in extra))
     if missing:
         msg = "; ".join(f"{c} missing ({m} of {n})" for c, m, n in missing)
         if extra:
@@ -186,10 +182,10 @@ def quality_check(fps: list[Fingerprint], thresholds: Thresholds) -> CheckResult
             problems.append(f"{tag}too dark (brightness {q.brightness:.0f} < {thresholds.min_brightness:.0f})")
         elif q.sharpness < thresholds.min_sharpness:
             problems.append(f"{tag}blurred (sharpness {q.sharpness:.0f} < {thresholds.min_sharpness:.0f})")
-        elif not f.found and f.location[7] in ("empty", "reference"):
+        elif not f.location.found and f.location.method in ("empty", "reference"):
             problems.append(f"{tag}no product found on the bench")
-    details = tuple((f"photo{n}_{k}", round(v, 1)) for n, f in enumerate(fps, 1)
-                    for k, v in (("brightness", f.quality.brightness), ("sharpness", f.quality.sharpness)))
+    details = QualityDetails(brightness=tuple(round(f.quality.brightness, 1) for f in fps),
+                             sharpness=tuple(round(f.quality.sharpness, 1) for f in fps))
     if problems and len(problems) == len(fps):
         return CheckResult("quality", Status.REVIEW, "retake_photo", "retake photo: " + "; ".join(problems),
                            details=details)
@@ -206,12 +202,12 @@ def count_check(fps: list[Fingerprint], expected_pieces: int, thresholds: Thresh
     packed record exists (a scanned record is the better evidence; the count is
     then reported beside it).
     """
-    counted = [f.n_items for f in fps if f.location[7] == "reference"]
+    counted = [f.location.n_items for f in fps if f.location.method == "reference"]
     if not counted:
         return None
     seen = max(counted)
     short = expected_pieces - seen
-    details = (("items_seen", seen), ("pieces_expected", expected_pieces))
+    details = CountDetails(items_seen=seen, pieces_expected=expected_pieces)
     text = f"{seen} separate item(s) on the bench, {expected_pieces} piece(s) expected"
     if packed_recorded or short < thresholds.count_review_short_by:
         note = " (touching items count as one; the packed record decides)" if short > 0 else ""

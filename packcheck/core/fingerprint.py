@@ -31,7 +31,8 @@ import numpy as np
 
 from . import colour, embedding, hashing, keypoints
 from .imaging import LoadedImage
-from .locate import Location, centre_crop, listing_mask, locate_product, pad_to_square, square_crop
+from .locate import centre_crop, listing_mask, locate_product, pad_to_square, square_crop
+from .records import Location, LocationSummary
 
 #: Bump when any computation below changes: cached listing fingerprints are then rebuilt.
 PIPELINE_VERSION = 16
@@ -63,17 +64,9 @@ class Fingerprint:
     hashes: np.ndarray  # (T, 4) uint64: T=4 rotations for a listing, regions for a photo
     keypoints: keypoints.Keypoints
     quality: Quality
-    location: tuple  # (x0, y0, x1, y1, found, n_items, fraction, method) in work-image pixels
+    location: LocationSummary  # where the product is, in work-image pixels
     work_size: tuple[int, int]
     timings: dict = field(default_factory=dict, compare=False)
-
-    @property
-    def found(self) -> bool:
-        return bool(self.location[4])
-
-    @property
-    def n_items(self) -> int:
-        return int(self.location[5])
 
     @property
     def n_views(self) -> int:
@@ -96,7 +89,8 @@ class Fingerprint:
     # -- storage: plain arrays in an .npz, never pickle --------------------------------
     def to_bytes(self) -> bytes:
         buf = io.BytesIO()
-        loc = np.array(self.location[:7], np.float64)
+        where = self.location
+        loc = np.array([*where.bbox, where.found, where.n_items, where.fraction], np.float64)
         np.savez(
             buf,
             embeddings=self.embeddings.astype(np.float16),
@@ -110,7 +104,7 @@ class Fingerprint:
             quality=np.array([self.quality.brightness, self.quality.sharpness, self.quality.colourless],
                              np.float64),
             location=loc,
-            method=np.array(self.location[7]),
+            method=np.array(where.method),
             work_size=np.array(self.work_size, np.int32),
         )
         return buf.getvalue()
@@ -127,8 +121,8 @@ class Fingerprint:
                 hashes=z["hashes"],
                 keypoints=keypoints.Keypoints(z["kp_points"], z["kp_desc"], tuple(int(v) for v in z["kp_size"])),
                 quality=Quality(float(z["quality"][0]), float(z["quality"][1]), bool(z["quality"][2])),
-                location=(int(loc[0]), int(loc[1]), int(loc[2]), int(loc[3]), bool(loc[4]), int(loc[5]),
-                          float(loc[6]), str(z["method"])),
+                location=LocationSummary((int(loc[0]), int(loc[1]), int(loc[2]), int(loc[3])), bool(loc[4]),
+                                         int(loc[5]), float(loc[6]), str(z["method"])),
                 work_size=tuple(int(v) for v in z["work_size"]),
             )
 
@@ -202,7 +196,7 @@ def _assemble(rgb, loc: Location, emb, colours, hashes, kps, timings) -> Fingerp
     return Fingerprint(
         embeddings=emb, hists=hists, labs=labs, colour_hashes=chashes, hashes=hashes, keypoints=kps,
         quality=_quality(rgb, loc.bbox),
-        location=(*loc.bbox, loc.found, loc.n_items, loc.fraction, loc.method),
+        location=LocationSummary.of(loc),
         work_size=(rgb.shape[1], rgb.shape[0]),
         timings=timings,
     )

@@ -18,10 +18,10 @@ settings, not decision limits; those live in the thresholds file.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
+
+from .records import Location
 
 #: Long side of the copy the localiser works on.
 ANALYSIS_SIDE_PX = 256
@@ -37,32 +37,6 @@ EMPTY_MAX_EDGE_DENSITY = 0.06
 #: Subtracting an empty-station photo that leaves more than this share of the
 #: frame as "changed" means the reference does not fit this photo (camera moved).
 MAX_REFERENCE_CHANGE = 0.6
-
-
-@dataclass(frozen=True)
-class Location:
-    """Where the product is in a photo.
-
-    Attributes
-    ----------
-    bbox : (x0, y0, x1, y1) in pixels of the image passed in; the whole frame if not found.
-    mask : (H, W) uint8, 255 on product pixels (the whole frame if not found).
-    found : whether a product region separate from the background was found.
-    n_items : separate items counted on the surface (0 when nothing was found).
-    fraction : share of the frame the product mask covers.
-    method : "reference" (empty-station photo), "border" (surface learnt from the
-        frame's edge), "alpha"/"background" (listing images), "empty" (nothing but
-        a bare surface) or "none" (a busy scene where nothing could be singled out).
-    item_boxes : bounding boxes of the individual items, largest first.
-    """
-
-    bbox: tuple[int, int, int, int]
-    mask: np.ndarray
-    found: bool
-    n_items: int
-    fraction: float
-    method: str
-    item_boxes: tuple[tuple[int, int, int, int], ...] = ()
 
 
 def _small(rgb: np.ndarray) -> tuple[np.ndarray, float]:

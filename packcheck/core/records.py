@@ -2,12 +2,21 @@
 
 * the catalogue and the orders (:class:`Catalogue`, :class:`CatalogueItem`,
   :class:`Order`, :class:`OrderLine`), which :mod:`packcheck.store.dataset`
-  reads from a data folder's CSVs and the checks read by field.
+  reads from a data folder's CSVs and the checks read by field;
+* where the product is in a photo (:class:`Location`, with its mask, and
+  :class:`LocationSummary`, without it, which a fingerprint keeps);
+* what each check found besides its score: one frozen record per check
+  (:class:`ItemDetails`, :class:`VariantDetails`, :class:`ComponentDetails`,
+  :class:`CountDetails`, :class:`QualityDetails`), read by field in the audit,
+  the report and the evidence store. ``to_dict()`` gives each one's JSON form
+  (``Verdict.to_dict``): the same names and values the JSON always had.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -68,3 +77,166 @@ class Catalogue:
         """Other SKUs of the same listing (same ``product_id``)."""
         pid = self.items[sku].product_id
         return [s for s, it in self.items.items() if it.product_id == pid and s != sku]
+
+
+# ---------------------------------------------------------------- where the product is
+@dataclass(frozen=True)
+class Location:
+    """Where the product is in a photo.
+
+    Attributes
+    ----------
+    bbox : (x0, y0, x1, y1) in pixels of the image passed in; the whole frame if not found.
+    mask : (H, W) uint8, 255 on product pixels (the whole frame if not found).
+    found : whether a product region separate from the background was found.
+    n_items : separate items counted on the surface (0 when nothing was found).
+    fraction : share of the frame the product mask covers.
+    method : "reference" (empty-station photo), "border" (surface learnt from the
+        frame's edge), "alpha"/"background" (listing images), "empty" (nothing but
+        a bare surface) or "none" (a busy scene where nothing could be singled out).
+    item_boxes : bounding boxes of the individual items, largest first.
+    """
+
+    bbox: tuple[int, int, int, int]
+    mask: np.ndarray
+    found: bool
+    n_items: int
+    fraction: float
+    method: str
+    item_boxes: tuple[tuple[int, int, int, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class LocationSummary:
+    """A :class:`Location` without its mask: what a fingerprint keeps of where the product was.
+
+    ``bbox`` is in pixels of the work image; ``method`` as :attr:`Location.method`.
+    """
+
+    bbox: tuple[int, int, int, int]
+    found: bool
+    n_items: int
+    fraction: float
+    method: str
+
+    @classmethod
+    def of(cls, loc: Location) -> "LocationSummary":
+        return cls(tuple(int(v) for v in loc.bbox), bool(loc.found), int(loc.n_items), float(loc.fraction),
+                   str(loc.method))
+
+
+# ---------------------------------------------------------------- what each check found
+def _plain(v):
+    """JSON-ready: tuples as lists, numpy scalars as Python numbers."""
+    if isinstance(v, (tuple, list)):
+        return [_plain(x) for x in v]
+    if hasattr(v, "item"):
+        return v.item()
+    return v
+
+
+@dataclass(frozen=True)
+class SignalValues:
+    """One number per fused signal (None: the signal is off), in the order reports list signals."""
+
+    embedding: float | None = None
+    keypoints: float | None = None
+    colour: float | None = None
+    hash: float | None = None
+
+    def items(self) -> list[tuple[str, float]]:
+        """(signal, value) of the signals that are on."""
+        return [(f.name, getattr(self, f.name)) for f in fields(self) if getattr(self, f.name) is not None]
+
+
+@dataclass(frozen=True)
+class ItemDetails:
+    """The item check's evidence: the ordered SKU's best listing image and, per signal, its
+    normalised (``z``) and raw score; the nearest other SKU; the signal that decided."""
+
+    own_fused: float
+    listing_image: str
+    z: SignalValues
+    raw: SignalValues
+    nearest_sku: str | None = None
+    nearest_fused: float | None = None
+    nearest_image: str | None = None
+    decided_by: str | None = None
+
+    def to_dict(self) -> dict:
+        d = {"own_fused": self.own_fused, "listing_image": self.listing_image}
+        d.update((f"z_{s}", v) for s, v in self.z.items())
+        d.update((f"raw_{s}", v) for s, v in self.raw.items())
+        if self.nearest_sku is not None:
+            d.update(nearest_sku=self.nearest_sku, nearest_fused=self.nearest_fused, nearest_image=self.nearest_image)
+        d["decided_by"] = self.decided_by
+        return {k: _plain(v) for k, v in d.items()}
+
+
+@dataclass(frozen=True)
+class VariantDetails:
+    """The variant check's evidence: colour distances to the ordered variant and the nearest
+    sibling, and the three colours (OpenCV-scaled Lab) a report shows as swatches."""
+
+    distance_ordered: float
+    distance_sibling: float
+    nearest_sibling: str
+    ordered_lab: tuple[float, float, float]
+    sibling_lab: tuple[float, float, float]
+    found_lab: tuple[float, float, float]
+
+    def to_dict(self) -> dict:
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class ComponentDetails:
+    """The component check's evidence, as text: ``"CHG-20W x1, CASE x1"``; ``missing`` and ``extra``
+    are None when nothing was recorded as packed."""
+
+    expected: str
+    packed: str
+    missing: str | None = None
+    extra: str | None = None
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+
+@dataclass(frozen=True)
+class CountDetails:
+    """The count check's evidence: separate items on the bench, pieces the order has."""
+
+    items_seen: int
+    pieces_expected: int
+
+    def to_dict(self) -> dict:
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class QualityDetails:
+    """The quality check's measures, one per photo of the order."""
+
+    brightness: tuple[float, ...]
+    sharpness: tuple[float, ...]
+
+    def to_dict(self) -> dict:
+        return {f"photo{n}_{name}": _plain(v) for n, pair in enumerate(zip(self.brightness, self.sharpness), 1)
+                for name, v in zip(("brightness", "sharpness"), pair)}
+
+
+Details = ItemDetails | VariantDetails | ComponentDetails | CountDetails | QualityDetails
+
+
+@dataclass(frozen=True)
+class VerdictMeta:
+    """Facts about the order beside the checks: its station, SKUs, items located, colour found."""
+
+    station: str
+    skus: tuple[str, ...]
+    items_located: int
+    found_lab: tuple[float, float, float]
+
+    def to_dict(self) -> dict:
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}

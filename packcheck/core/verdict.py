@@ -7,8 +7,10 @@ form the CLI, the audit CSV and the evidence store write.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from enum import Enum
+
+from .records import Details, VerdictMeta
 
 
 class Status(str, Enum):
@@ -43,8 +45,9 @@ class CheckResult:
     """One check's outcome.
 
     ``value`` is what was measured and ``flag_below``/``review_below`` the limits it
-    was held against (both None for counts). ``details`` is a tuple of (name, value)
-    pairs: the per-signal scores, the nearest other SKU, the counts.
+    was held against (both None for counts). ``details`` is the check's own record
+    (:class:`~packcheck.core.records.ItemDetails` and the like): the per-signal
+    scores, the nearest other SKU, the colours, the counts.
     """
 
     check: str
@@ -55,10 +58,7 @@ class CheckResult:
     flag_below: float | None = None
     review_below: float | None = None
     sku: str | None = None
-    details: tuple[tuple[str, object], ...] = ()
-
-    def detail(self, name: str, default=None):
-        return dict(self.details).get(name, default)
+    details: Details | None = None
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ class Verdict:
     photo_paths: tuple[str, ...] = ()
     timings: tuple[tuple[str, float], ...] = ()
     error: str | None = None
-    meta: tuple[tuple[str, object], ...] = field(default=())
+    meta: VerdictMeta | None = None
 
     @property
     def passed(self) -> bool:
@@ -92,24 +92,16 @@ class Verdict:
         d = asdict(self)
         d["status"] = self.status.value
         d["checks"] = [
-            {**asdict(c), "status": c.status.value, "details": {k: _plain(v) for k, v in c.details}}
+            {**asdict(c), "status": c.status.value, "details": c.details.to_dict() if c.details else {}}
             for c in self.checks
         ]
         d["timings"] = {k: round(v, 6) for k, v in self.timings}
-        d["meta"] = {k: _plain(v) for k, v in self.meta}
+        d["meta"] = self.meta.to_dict() if self.meta else {}
         return d
 
 
-def _plain(v):
-    if isinstance(v, tuple):
-        return [_plain(x) for x in v]
-    if hasattr(v, "item"):  # numpy scalars
-        return v.item()
-    return v
-
-
 def combine(order_id: str, checks: list[CheckResult], *, thresholds_version: str, photos=(), photo_paths=(),
-            timings=(), meta=()) -> Verdict:
+            timings=(), meta: VerdictMeta | None = None) -> Verdict:
     """The worst check decides; the message lists every non-passing check in plain words.
 
     A photo that must be retaken makes the item and variant checks meaningless, so
@@ -132,7 +124,7 @@ def combine(order_id: str, checks: list[CheckResult], *, thresholds_version: str
     return Verdict(
         order_id=order_id, status=status, reasons=reasons, message=message, checks=tuple(checks),
         thresholds_version=thresholds_version, photos=tuple(photos), photo_paths=tuple(photo_paths),
-        timings=tuple(timings), meta=tuple(meta),
+        timings=tuple(timings), meta=meta,
     )
 
 

@@ -102,6 +102,7 @@ class SyntheticCatalogue:
     def fingerprints(self, start: int, stop: int):
         """``(row, Fingerprint)`` for rows ``start..stop``, as indexing a real image would store them."""
         from ..core.fingerprint import Fingerprint, Quality
+        from ..core.records import LocationSummary
         from ..core.keypoints import Keypoints
 
         c = self.chunk(start, stop)
@@ -111,7 +112,7 @@ class SyntheticCatalogue:
                 embeddings=c["embeddings"][i], hists=c["hists"][i:i + 1], labs=p["lab"][None],
                 colour_hashes=p["colour_hash"][None], hashes=p["hashes"],
                 keypoints=Keypoints(p["kp_points"], p["kp_desc"], (400, 400)),
-                quality=Quality(180.0, 200.0), location=(0, 0, 400, 400, True, 1, 0.5, "synthetic"),
+                quality=Quality(180.0, 200.0), location=LocationSummary((0, 0, 400, 400), True, 1, 0.5, "synthetic"),
                 work_size=(400, 400))
 
     def photo(self, row: int, *, seed: int, keypoints: int = 600):

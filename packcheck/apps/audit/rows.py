@@ -89,8 +89,8 @@ def result_row(verdict: Verdict, order: Order, *, root: Path, catalogue: Catalog
     worst_variant = min(variants, key=lambda c: c.value) if variants else None
     comp = verdict.check("components")
     if comp is not None:
-        expected, packed = comp.detail("expected", ""), comp.detail("packed", "")
-        missing, extra_c = comp.detail("missing", ""), comp.detail("extra", "")
+        d = comp.details
+        expected, packed, missing, extra_c = d.expected, d.packed, d.missing or "", d.extra or ""
     else:  # not judged (ERROR): still say what the order needs
         known = [line for line in order.lines if line.sku in catalogue.items]
         expected = ", ".join(f"{c} x{n}" for c, n in checks.expected_components(catalogue, known).items())
@@ -107,7 +107,7 @@ def result_row(verdict: Verdict, order: Order, *, root: Path, catalogue: Catalog
         "item_limit": _num(worst_item.review_below) if worst_item else "",
         "variant_score": _num(worst_variant.value) if worst_variant else "",
         "variant_limit": _num(worst_variant.review_below) if worst_variant else "",
-        "nearest_sku": (worst_item.detail("nearest_sku") or "") if worst_item else "",
+        "nearest_sku": (worst_item.details.nearest_sku or "") if worst_item else "",
         "expected_components": expected,
         "packed_components": packed,
         "missing_components": missing,
@@ -128,18 +128,19 @@ def result_row(verdict: Verdict, order: Order, *, root: Path, catalogue: Catalog
         "timings": {k: round(v, 6) for k, v in verdict.timings},
     }
     if worst_item is not None:
-        own, near = worst_item.detail("own_fused"), worst_item.detail("nearest_fused")
-        near_image = worst_item.detail("nearest_image")
+        d = worst_item.details
+        own, near, near_image = d.own_fused, d.nearest_fused, d.nearest_image
         extra.update(
             item_sku=worst_item.sku,
-            listing_image=_rel(worst_item.detail("listing_image"), root),
+            listing_image=_rel(d.listing_image, root),
             nearest_image=_rel(near_image, root) if near_image else None,
             looks_like=bool(worst_item.status is not Status.PASS and near is not None and own is not None
                             and near > own),
         )
     if worst_variant is not None:
-        extra.update({k: worst_variant.detail(k) for k in
-                      ("nearest_sibling", "ordered_lab", "sibling_lab", "found_lab")})
+        d = worst_variant.details  # None: colour not judged (a black-and-white photo)
+        extra.update(nearest_sibling=d and d.nearest_sibling, ordered_lab=d and d.ordered_lab,
+                     sibling_lab=d and d.sibling_lab, found_lab=d and d.found_lab)
         extra["variant_sku"] = worst_variant.sku
     return row, json.loads(json.dumps(extra, default=_plain))
 
