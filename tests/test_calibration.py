@@ -190,7 +190,13 @@ def test_written_thresholds_round_trip_through_load_thresholds(tmp_path):
                              folds=4, seed=0, n_boot=200, source=src, command='packcheck calibrate --out "a b.toml"')
     out = cal.write_thresholds(c, tmp_path / "sub" / "thresholds.toml")
     th = load_thresholds(out)
-    assert th.schema_version == 1 and th.version == c.version and th.version.startswith("cal-")
+    assert th.schema_version == 2 and th.version == c.version and th.version.startswith("cal-")
+    from packcheck.core.fingerprint import PIPELINE_VERSION
+
+    assert th.pipeline_version == PIPELINE_VERSION and th.commit
+    assert (th.locate, th.large_catalogue_rows) == (load_thresholds().locate, load_thresholds().large_catalogue_rows)
+    text = out.read_text()  # the same structure as the shipped file: every number says where it comes from
+    assert "flag_below = " in text and "  # fitted" in text and "min_item_fraction = 0.004  # set by hand: " in text
     for got, want, scores in ((th.item, c.item, pairs.item), (th.variant, c.variant, pairs.variant)):
         assert (got.flag_below, got.review_below) == (want.flag_below, want.review_below)
         g = scores[pairs.genuine]

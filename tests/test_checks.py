@@ -50,10 +50,13 @@ def test_verdict_is_the_worst_check_and_retake_never_flags():
 
 def test_shipped_thresholds_load_and_bad_files_are_refused(tmp_path):
     th = load_thresholds()
-    assert th.schema_version == 1 and th.item.flag_below <= th.item.review_below
+    assert th.schema_version == 2 and th.item.flag_below <= th.item.review_below
     text = DEFAULT_PATH.read_text()
     for broken, words in [
-        (text.replace("schema_version = 1", "schema_version = 99"), "schema_version 99"),
+        (text.replace("schema_version = 2", "schema_version = 99"), "schema_version 99"),
+        (text.replace("schema_version = 2", "schema_version = 1"), "schema_version 1 is no longer read.*recalibrate"),
+        (text.replace("[locate]\n", "[locatez]\n"), "missing key 'locate.min_item_fraction'"),
+        (text.replace("pipeline_version = ", "pipeline = "), "missing key 'pipeline_version'"),
         (text.replace("[item]\n", "[itemz]\n"), "missing key 'item.flag_below'"),
         ("schema_version = [", "not valid TOML"),
     ]:
@@ -124,3 +127,44 @@ def test_turning_signals_off_changes_what_is_fused(shop):
                           checker.packed)
     v = colour_only.check_id("PASS-MUG")
     assert [s for s, _ in v.check("item").details.z.items()] == ["colour"]
+
+
+def test_every_number_of_the_thresholds_file_is_fitted_or_set_by_hand_with_a_reason():
+    import tomllib
+
+    from packcheck.core.thresholds import FITTED, HAND_SET
+
+    doc = tomllib.loads(DEFAULT_PATH.read_text())
+    numbers = {f"{section}.{key}" for section, table in doc.items() if isinstance(table, dict) and section != "provenance"
+               for key, value in table.items() if isinstance(value, (int, float))}
+    assert numbers == set(FITTED) | set(HAND_SET)
+    assert all(len(why) > 20 for why in HAND_SET.values())
+    for line in DEFAULT_PATH.read_text().splitlines():  # the file says which is which, on the line itself
+        key = line.split(" = ")[0]
+        if " = " in line and not line.startswith(("#", "[")) and key not in ("schema_version", "version"):
+            assert "  # fitted" in line or "  # set by hand: " in line or "provenance" in line or \
+                key in ("pipeline_version", "commit") or not any(k.endswith("." + key) for k in numbers), line
+
+
+def test_a_calibration_older_than_the_pipeline_is_said_once_on_stderr(tmp_path):
+    from click.testing import CliRunner
+
+    from packcheck.cli import cli
+    from packcheck.core.fingerprint import PIPELINE_VERSION
+    from helpers import SAMPLE_DATA
+
+    text = DEFAULT_PATH.read_text()
+    current = tmp_path / "current.toml"
+    current.write_text(text.replace(f"pipeline_version = {load_thresholds().pipeline_version}",
+                                    f"pipeline_version = {PIPELINE_VERSION}"))
+    older = tmp_path / "older.toml"
+    older.write_text(text.replace(f"pipeline_version = {load_thresholds().pipeline_version}",
+                                  f"pipeline_version = {PIPELINE_VERSION - 1}"))
+    args = ["check", "ORD-1002", "--data", str(SAMPLE_DATA), "--cache", str(tmp_path / "i.sqlite"), "--thresholds"]
+    r = CliRunner().invoke(cli, args + [str(current)])
+    assert r.exit_code == 0 and r.stderr == ""
+    r = CliRunner().invoke(cli, args + [str(older)])
+    assert r.exit_code == 0 and r.stdout.startswith("PASS")
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith(
+        f"Warning: thresholds {load_thresholds(older).version} were fitted at pipeline version {PIPELINE_VERSION - 1}")
+    assert "recalibrate with 'packcheck calibrate'" in r.stderr

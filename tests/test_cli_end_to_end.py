@@ -39,7 +39,7 @@ def _run(*args):
 def test_check_pass_exit_0_and_json(tmp_path):
     r = _run("check", "ORD-1002", "--data", str(SAMPLE_DATA), "--cache", str(tmp_path / "i.sqlite"), "--json")
     assert r.exit_code == 0, r.output
-    d = json.loads(r.output)
+    d = json.loads(r.stdout)
     assert d["status"] == "PASS" and d["order_id"] == "ORD-1002"
     assert {c["check"] for c in d["checks"]} >= {"quality", "item", "variant", "components"}
     assert set(d["timings"]) >= {"decode", "embedding", "keypoints"}
@@ -48,7 +48,7 @@ def test_check_pass_exit_0_and_json(tmp_path):
 def test_check_flag_exit_1_names_the_variant_found(tmp_path):
     r = _run("check", "ORD-1014", "--data", str(SAMPLE_DATA), "--cache", str(tmp_path / "i.sqlite"))
     assert r.exit_code == 1
-    assert r.output.startswith("FLAG")
+    assert r.stdout.startswith("FLAG")
     assert "red found, green ordered" in r.output
 
 
@@ -58,7 +58,7 @@ def test_readme_example_is_what_the_command_prints(tmp_path):
     block = readme.split("```console\n", 1)[1].split("```", 1)[0].splitlines()
     assert block[0] == "$ packcheck check ORD-1014 --data sample_data"
     r = _run("check", "ORD-1014", "--data", str(SAMPLE_DATA), "--cache", str(tmp_path / "i.sqlite"))
-    assert r.output.splitlines() == block[1:]
+    assert r.stdout.splitlines() == block[1:]
 
 
 def test_check_missing_component_message(tmp_path):

@@ -5,8 +5,11 @@ import pytest
 
 from packcheck.core import colour
 from packcheck.core.locate import listing_mask, locate_product
+from packcheck.core.thresholds import load_thresholds
 from packcheck.tooling import synth
 from helpers import blob_image
+
+LIMITS = load_thresholds().locate
 
 
 def test_histogram_ignores_masked_background():
@@ -65,7 +68,7 @@ def _scene(items, seed, **kw):
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_locates_the_product_on_a_bench(seed):
     img, info = _scene([("mug", synth.list_variants("mug")[0])], seed, hand=False, clutter=0)
-    loc = locate_product(img)
+    loc = locate_product(img, limits=LIMITS)
     assert loc.found
     truth = (info.labels > 0)
     ys, xs = np.nonzero(truth)
@@ -79,7 +82,7 @@ def test_locates_the_product_on_a_bench(seed):
 
 def test_empty_bench_is_recognised():
     img = synth.render_scene([], seed=4, size=(640, 480), empty=True, clutter=0, hand=False)
-    loc = locate_product(img)
+    loc = locate_product(img, limits=LIMITS)
     assert not loc.found and loc.method == "empty"
 
 
@@ -95,7 +98,7 @@ def test_empty_station_reference_counts_separate_items():
         ref = synth.render_empty_station(70 + seed % 3, size=(640, 480))
         truth = (info.labels > 0).astype(np.uint8)
         n_truth = cv2.connectedComponents(cv2.dilate(truth, np.ones((9, 9), np.uint8)))[0] - 1
-        loc = locate_product(img, empty_rgb=ref)
+        loc = locate_product(img, limits=LIMITS, empty_rgb=ref)
         assert loc.method == "reference" and loc.found
         assert loc.n_items <= n_truth
         assert (loc.mask[truth > 0] > 0).mean() > 0.9

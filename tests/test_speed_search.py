@@ -79,7 +79,7 @@ def test_coarse_search_finds_the_photographed_listing_among_its_candidates(catal
 
 def test_candidates_get_the_exact_scores_when_the_cohort_is_the_same(catalogue):
     cat, large, exact = catalogue
-    th = _thresholds(max_cohort=search.COHORT_ROWS)  # the exact path then normalises on the same rows
+    th = _thresholds(max_cohort=512)  # the large catalogue's cohort: the exact path then normalises on the same rows
     for row, photo in _photos(cat, 10, seed=1):
         must = large.rows_of(cat.owner(row))
         got = scoring.score_photo(photo, large, th, must_verify=must)

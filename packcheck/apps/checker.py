@@ -58,7 +58,8 @@ class Checker:
         packed = dataset.load_packed(root)
         entries = [(sku, p) for sku, item in catalogue.items.items() for p in item.listing_images]
         cache_path = default_cache_path(root) if cache is True else (cache or None)
-        index = build_index(entries, cache=cache_path, workers=workers, progress=progress)
+        index = build_index(entries, cache=cache_path, workers=workers, progress=progress,
+                            large_from=th.large_catalogue_rows)
         return cls(root=root, catalogue=catalogue, index=index, thresholds=th, packed=packed)
 
     # ------------------------------------------------------------------ orders
@@ -97,7 +98,7 @@ class Checker:
             fps = []
             for image in images:
                 fps.append(fingerprint_photo(
-                    image, empty_reference=reference,
+                    image, locate=th.locate, empty_reference=reference,
                     use_embedding=th.weights.get("embedding", 0) > 0,
                     use_keypoints=th.weights.get("keypoints", 0) > 0,
                 ))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .common import CONTEXT, EXIT_ATTENTION, EXIT_PASS, data_options, dump_json, handle_errors
+from .common import CONTEXT, EXIT_ATTENTION, EXIT_PASS, data_options, dump_json, handle_errors, warn_if_stale
 
 #: Seconds between progress lines when stderr is not a terminal (cron, CI logs).
 LOG_EVERY_S = 30.0
@@ -116,6 +116,9 @@ def audit(data_dir, thresholds_path, signals, cache_path, orders_file, out, html
         if progress:
             progress.close()
     click.echo(format_summary(summary))
+    from ..core.thresholds import load_thresholds
+
+    warn_if_stale(load_thresholds(thresholds_path))
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(dump_json(summary.to_dict()) + "\n")

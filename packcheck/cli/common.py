@@ -64,6 +64,15 @@ def status_exit_code(statuses) -> int:
 
 
 
+def warn_if_stale(th) -> None:
+    """One line on stderr when the thresholds were fitted at another pipeline version than this code's."""
+    from ..core.fingerprint import PIPELINE_VERSION
+
+    message = th.stale(PIPELINE_VERSION)
+    if message:
+        click.echo(f"Warning: {message}", err=True)
+
+
 def data_options(func):
     """--data, --thresholds, --signals and --cache, for every command that reads a data folder."""
 

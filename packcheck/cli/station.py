@@ -10,7 +10,9 @@ import click
 
 from ..core.verdict import Status
 from ..errors import PackcheckError
-from .common import CONTEXT, EXIT_INTERNAL, data_options, fail, handle_errors, load_checker, render_verdict
+from .common import (
+    CONTEXT, EXIT_INTERNAL, data_options, fail, handle_errors, load_checker, render_verdict, warn_if_stale,
+)
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +117,7 @@ def station(data_dir, thresholds_path, signals, cache_path, db_path, station_nam
         checker = load_checker(data_dir, thresholds_path, signals, cache_path)
         bench = Station(checker, store, source, station=station_name, operator=operator, timeout_s=timeout_s,
                         listeners=(kiosk.publish,) if kiosk else ())
+        warn_if_stale(checker.thresholds)
         where = f"folder {photo_dir}" if photo_dir is not None else f"camera {camera}"
         click.echo(f"station ready: {len(checker.catalogue.items)} SKUs, photos from {where}, evidence in {db_path}. "
                    "Scan an order (!help for commands, Ctrl-D to end).", err=True)

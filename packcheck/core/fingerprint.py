@@ -33,6 +33,7 @@ from . import colour, embedding, hashing, keypoints
 from .imaging import LoadedImage
 from .locate import centre_crop, listing_mask, locate_product, pad_to_square, square_crop
 from .records import Location, LocationSummary
+from .thresholds import LocateLimits
 
 #: Bump when any computation below changes: cached listing fingerprints are then rebuilt.
 PIPELINE_VERSION = 16
@@ -247,10 +248,10 @@ def deskewed_crop(rgb: np.ndarray, loc: Location) -> np.ndarray:
     return centre_crop(turned, 0.85)
 
 
-def photo_crops(rgb: np.ndarray, loc: Location) -> list[np.ndarray]:
-    """The crops a photo is embedded from: the located product deskewed (else the centre), the whole frame,
-    each item."""
-    crops = [deskewed_crop(rgb, loc) if loc.found else centre_crop(rgb, 0.6), rgb]
+def photo_crops(rgb: np.ndarray, loc: Location, *, fallback_crop_fraction: float) -> list[np.ndarray]:
+    """The crops a photo is embedded from: the located product deskewed (else the centre square of
+    ``fallback_crop_fraction`` of the short side), the whole frame, each item."""
+    crops = [deskewed_crop(rgb, loc) if loc.found else centre_crop(rgb, fallback_crop_fraction), rgb]
     if loc.found and loc.n_items > 1:
         crops.extend(square_crop(rgb, b) for b in loc.item_boxes[:MAX_ITEM_CROPS])
     return crops
@@ -259,25 +260,30 @@ def photo_crops(rgb: np.ndarray, loc: Location) -> list[np.ndarray]:
 def fingerprint_photo(
     image: LoadedImage,
     *,
+    locate: LocateLimits,
     empty_reference: np.ndarray | None = None,
     use_embedding: bool = True,
     use_keypoints: bool = True,
 ) -> Fingerprint:
-    """Fingerprint a packing photo: locate the items, then take every signal from the located region."""
+    """Fingerprint a packing photo: locate the items, then take every signal from the located region.
+
+    ``locate`` (``Thresholds.locate``) decides what counts as an item and as no product found.
+    """
     t0 = time.perf_counter()
     rgb = image.rgb
-    loc = locate_product(rgb, empty_rgb=empty_reference)
+    loc = locate_product(rgb, limits=locate, empty_rgb=empty_reference)
     t1 = time.perf_counter()
     if loc.found:
         regions = _regions(rgb, loc)
     else:
         # Nothing stands out from the surface (or the scene is cluttered):
         # the centre of the frame is the best guess at the product.
-        c = centre_crop(rgb, 0.6)
+        c = centre_crop(rgb, locate.fallback_crop_fraction)
         regions = [(c, np.full(c.shape[:2], 255, np.uint8))]
     hists, labs, chashes, hashes = photo_colour_and_hashes(regions)
     t2 = time.perf_counter()
-    emb = (embedding.embed(photo_crops(rgb, loc)) if use_embedding
+    emb = (embedding.embed(photo_crops(rgb, loc, fallback_crop_fraction=locate.fallback_crop_fraction))
+           if use_embedding
            else np.zeros((0, embedding.EMBEDDING_DIM), np.float32))
     t3 = time.perf_counter()
     if use_keypoints:

@@ -13,8 +13,11 @@ table, the box and the packer's hand. So before any fingerprint is taken:
   hand or arm) are not taken for the product.
 
 Everything here works on a small copy (``ANALYSIS_SIDE_PX`` long side): finding
-a parcel does not need 12 megapixels. The constants below are image-processing
-settings, not decision limits; those live in the thresholds file.
+a parcel does not need 12 megapixels. The numbers that decide what is found in a
+photo (an item, no product, an empty bench, a hand) come from the thresholds
+file (:class:`~packcheck.core.thresholds.LocateLimits`); the constants below
+shape the search and the listing masks, which are part of the cached listing
+fingerprints (changing one means a new ``PIPELINE_VERSION``).
 """
 from __future__ import annotations
 
@@ -22,21 +25,17 @@ import cv2
 import numpy as np
 
 from .records import Location
+from .thresholds import LocateLimits
 
 #: Long side of the copy the localiser works on.
 ANALYSIS_SIDE_PX = 256
 #: Lab distance below which a pixel is "like the background" (at least; raised for noisy borders).
 MIN_BACKGROUND_DISTANCE = 14.0
-#: Components smaller than this share of the frame are noise, not items.
-MIN_ITEM_FRACTION = 0.004
-#: A located region covering less than this share of the frame means "no product found".
-MIN_PRODUCT_FRACTION = 0.01
-#: Share of edge pixels below which a frame with nothing standing out is an empty
-#: surface; above it, a busy scene (a shelf, a pile) where nothing could be singled out.
-EMPTY_MAX_EDGE_DENSITY = 0.06
-#: Subtracting an empty-station photo that leaves more than this share of the
-#: frame as "changed" means the reference does not fit this photo (camera moved).
-MAX_REFERENCE_CHANGE = 0.6
+#: A listing mask covering less than this share, or more than the next, of the image
+#: is no mask: the whole image is kept. Listing fingerprints are cached by content
+#: and pipeline version, so these are pipeline settings, not thresholds-file limits.
+LISTING_MIN_FRACTION = 0.01
+LISTING_MAX_FRACTION = 0.98
 
 
 def _small(rgb: np.ndarray) -> tuple[np.ndarray, float]:
@@ -102,7 +101,7 @@ def listing_mask(rgb: np.ndarray, alpha: np.ndarray | None = None) -> Location:
     if alpha is not None:
         mask = np.where(alpha > 127, 255, 0).astype(np.uint8)
         frac = float((mask > 0).mean())
-        if frac >= MIN_PRODUCT_FRACTION:
+        if frac >= LISTING_MIN_FRACTION:
             return _finish(mask, "alpha", 1.0, (h, w))
     small, s = _small(rgb)
     lab = _lab(small)
@@ -118,7 +117,7 @@ def listing_mask(rgb: np.ndarray, alpha: np.ndarray | None = None) -> Location:
     background = np.isin(labels, edge_labels[edge_labels > 0]) & (near > 0)
     mask = _clean(np.where(background, 0, 255).astype(np.uint8))
     frac = float((mask > 0).mean())
-    if not MIN_PRODUCT_FRACTION <= frac <= 0.98:
+    if not LISTING_MIN_FRACTION <= frac <= LISTING_MAX_FRACTION:
         return _whole(rgb.shape, "background")
     return _finish(mask, "background", s, (h, w))
 
@@ -142,22 +141,22 @@ def _skin(lab_small: np.ndarray, rgb_small: np.ndarray) -> np.ndarray:
     return (cr > 135) & (cr < 175) & (cb > 80) & (cb < 130)
 
 
-def _components(mask: np.ndarray, skin: np.ndarray | None):
+def _components(mask: np.ndarray, skin: np.ndarray | None, limits: LocateLimits):
     """Keep item-sized components; drop skin-coloured ones that touch the frame edge (hands)."""
     h, w = mask.shape
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     keep = []
     for i in range(1, n):
         x, y, bw, bh, area = stats[i]
-        if area < MIN_ITEM_FRACTION * h * w:
+        if area < limits.min_item_fraction * h * w:
             continue
         touches = x == 0 or y == 0 or x + bw >= w or y + bh >= h
         if skin is not None and touches:
             comp = labels == i
             skin_share = float(skin[comp].mean())
-            if skin_share > 0.6:
+            if skin_share > limits.hand_skin_share:
                 continue
-            if skin_share > 0.25:
+            if skin_share > limits.held_skin_share:
                 # Product held in a hand: keep the component but not its skin pixels.
                 labels[comp & skin] = 0
         keep.append((int(area), i, (int(x), int(y), int(x + bw), int(y + bh))))
@@ -236,12 +235,13 @@ def _aligned_reference(small: np.ndarray, empty_rgb: np.ndarray) -> np.ndarray:
                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
-def locate_product(rgb: np.ndarray, *, empty_rgb: np.ndarray | None = None) -> Location:
+def locate_product(rgb: np.ndarray, *, limits: LocateLimits, empty_rgb: np.ndarray | None = None) -> Location:
     """Locate the items on the packing surface.
 
     Parameters
     ----------
     rgb : the photo (any size; analysed at ``ANALYSIS_SIDE_PX``).
+    limits : what counts as an item, as no product, as an empty bench (``Thresholds.locate``).
     empty_rgb : optional photo of the same station with nothing on it. With it,
         items are found by background subtraction and counted reliably.
 
@@ -269,14 +269,14 @@ def locate_product(rgb: np.ndarray, *, empty_rgb: np.ndarray | None = None) -> L
         if typical > MIN_BACKGROUND_DISTANCE:
             # Most of the frame differs from the reference: it is another bench, or
             # the light changed completely. Locate without it.
-            return locate_product(rgb)
+            return locate_product(rgb, limits=limits)
         limit = max(MIN_BACKGROUND_DISTANCE, typical * 3.0)
         fg = _clean(np.where(diff > limit, 255, 0).astype(np.uint8))
-        fg, boxes = _components(fg, skin)
+        fg, boxes = _components(fg, skin, limits)
         frac = float((fg > 0).mean())
-        if frac < MIN_PRODUCT_FRACTION:
+        if frac < limits.min_product_fraction:
             return Location((0, 0, w, h), np.full((h, w), 255, np.uint8), False, 0, 0.0, "reference")
-        if frac <= MAX_REFERENCE_CHANGE:
+        if frac <= limits.max_reference_change:
             return _finish(fg, "reference", s, (h, w), n_items=len(boxes), item_boxes=boxes)
         # Nearly everything changed: the reference does not fit this photo; ignore it.
 
@@ -288,23 +288,23 @@ def locate_product(rgb: np.ndarray, *, empty_rgb: np.ndarray | None = None) -> L
         if fg is None:
             break
         fg = _clean(fg)
-        fg, boxes = _components(fg, skin)
+        fg, boxes = _components(fg, skin, limits)
         area = float((fg > 0).sum())
         region_area = float((region[2] - region[0]) * (region[3] - region[1]))
-        if not boxes or area < MIN_PRODUCT_FRACTION * sh * sw:
+        if not boxes or area < limits.min_product_fraction * sh * sw:
             if best is None:
                 # The border colour is everywhere: an empty surface, or a scene so busy
                 # (a pile of produce, a shelf) that the border is like everything else.
-                method = "empty" if edge_density(small) < EMPTY_MAX_EDGE_DENSITY else "none"
+                method = "empty" if edge_density(small) < limits.empty_max_edge_density else "none"
                 return Location((0, 0, w, h), np.full((h, w), 255, np.uint8), False, 0, 0.0, method)
             break
-        if area > 0.9 * region_area:
+        if area > limits.max_region_fraction * region_area:
             break  # no surface to learn from inside this region: keep the previous answer
         best = (fg, boxes)
         ys, xs = np.nonzero(fg)
         inner = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
         # Only look inside when the region is big enough to hold a frame of surface.
-        if (inner[2] - inner[0]) * (inner[3] - inner[1]) < 0.2 * sh * sw:
+        if (inner[2] - inner[0]) * (inner[3] - inner[1]) < limits.min_inner_fraction * sh * sw:
             break
         region = inner
     if best is None:

@@ -155,7 +155,7 @@ def _spread(values: np.ndarray, signal: str, thresholds: Thresholds) -> tuple[fl
     """Mean and standard deviation of a cohort's values."""
     std = float(values.std())
     # Never let a cohort of near-identical images blow small differences up.
-    floor = 0.25 * thresholds.normalisation[f"{signal}_std"]
+    floor = thresholds.normalisation["min_std_share"] * thresholds.normalisation[f"{signal}_std"]
     return float(values.mean()), max(std, floor)
 
 
@@ -238,7 +238,7 @@ def cohort_sample(n: int, thresholds: Thresholds, *, cap: int | None = None) -> 
 
     The exact path's cohort: all rows, or ``max_cohort`` evenly spaced ones. ``cap``
     lowers that size further (a large catalogue's first pass uses
-    :data:`packcheck.core.search.COHORT_ROWS`).
+    the thresholds' ``normalisation.large_catalogue_cohort``).
     """
     norm = thresholds.normalisation
     if n < norm["min_cohort"]:
@@ -266,7 +266,7 @@ def _score_candidates(photo: PhotoSet, index: Listings, thresholds: Thresholds, 
     n = len(index)
     w = thresholds.weights
     coarse = index.coarse
-    cohort = cohort_sample(n, thresholds, cap=search.COHORT_ROWS)
+    cohort = cohort_sample(n, thresholds, cap=int(thresholds.normalisation["large_catalogue_cohort"]))
     # First pass: approximate cheap signals for every row, fused as the exact ones are.
     first: dict[str, np.ndarray] = {}
     if w.get("embedding", 0) > 0:

@@ -44,10 +44,6 @@ COLOUR_DIMS = 16
 #: photographed image ranks at most 5th in the first pass; each candidate costs
 #: one 14 KB read from the store (~40 us).
 CANDIDATES = 64
-#: The cohort a large catalogue normalises against: at most this many evenly spaced
-#: rows (the thresholds' max_cohort caps it too). Their full rows stay in memory
-#: (24 KB each) and are scored exactly for every photo.
-COHORT_ROWS = 512
 #: Rows an evenly spaced sample of which fits the bases (PCA on more adds nothing).
 FIT_ROWS = 10_000
 

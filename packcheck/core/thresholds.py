@@ -1,9 +1,14 @@
-"""The one versioned file every decision limit comes from.
+"""The one versioned file every number that can change a status comes from.
 
 ``packcheck/data/thresholds.toml`` ships with the package and is written by the
 calibration tool (``packcheck calibrate``); ``--thresholds FILE`` replaces it.
-Code that reaches a verdict takes a :class:`Thresholds` and has no limits of its
-own. An unknown ``schema_version`` or a missing key is a
+Code that reaches a verdict takes a :class:`Thresholds` (keyword-only, no
+defaults) and has no limits of its own. Each number is either *fitted* by
+calibration (:data:`FITTED`) or *set by hand* with a reason (:data:`HAND_SET`);
+the calibration tool writes which, as a comment on each line. The file records
+the pipeline version and the commit it was fitted at, so a calibration older
+than the fingerprints it judges can be seen (:meth:`Thresholds.stale`). An
+unknown ``schema_version`` or a missing key is a
 :class:`~packcheck.errors.ThresholdsError` naming the key.
 """
 from __future__ import annotations
@@ -16,10 +21,68 @@ from typing import Mapping
 
 from ..errors import ThresholdsError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_PATH = Path(__file__).resolve().parents[1] / "data" / "thresholds.toml"
 #: Signals the item check can fuse, in the order reports list them.
 SIGNALS = ("embedding", "keypoints", "colour", "hash")
+
+#: The numbers 'packcheck calibrate' fits to labelled photos (the rest are set by hand).
+FITTED = tuple(f"{check}.{key}" for check in ("item", "variant")
+               for key in ("flag_below", "review_below", "genuine_median", "genuine_spread")) + tuple(
+    f"normalisation.{s}_{stat}" for s in SIGNALS for stat in ("mean", "std"))
+#: The numbers set by hand, and why each is what it is (calibration copies them from its base file).
+HAND_SET = {
+    "signals.embedding": "weight in the fused item score: the strongest single signal on real photos",
+    "signals.keypoints": "weight in the fused item score: adds to the embedding on printed products",
+    "signals.colour": "weight in the fused item score: adds to the embedding, and decides sibling colours",
+    "signals.hash": "0 (off): perceptual hashes are near chance on real photos (README, Accuracy)",
+    "normalisation.min_cohort": "fewer listing images are no cohort: the fixed means and spreads are used",
+    "normalisation.max_cohort": "a photo is standardised against at most this many listing images (evenly spaced)",
+    "normalisation.large_catalogue_cohort": "the cohort of a large catalogue: these rows stay in memory, 24 KB each",
+    "normalisation.min_std_share": "a cohort's spread is at least this share of the fixed one, so near-identical "
+                                   "listing images do not blow small differences up",
+    "search.shortlist": "catalogue images verified with keypoints besides the ordered SKU's and its siblings'",
+    "search.large_catalogue_rows": "from this many listing images the index keeps coarse vectors and scores "
+                                   "candidates only (the exact path holds 28 KB per image)",
+    "quality.min_brightness": "a photo darker than this (mean luma) cannot show colour: retake photo",
+    "quality.min_sharpness": "Laplacian variance (at 256 px) below this is too blurred to judge: retake photo",
+    "quality.min_side_px": "a photo narrower than this after decoding cannot show a product: retake photo",
+    "count.review_short_by": "touching items count as one, so only this many pieces short asks a person",
+    "count.flag_short_by": "this many pieces short, with nothing recorded as packed, is a FLAG",
+    "locate.min_item_fraction": "a component smaller than this share of the frame is noise, not an item",
+    "locate.min_product_fraction": "a located region smaller than this share of the frame is no product found",
+    "locate.empty_max_edge_density": "nothing stands out and fewer edge pixels than this: an empty bench "
+                                     "(retake photo); more: a busy scene",
+    "locate.max_reference_change": "an empty-station photo that leaves more than this share changed does not "
+                                   "fit the photo (camera moved) and is ignored",
+    "locate.hand_skin_share": "an edge-touching component more skin-coloured than this is a hand, not an item",
+    "locate.held_skin_share": "above this skin share a component is a product held in a hand: its skin is dropped",
+    "locate.max_region_fraction": "a foreground filling more of its search region leaves no surface to learn from",
+    "locate.min_inner_fraction": "the search repeats inside a found region (a product in a box) from this share "
+                                 "of the frame up",
+    "locate.fallback_crop_fraction": "no product found: the centre square of this share of the short side "
+                                     "stands in for it",
+}
+
+
+@dataclass(frozen=True)
+class LocateLimits:
+    """The numbers that decide what the localiser finds in a photo (see :mod:`packcheck.core.locate`).
+
+    They change a status: an item too small to count changes the count check, "no
+    product found" asks for a new photo. Listing images are masked with fixed
+    pipeline settings instead (their fingerprints are cached by content).
+    """
+
+    min_item_fraction: float
+    min_product_fraction: float
+    empty_max_edge_density: float
+    max_reference_change: float
+    hand_skin_share: float
+    held_skin_share: float
+    max_region_fraction: float
+    min_inner_fraction: float
+    fallback_crop_fraction: float
 
 
 @dataclass(frozen=True)
@@ -51,9 +114,12 @@ class Thresholds:
 
     version: str
     schema_version: int
+    pipeline_version: int  # the fingerprint pipeline the fitted numbers were fitted on
+    commit: str  # the packcheck commit calibration ran at ("unknown" outside a git checkout)
     weights: Mapping[str, float]  # signal -> weight in the fused item score (0 = off)
-    normalisation: Mapping[str, float]  # fixed mean/std per signal, cohort sizes
+    normalisation: Mapping[str, float]  # fixed mean/std per signal, cohort sizes, spread floor
     shortlist: int  # catalogue images verified with keypoints beside the ordered SKU
+    large_catalogue_rows: int  # from this many listing images on, candidate search
     item: Band
     variant: Band
     min_brightness: float
@@ -61,8 +127,17 @@ class Thresholds:
     min_side_px: int  # a photo narrower than this (after decoding) cannot show a product
     count_review_short_by: int
     count_flag_short_by: int
+    locate: LocateLimits
     provenance: Mapping[str, object]
     source: str
+
+    def stale(self, running_pipeline: int) -> str | None:
+        """What to tell a user whose fingerprints are newer than this calibration (None: they match)."""
+        if self.pipeline_version == running_pipeline:
+            return None
+        return (f"thresholds {self.version} were fitted at pipeline version {self.pipeline_version} "
+                f"(commit {self.commit[:12]}); this packcheck computes version {running_pipeline}: "
+                "the limits may not fit its scores; recalibrate with 'packcheck calibrate'")
 
     @property
     def enabled_signals(self) -> tuple[str, ...]:
@@ -103,7 +178,7 @@ def load_thresholds(path: str | Path | None = None) -> Thresholds:
     --------
     >>> t = load_thresholds()
     >>> t.schema_version
-    1
+    2
     """
     p = Path(path) if path is not None else DEFAULT_PATH
     source = str(p)
@@ -116,6 +191,12 @@ def load_thresholds(path: str | Path | None = None) -> Thresholds:
     except tomllib.TOMLDecodeError as e:
         raise ThresholdsError(f"thresholds file {p} is not valid TOML: {e}") from None
     schema = _get(doc, "schema_version", int, source)
+    if schema == 1:
+        raise ThresholdsError(
+            f"{source}: schema_version 1 is no longer read: it predates the [locate] limits and does not record "
+            "the pipeline version it was fitted at; recalibrate with 'packcheck calibrate' (or copy the "
+            "[locate] section, the new [normalisation] and [search] keys, pipeline_version and commit from "
+            "packcheck/data/thresholds.toml, if you know which pipeline it was fitted at)")
     if schema != SCHEMA_VERSION:
         raise ThresholdsError(
             f"{source}: schema_version {schema} is not supported (this packcheck reads {SCHEMA_VERSION}); "
@@ -124,7 +205,8 @@ def load_thresholds(path: str | Path | None = None) -> Thresholds:
     weights = {s: _get(doc, f"signals.{s}", float, source) for s in SIGNALS}
     if not any(w > 0 for w in weights.values()):
         raise ThresholdsError(f"{source}: every signal weight is 0; at least one must be on")
-    norm_keys = ["min_cohort", "max_cohort"] + [f"{s}_{stat}" for s in SIGNALS for stat in ("mean", "std")]
+    norm_keys = ["min_cohort", "max_cohort", "large_catalogue_cohort", "min_std_share"] + [
+        f"{s}_{stat}" for s in SIGNALS for stat in ("mean", "std")]
     normalisation = {k: _get(doc, f"normalisation.{k}", float, source) for k in norm_keys}
     for s in SIGNALS:
         if normalisation[f"{s}_std"] <= 0:
@@ -140,9 +222,12 @@ def load_thresholds(path: str | Path | None = None) -> Thresholds:
     return Thresholds(
         version=_get(doc, "version", str, source),
         schema_version=schema,
+        pipeline_version=_get(doc, "pipeline_version", int, source),
+        commit=_get(doc, "commit", str, source),
         weights=MappingProxyType(weights),
         normalisation=MappingProxyType(normalisation),
         shortlist=_get(doc, "search.shortlist", int, source),
+        large_catalogue_rows=_get(doc, "search.large_catalogue_rows", int, source),
         item=item,
         variant=variant,
         min_brightness=_get(doc, "quality.min_brightness", float, source),
@@ -150,6 +235,7 @@ def load_thresholds(path: str | Path | None = None) -> Thresholds:
         min_side_px=_get(doc, "quality.min_side_px", int, source),
         count_review_short_by=_get(doc, "count.review_short_by", int, source),
         count_flag_short_by=_get(doc, "count.flag_short_by", int, source),
+        locate=LocateLimits(**{f.name: _get(doc, f"locate.{f.name}", float, source) for f in fields(LocateLimits)}),
         provenance=MappingProxyType(dict(doc.get("provenance", {}))),
         source=source,
     )

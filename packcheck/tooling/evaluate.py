@@ -123,7 +123,8 @@ def init_worker(cache: str, entries, catalogue: Catalogue, thresholds_path) -> N
     import cv2
 
     cv2.setNumThreads(1)
-    _CONTEXT[:] = [Context(build_index(entries, cache=Path(cache)), catalogue, load_thresholds(thresholds_path))]
+    th = load_thresholds(thresholds_path)
+    _CONTEXT[:] = [Context(build_index(entries, cache=Path(cache), large_from=th.large_catalogue_rows), catalogue, th)]
 
 
 def worker_context() -> Context:
@@ -139,9 +140,12 @@ def start_pool(workers: int, *, cache: str | Path, entries, catalogue: Catalogue
 
 
 def fingerprint_photo_file(path: str) -> tuple[bytes | None, str | None]:
-    """A photo's fingerprint as bytes (:meth:`Fingerprint.to_bytes`), or None and the error naming the file."""
+    """A photo's fingerprint as bytes (:meth:`Fingerprint.to_bytes`), or None and the error naming the file.
+
+    Runs where :func:`init_worker` ran: the context's thresholds say how to locate the product.
+    """
     try:
-        return fingerprint_photo(load_image(path)).to_bytes(), None
+        return fingerprint_photo(load_image(path), locate=worker_context().thresholds.locate).to_bytes(), None
     except Exception as e:  # noqa: BLE001 - a bad photo is reported, the run goes on
         return None, f"{path}: {e}"
 

@@ -238,7 +238,7 @@ def _catalogue_worker(folder: str, n: int, seed: int, queries: int, exact_querie
 
 
 def _measure_catalogue(folder: Path, n: int, seed: int, queries: int, exact_queries: int) -> dict:
-    from ...core import scoring, search
+    from ...core import scoring
     from ...store.index import build_index, load_index
     from ...core.thresholds import load_thresholds
 
@@ -253,19 +253,19 @@ def _measure_catalogue(folder: Path, n: int, seed: int, queries: int, exact_quer
     out: dict = {"images": n, "skus": len({o for o, _ in entries})}
     gc.collect()
     t = time.perf_counter()
-    index = build_index(entries, cache=folder / "index.sqlite")
+    index = build_index(entries, cache=folder / "index.sqlite", large_from=th.large_catalogue_rows)
     out["first_start_s"] = round(time.perf_counter() - t, 2)  # fits the basis, projects every image, once
     del index
     gc.collect()
     t = time.perf_counter()
-    index = build_index(entries, cache=folder / "index.sqlite")
+    index = build_index(entries, cache=folder / "index.sqlite", large_from=th.large_catalogue_rows)
     out["start_s"] = round(time.perf_counter() - t, 2)
     out["rss_mb_after_start"] = round(_rss_mb(), 1)
     # What the index holds, counted by allocation (numpy arrays and Python objects alike).
     del index
     gc.collect()
     tracemalloc.start()
-    index = build_index(entries, cache=folder / "index.sqlite")
+    index = build_index(entries, cache=folder / "index.sqlite", large_from=th.large_catalogue_rows)
     held = tracemalloc.get_traced_memory()[0]
     scoring.score_photo(cat.photo(0, seed=-1), index, th_lookup)  # reads the cohort sample's rows
     with_cohort = tracemalloc.get_traced_memory()[0]
@@ -276,7 +276,8 @@ def _measure_catalogue(folder: Path, n: int, seed: int, queries: int, exact_quer
     out["coarse_dims"] = int(index.coarse.basis.dims) if index.coarse else None
     rng = np.random.default_rng(seed + 1)
     # Photos of rows outside the cohort sample, which is always scored exactly.
-    cohort = scoring.cohort_sample(n, th, cap=search.COHORT_ROWS) if index.coarse is not None else None
+    cap = int(th.normalisation["large_catalogue_cohort"])
+    cohort = scoring.cohort_sample(n, th, cap=cap) if index.coarse is not None else None
     taken = set() if cohort is None else set(cohort.tolist())
     picks = np.array([r for r in rng.permutation(n)[:queries + len(taken)] if r not in taken][:queries])
     photos = [cat.photo(int(r), seed=i) for i, r in enumerate(picks)]
@@ -384,7 +385,7 @@ def run(*, data_dir: Path = Path("sample_data"), photos: list[Path] | None = Non
     """The whole benchmark; returns the JSON-ready report."""
     from ...core import search
     from ...apps.checker import Checker
-    from ...store.index import LARGE_CATALOGUE_ROWS
+    from ...core.thresholds import load_thresholds
 
     if repeat < 1:
         raise ValueError(f"repeat must be >= 1, got {repeat!r}")
@@ -414,9 +415,11 @@ def run(*, data_dir: Path = Path("sample_data"), photos: list[Path] | None = Non
         report["catalogue"] = measure_catalogue(
             catalogue_size, queries=queries, exact_queries=exact_queries,
             progress=(lambda d, t: progress("writing synthetic catalogue", d, t)) if progress else None)
+        th = load_thresholds()
         report["catalogue"]["settings"] = {
-            "large_catalogue_rows": LARGE_CATALOGUE_ROWS, "embedding_dims": search.EMBEDDING_DIMS,
-            "colour_dims": search.COLOUR_DIMS, "candidates": search.CANDIDATES, "cohort_rows": search.COHORT_ROWS}
+            "large_catalogue_rows": th.large_catalogue_rows, "embedding_dims": search.EMBEDDING_DIMS,
+            "colour_dims": search.COLOUR_DIMS, "candidates": search.CANDIDATES,
+            "cohort_rows": int(th.normalisation["large_catalogue_cohort"])}
     report["machine"]["load_average_at_end"] = os.getloadavg()
     report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return report

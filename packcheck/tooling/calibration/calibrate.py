@@ -36,9 +36,9 @@ from types import MappingProxyType
 import numpy as np
 
 from ... import __version__
-from ...core.fingerprint import Fingerprint
+from ...core.fingerprint import Fingerprint, PIPELINE_VERSION
 from ...core.scoring import PhotoSet, score_photo
-from ...core.thresholds import Band, SCHEMA_VERSION, SIGNALS, Thresholds, load_thresholds
+from ...core.thresholds import Band, FITTED, HAND_SET, SCHEMA_VERSION, SIGNALS, Thresholds, load_thresholds
 from ...errors import DataError, PackcheckError
 from ...store.dataset import load_catalogue, read_csv, resolve_inside
 from ...store.index import build_index
@@ -252,8 +252,9 @@ def estimate_normalisation(per_photo: list[dict[str, tuple[float, float]]], base
     For each signal, ``<signal>_mean`` is the mean over photos of the photo's
     cohort mean (its raw signal against every listing image) and ``<signal>_std``
     the root of the mean cohort variance. Keypoints use ``log1p(inliers)`` over
-    up to :data:`KEYPOINT_STAT_ROWS` listing images per photo. ``min_cohort`` and
-    ``max_cohort`` are settings and are kept from ``base``.
+    up to :data:`KEYPOINT_STAT_ROWS` listing images per photo. The cohort settings
+    (``min_cohort``, ``max_cohort``, ``large_catalogue_cohort``, ``min_std_share``) are
+    set by hand and kept from ``base``.
 
     >>> base = load_thresholds()
     >>> n = estimate_normalisation([{s: (1.0, 0.25) for s in SIGNALS}, {s: (3.0, 0.25) for s in SIGNALS}], base)
@@ -613,6 +614,7 @@ class Calibration:
     seconds: float = 0.0
     version: str = ""
     date: str = ""
+    commit: str = "unknown"
 
 
 def sha256_file(path: Path) -> str:
@@ -696,7 +698,7 @@ def calibrate_scores(pairs: Pairs, *, base: Thresholds, normalisation: dict[str,
         achieved=achieved, ci=ci, cv=cv, warnings=tuple(warnings), source=Path(source), source_sha256=sha,
         extra_sha256={str(p): sha256_file(p) for p in extra_sources if Path(p).is_file()},
         command=command, seed=seed, seconds=time.perf_counter() - t0,
-        version=f"cal-{now:%Y%m%d}-{sha[:8]}-t{target:g}", date=now.isoformat(),
+        version=f"cal-{now:%Y%m%d}-{sha[:8]}-t{target:g}", date=now.isoformat(), commit=source_commit(),
     )
 
 
@@ -743,8 +745,10 @@ def _toml_value(v) -> str:
     raise TypeError(f"cannot write {type(v).__name__} to TOML")
 
 
-def toml_dumps(doc: dict, *, header: str = "") -> str:
+def toml_dumps(doc: dict, *, header: str = "", comments: dict[str, str] | None = None) -> str:
     """A small TOML writer for nested dicts of scalars and lists of scalars (None values are left out).
+
+    ``comments`` maps a dotted key (``"locate.min_item_fraction"``) to a comment written after its value.
 
     >>> import tomllib
     >>> text = toml_dumps({"a": 1, "t": {"x": 0.5, "s": 'q"uote', "sub": {"l": [1, 2]}}})
@@ -760,7 +764,8 @@ def toml_dumps(doc: dict, *, header: str = "") -> str:
             lines.append("")
             lines.append("[" + ".".join(_toml_key(p) for p in path) + "]")
         for k, v in scalars.items():
-            lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
+            note = (comments or {}).get(".".join(path + [k]))
+            lines.append(f"{_toml_key(k)} = {_toml_value(v)}" + (f"  # {note}" if note else ""))
         for k, v in subtables.items():
             emit(v, path + [k])
 
@@ -839,10 +844,14 @@ def thresholds_document(cal: Calibration) -> dict:
     return {
         "schema_version": SCHEMA_VERSION,
         "version": cal.version,
+        "pipeline_version": PIPELINE_VERSION,
+        "commit": cal.commit,
         "signals": {s: float(b.weights[s]) for s in SIGNALS},
         "normalisation": {"min_cohort": int(n["min_cohort"]), "max_cohort": int(n["max_cohort"]),
+                          "large_catalogue_cohort": int(n["large_catalogue_cohort"]),
+                          "min_std_share": float(n["min_std_share"]),
                           **{f"{s}_{st}": round(float(n[f"{s}_{st}"]), 6) for s in SIGNALS for st in ("mean", "std")}},
-        "search": {"shortlist": b.shortlist},
+        "search": {"shortlist": b.shortlist, "large_catalogue_rows": b.large_catalogue_rows},
         "item": {"flag_below": cal.item.flag_below, "review_below": cal.item.review_below,
                  **genuine_spread(cal.pairs.item[cal.pairs.genuine], b.item)},
         "variant": {"flag_below": cal.variant.flag_below, "review_below": cal.variant.review_below,
@@ -850,6 +859,7 @@ def thresholds_document(cal: Calibration) -> dict:
         "quality": {"min_brightness": b.min_brightness, "min_sharpness": b.min_sharpness,
                     "min_side_px": b.min_side_px},
         "count": {"review_short_by": b.count_review_short_by, "flag_short_by": b.count_flag_short_by},
+        "locate": {f.name: getattr(b.locate, f.name) for f in dataclasses.fields(b.locate)},
         "provenance": prov,
     }
 
@@ -867,12 +877,41 @@ def genuine_spread(scores: np.ndarray, base) -> dict[str, float]:
     return {"genuine_median": round(float(med), 6), "genuine_spread": round(float(spread), 6)}
 
 
+#: What every thresholds file says about its numbers (written after the command line).
+THRESHOLDS_HEADER = (
+    "Numbers marked 'fitted' were fitted to the labelled photos above: recalibrate rather than edit them.\n"
+    "Numbers marked 'set by hand' are copied from the base thresholds file; each says why it is what it is.\n"
+    "pipeline_version and commit: the fingerprints the fitted numbers were fitted on; packcheck warns\n"
+    "when it computes another pipeline version.")
+
+
+def thresholds_comments() -> dict[str, str]:
+    """The comment on each line of a thresholds file: fitted, or set by hand and why."""
+    notes = {k: "fitted" for k in FITTED}
+    notes.update({k: f"set by hand: {why}" for k, why in HAND_SET.items()})
+    notes["pipeline_version"] = "the fingerprint pipeline (packcheck.core.fingerprint.PIPELINE_VERSION) fitted on"
+    notes["commit"] = "the packcheck commit calibration ran at"
+    return notes
+
+
+def source_commit() -> str:
+    """The git commit of the packcheck source that is running ("unknown" outside a git checkout)."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True,
+                             text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
+
+
 def write_thresholds(cal: Calibration, path: str | Path) -> Path:
     """Write the thresholds TOML (via a temporary file, so a crash never leaves half a file)."""
     path = Path(path)
-    header = (f"Written by 'packcheck calibrate' on {cal.date}; do not edit the limits by hand, recalibrate.\n"
-              f"Command: {cal.command}")
-    text = toml_dumps(thresholds_document(cal), header=header)
+    header = (f"Written by 'packcheck calibrate' on {cal.date}.\n"
+              f"Command: {cal.command}\n" + THRESHOLDS_HEADER)
+    text = toml_dumps(thresholds_document(cal), header=header, comments=thresholds_comments())
     atomic_write(path, lambda f: f.write(text))
     load_thresholds(path)  # what we wrote must read back
     return path
