@@ -61,10 +61,6 @@ class UnknownOrder(PackcheckError):
     """The order id is not in orders.csv."""
 
 
-class UnknownSku(PackcheckError):
-    """A SKU is not in the catalogue export."""
-
-
 class ThresholdsError(PackcheckError):
     """The thresholds file is missing, malformed or of an unknown schema version."""
 

@@ -161,16 +161,3 @@ class Checker:
                 log.warning("empty-station photo of %s ignored: %s", station, e)
                 self._refs[station] = None
         return self._refs[station]
-
-
-def nearest_sku(verdict: Verdict) -> str | None:
-    """The catalogue SKU the photo looks most like, other than the ordered ones."""
-    for c in verdict.checks:
-        if c.check == "item":
-            n = c.details.nearest_sku
-            if n:
-                return n
-    return None
-
-
-__all__ = ["Checker", "Verdict", "Status", "nearest_sku"]

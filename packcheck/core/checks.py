@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import colour
 from .fingerprint import Fingerprint
 from .records import (
     Catalogue, ComponentDetails, CountDetails, ItemDetails, QualityDetails, SignalValues, VariantDetails,
@@ -79,13 +80,12 @@ def match_score(results, thresholds: Thresholds) -> float:
 
 def colour_distances(photo: PhotoSet, index: Listings, rows: list[int]) -> np.ndarray:
     """Hellinger distance between the photo's best region and each listing row's colour."""
-    bc = np.sqrt(np.clip(photo.hists, 0, None)) @ index.sqrt_hists[rows].T
-    return np.sqrt(np.clip(1.0 - bc.max(axis=0), 0.0, 1.0))
+    return colour.hellinger_distance(photo.hists, index.sqrt_hists[rows])
 
 
 def _found_lab(photo: PhotoSet, index: Listings, row: int) -> np.ndarray:
     """The dominant colour of the photo region closest in colour to a listing row."""
-    bc = np.sqrt(np.clip(photo.hists, 0, None)) @ index.sqrt_hists[row]
+    bc = colour.sqrt_hist(photo.hists) @ index.sqrt_hists[row]
     return photo.labs[int(np.argmax(bc))]
 
 
@@ -113,7 +113,7 @@ def variant_check(sku: str, photo: PhotoSet, index: Listings, catalogue: Catalog
         rows = index.rows_of(s)
         d = colour_distances(photo, index, rows)
         bc = index.sqrt_hists[own_rows] @ index.sqrt_hists[rows].T
-        separation = float(np.sqrt(np.clip(1.0 - bc.max(), 0.0, 1.0)))
+        separation = float(colour.hellinger(bc.max()))
         position = (float(d.min()) - d_own) / max(separation, 1e-3)
         if position < value:
             best_sib, value, d_sib, sib_row = s, position, float(d.min()), rows[int(np.argmin(d))]

@@ -25,7 +25,7 @@ def lab_histogram(rgb: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray
     >>> import numpy as np
     >>> h = lab_histogram(np.full((8, 8, 3), (200, 30, 30), np.uint8))
     >>> h.shape, round(float(h.sum()), 3)
-    ((256,), 1.0)
+    ((1024,), 1.0)
     """
     lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
     m = None if mask is None else (mask > 0).astype(np.uint8)
@@ -40,18 +40,37 @@ def lab_histogram(rgb: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray
     return (hist / total if total > 0 else hist).astype(np.float32)
 
 
-def hellinger_distance(hist: np.ndarray, others: np.ndarray) -> np.ndarray:
-    """Hellinger (Bhattacharyya) distance in [0, 1] between one histogram and each row of ``others``.
+def sqrt_hist(hists: np.ndarray) -> np.ndarray:
+    """Square-rooted histograms: the dot product of two is their Bhattacharyya coefficient."""
+    return np.sqrt(np.clip(hists, 0, None))
+
+
+def hellinger(coefficient):
+    """The Hellinger distance in [0, 1] for a Bhattacharyya coefficient (array or scalar).
+
+    Every colour distance in packcheck goes through this one formula: the colour
+    signal, the variant check's positions and separations, the large-catalogue search.
 
     Examples
     --------
-    >>> import numpy as np
+    >>> hellinger(np.array([1.0, 0.0, 0.75])).round(3).tolist()
+    [0.0, 1.0, 0.5]
+    """
+    return np.sqrt(np.clip(1.0 - coefficient, 0.0, 1.0))
+
+
+def hellinger_distance(hists: np.ndarray, sqrt_others: np.ndarray) -> np.ndarray:
+    """Hellinger distance of each row of ``sqrt_others`` (square-rooted histograms, see :func:`sqrt_hist`)
+    to the nearest of ``hists`` (one histogram, or one per photo region).
+
+    Examples
+    --------
     >>> a = np.array([1.0, 0.0]); b = np.array([[1.0, 0.0], [0.0, 1.0]])
-    >>> hellinger_distance(a, b).round(3).tolist()
+    >>> hellinger_distance(a, sqrt_hist(b)).round(3).tolist()
     [0.0, 1.0]
     """
-    bc = np.sqrt(np.clip(others, 0, None)) @ np.sqrt(np.clip(hist, 0, None))
-    return np.sqrt(np.clip(1.0 - bc, 0.0, 1.0))
+    bc = sqrt_hist(hists) @ np.asarray(sqrt_others).T
+    return hellinger(bc.max(axis=0) if bc.ndim > 1 else bc)
 
 
 def dominant_lab(rgb: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
@@ -81,12 +100,3 @@ def lab_to_rgb(lab: np.ndarray) -> tuple[int, int, int]:
     px = np.asarray(lab, np.float32).reshape(1, 1, 3).round().clip(0, 255).astype(np.uint8)
     r, g, b = cv2.cvtColor(px, cv2.COLOR_LAB2RGB)[0, 0]
     return int(r), int(g), int(b)
-
-
-def delta_e(lab_a: np.ndarray, lab_b: np.ndarray) -> float:
-    """CIE76 colour difference between two OpenCV-scaled Lab triples (L rescaled to 0..100)."""
-    a = np.asarray(lab_a, np.float64) - (0, 128, 128)
-    b = np.asarray(lab_b, np.float64) - (0, 128, 128)
-    a[0] *= 100 / 255
-    b[0] *= 100 / 255
-    return float(np.linalg.norm(a - b))

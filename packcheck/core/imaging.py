@@ -46,11 +46,6 @@ WORK_SIDE_PX = 480
 #: Shrinking by a factor at least this close to 1 is bilinear, not area averaging.
 NEAR_SCALE = 0.8
 
-# packcheck checks the pixel count itself, from the header and before decoding
-# (see MAX_PIXELS), with a message that names the file and its claimed size;
-# Pillow's own global guard would fire first with a vaguer one.
-Image.MAX_IMAGE_PIXELS = None
-
 _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"mif1", b"msf1", b"heim", b"heis", b"avif")
 
 
@@ -145,7 +140,7 @@ def load_image(
         data = read_bytes(source)
     if not data:
         raise ImageUnreadable(f"{label} is empty (0 bytes); retake the photo")
-    fmt, (width, height), orientation = _sniff(data, label)
+    fmt, (width, height), orientation = _sniff(data, label, max_pixels)
     if width * height > max_pixels:
         raise ImageTooLarge(
             f"{label} claims {width} x {height} pixels, more than the limit of "
@@ -181,8 +176,14 @@ def _truncated(label: str) -> str:
             "it may still be copying, or the camera share dropped: retake or copy it again")
 
 
-def _sniff(data: bytes, label: str) -> tuple[str, tuple[int, int], int]:
-    """Format, stored size and EXIF orientation from the header, without decoding pixels."""
+def _sniff(data: bytes, label: str, max_pixels: int) -> tuple[str, tuple[int, int], int]:
+    """Format, stored size and EXIF orientation from the header, without decoding pixels.
+
+    packcheck checks the pixel count itself (``max_pixels``), with a message naming the
+    file and its claimed size. Pillow's own guard (a process-wide setting that packcheck
+    leaves as the host set it) refuses even larger claims first; its error is turned
+    into the same message, the size read from the PNG or JPEG header here.
+    """
     if len(data) >= 12 and data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
         _register_heif(label)
     try:
@@ -196,7 +197,10 @@ def _sniff(data: bytes, label: str) -> tuple[str, tuple[int, int], int]:
                 except Exception:  # a damaged EXIF block must not hide a good image
                     orientation = 1
     except Image.DecompressionBombError:
-        raise ImageTooLarge(f"{label} claims too many pixels to be a photo (decompression bomb)") from None
+        size = _declared_size(data)
+        claim = f"{size[0]} x {size[1]} pixels" if size else "more pixels than Pillow opens"
+        raise ImageTooLarge(f"{label} claims {claim}, more than the limit of {max_pixels / 1e6:.0f} megapixels; "
+                            "it is not a normal photo") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, struct.error):
         head = data[:64].lstrip()
         kind = "a text file" if head and all(32 <= b < 127 or b in b"\r\n\t" for b in head[:32]) else "not an image"
@@ -204,6 +208,23 @@ def _sniff(data: bytes, label: str) -> tuple[str, tuple[int, int], int]:
     if orientation not in range(1, 9):
         orientation = 1
     return fmt, size, orientation
+
+
+def _declared_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) as a PNG's IHDR or a JPEG's frame header declares it; None for other formats."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) >= 24:
+        return struct.unpack(">II", data[16:24])
+    i = 2 if data[:2] == b"\xff\xd8" else len(data)
+    while i + 9 <= len(data) and data[i] == 0xFF:
+        marker = data[i + 1]
+        if marker == 0xFF:
+            i += 1
+            continue
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # a start-of-frame segment
+            height, width = struct.unpack(">HH", data[i + 5:i + 9])
+            return width, height
+        i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
+    return None
 
 
 _heif_registered = False
@@ -445,12 +466,3 @@ def _shrink(rgb, alpha, work_side: int):
     if alpha is not None:
         alpha = cv2.resize(alpha, size, interpolation=interp)
     return rgb, alpha
-
-
-def resize_long_side(rgb: np.ndarray, long_side: int) -> np.ndarray:
-    """Shrink (area averaging) or keep an image so its long side is at most ``long_side``."""
-    h, w = rgb.shape[:2]
-    if max(h, w) <= long_side:
-        return rgb
-    s = long_side / max(h, w)
-    return cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)

@@ -118,7 +118,11 @@ def count_inliers(photo: Keypoints, listings: list[Keypoints]) -> np.ndarray:
         dst = kp.points[nearest]
         tol = RANSAC_TOLERANCE * max(kp.size)
         # USAC_FAST: the same inliers as classic RANSAC here at half the time.
-        cv2.setRNGSeed(0)  # the same inliers for the same pair, in any process and order
+        # USAC draws from OpenCV's per-thread generator and takes no seed of its own
+        # (UsacParams cannot express USAC_FAST's settings): seeding it (one of the two
+        # places packcheck does, see packcheck.core) gives the same inliers for the same
+        # pair in any process and order.
+        cv2.setRNGSeed(0)
         H, inl = cv2.findHomography(src, dst, cv2.USAC_FAST, tol, maxIters=500, confidence=0.99)
         if H is None or inl is None:
             continue

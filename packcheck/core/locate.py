@@ -182,8 +182,9 @@ def _foreground_by_border(lab: np.ndarray, region: tuple[int, int, int, int]) ->
     # laid out to the top of the photo) must not be mistaken for the table.
     k = 3
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
-    # OpenCV's k-means and RANSAC draw from a per-thread generator whose state
-    # depends on what ran before; seeding it makes a photo's location the same in
+    # OpenCV's k-means draws from OpenCV's per-thread generator, whose state depends on
+    # what ran before, and takes no generator of its own: seeding it (one of the two
+    # places packcheck does, see packcheck.core) makes a photo's location the same in
     # every process, whatever order photos come in.
     cv2.setRNGSeed(0)
     _, labels, centres = cv2.kmeans(border.astype(np.float32), k, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
@@ -227,7 +228,7 @@ def _aligned_reference(small: np.ndarray, empty_rgb: np.ndarray) -> np.ndarray:
         return ref
     src = np.float32([k2[m.queryIdx].pt for m in matches])
     dst = np.float32([k1[m.trainIdx].pt for m in matches])
-    cv2.setRNGSeed(0)
+    # Classic RANSAC draws from a generator of its own with a fixed seed: no global seeding needed.
     H, inl = cv2.findHomography(src, dst, cv2.RANSAC, 3.0)
     if H is None or int(inl.sum()) < max(15, 0.25 * len(matches)):
         return ref

@@ -38,7 +38,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-from . import hashing, keypoints, search
+from . import colour, hashing, keypoints, search
 from .fingerprint import Fingerprint
 from .search import Coarse
 from .thresholds import SIGNALS, Thresholds
@@ -135,8 +135,7 @@ def _signals(photo: PhotoSet, w, embeddings: np.ndarray, sqrt_hists: np.ndarray,
         sims = photo.embeddings @ embeddings.reshape(-1, embeddings.shape[-1]).T
         raw["embedding"] = sims.max(axis=0).reshape(n, -1).max(axis=1)
     if w.get("colour", 0) > 0:
-        bc = np.sqrt(np.clip(photo.hists, 0, None)) @ sqrt_hists.T  # (R, N) Bhattacharyya coefficient
-        raw["colour"] = -np.sqrt(np.clip(1.0 - bc.max(axis=0), 0.0, 1.0))
+        raw["colour"] = -colour.hellinger_distance(photo.hists, sqrt_hists)
     if w.get("hash", 0) > 0:
         raw["hash"] = _hash_similarity(photo, hashes, colour_hashes)
     for s in raw:
@@ -353,23 +352,12 @@ def _fuse(z: dict[str, np.ndarray], weights, n: int) -> np.ndarray:
     return total / wsum if wsum else total
 
 
-def best_per_owner(values: np.ndarray, index: Listings, owners: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """For each owner (SKU), the best value over its listing images and that image's row
-    (-inf and -1 for an owner without images). Vectorised over the whole index."""
-    best_all, rows_all = search.group_max(values, index.owner_ids, len(index.owner_names))
-    ids = np.fromiter((index.owner_id(o) for o in owners), np.int64, len(owners))
-    known = ids >= 0
-    best = np.where(known, best_all[ids], -np.inf)
-    rows = np.where(known, rows_all[ids], -1)
-    return best, rows
-
-
 def nearest_other(values: np.ndarray, index: Listings, *, exclude=()) -> tuple[str | None, float, int]:
     """The owner (SKU) with the best value among all but ``exclude``: (owner, value, row).
 
-    Ties go to the owner indexed first, then to its first row: what taking
-    :func:`best_per_owner` over the other owners in index order and then ``np.argmax``
-    gives. ``(None, -inf, -1)`` when no other owner has images.
+    Ties go to the owner indexed first, then to its first row: what a loop over the
+    other owners in index order, each owner's best row by ``np.argmax``, then
+    ``np.argmax`` over the owners gives. ``(None, -inf, -1)`` when no other owner has images.
     """
     keep = np.ones(len(index.owner_names), bool)
     for o in exclude:

@@ -32,6 +32,8 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from . import colour
+
 #: Principal components kept of the turn-averaged embedding. 32 keep ~77% of the
 #: variance on the real grocery images; re-scoring the top 20 of 209 real listing
 #: images by (coarse embedding + coarse colour) lost nothing against exact scoring.
@@ -183,11 +185,8 @@ def colour_similarity(photo_hists: np.ndarray, basis: CoarseBasis, coarse: np.nd
 
     ``coarse``: the listing images' colour coordinates (N, ``basis.colour.dims``).
     """
-    sq = np.sqrt(np.clip(np.asarray(photo_hists, np.float32), 0, None))
-    bc = _similarity(sq, basis.colour, coarse)
-    np.subtract(1.0, bc, out=bc)
-    np.clip(bc, 0.0, 1.0, out=bc)
-    return -np.sqrt(bc, out=bc)
+    bc = _similarity(colour.sqrt_hist(np.asarray(photo_hists, np.float32)), basis.colour, coarse)
+    return -colour.hellinger(bc)
 
 
 def top_k(values: np.ndarray, k: int) -> np.ndarray:

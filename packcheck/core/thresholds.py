@@ -19,12 +19,16 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping
 
+import numpy as np
+
 from ..errors import ThresholdsError
 
 SCHEMA_VERSION = 2
 DEFAULT_PATH = Path(__file__).resolve().parents[1] / "data" / "thresholds.toml"
 #: Signals the item check can fuse, in the order reports list them.
 SIGNALS = ("embedding", "keypoints", "colour", "hash")
+#: The statuses a band gives, by :meth:`Band.levels`.
+LEVELS = ("PASS", "REVIEW", "FLAG")
 
 #: The numbers 'packcheck calibrate' fits to labelled photos (the rest are set by hand).
 FITTED = tuple(f"{check}.{key}" for check in ("item", "variant")
@@ -100,12 +104,14 @@ class Band:
     genuine_median: float = 0.0
     genuine_spread: float = 1.0
 
+    def levels(self, values) -> np.ndarray:
+        """0 (PASS), 1 (REVIEW) or 2 (FLAG) for each value: the one rule from a score to a status."""
+        values = np.asarray(values)
+        return np.where(values < self.flag_below, 2, np.where(values < self.review_below, 1, 0)).astype(np.int8)
+
     def status(self, value: float) -> str:
-        if value < self.flag_below:
-            return "FLAG"
-        if value < self.review_below:
-            return "REVIEW"
-        return "PASS"
+        """"PASS", "REVIEW" or "FLAG" for one value (see :meth:`levels`)."""
+        return LEVELS[int(self.levels(value))]
 
 
 @dataclass(frozen=True)

@@ -25,11 +25,19 @@ class Status(str, Enum):
 
 _RANK = {Status.PASS: 0, Status.REVIEW: 1, Status.FLAG: 2, Status.ERROR: 3}
 
+
+def worst(statuses) -> Status:
+    """The most serious of ``statuses`` (ERROR > FLAG > REVIEW > PASS); PASS when there are none.
+
+    >>> worst(["PASS", "REVIEW", "FLAG"]).value
+    'FLAG'
+    """
+    return max((Status(s) for s in statuses), key=_RANK.__getitem__, default=Status.PASS)
+
 #: Reason codes and what they mean, for help texts and reports.
 REASONS = {
     "wrong_item": "the photo does not show the ordered item",
     "wrong_variant": "a sibling variant (colour, size, flavour) of the ordered item was packed",
-    "lookalike": "the photo looks more like another catalogue item than the ordered one",
     "missing_component": "a part of the kit was not packed",
     "extra_component": "more parts were packed than the order needs",
     "count_short": "fewer separate items on the bench than the order has pieces",
@@ -108,13 +116,8 @@ def combine(order_id: str, checks: list[CheckResult], *, thresholds_version: str
     their outcomes are kept in the record but do not raise the status above REVIEW.
     """
     retake = any(c.reason == "retake_photo" for c in checks)
-    status = Status.PASS
-    for c in checks:
-        s = c.status
-        if retake and c.check in ("item", "variant", "count") and s is Status.FLAG:
-            s = Status.REVIEW
-        if _RANK[s] > _RANK[status]:
-            status = s
+    status = worst(Status.REVIEW if retake and c.check in ("item", "variant", "count") and c.status is Status.FLAG
+                   else c.status for c in checks)
     bad = [c for c in checks if c.status is not Status.PASS]
     if retake:
         bad = [c for c in bad if c.reason == "retake_photo"] + [

@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from ..core import fingerprint as fp_mod, search
-from ..core.colour import HIST_SIZE
+from ..core.colour import HIST_SIZE, sqrt_hist
 from ..core.embedding import EMBEDDING_DIM
 from ..core.imaging import load_image
 from ..core.keypoints import Keypoints
@@ -74,7 +74,7 @@ def _unpack_many(blobs: list[tuple[bytes, bytes]]) -> tuple[np.ndarray, np.ndarr
     k = len(blobs)
     emb16 = np.frombuffer(b"".join(e for _, e in blobs), np.float16).reshape(k, TURNS * EMBEDDING_DIM)
     hists = np.frombuffer(b"".join(h for h, _ in blobs), np.float32).reshape(k, HIST_SIZE)
-    return _float32(emb16).reshape(k, TURNS, EMBEDDING_DIM), np.sqrt(np.clip(hists, 0, None)).astype(np.float32)
+    return _float32(emb16).reshape(k, TURNS, EMBEDDING_DIM), sqrt_hist(hists).astype(np.float32)
 
 
 def _float32(a16: np.ndarray) -> np.ndarray:
@@ -176,7 +176,7 @@ class ListingIndex:
         if self.coarse is not None:
             self.sqrt_hists = RowView(self.coarse.rows, 1, (HIST_SIZE,))
         else:
-            self.sqrt_hists = np.sqrt(np.clip(self.hists, 0, None)).astype(np.float32)
+            self.sqrt_hists = sqrt_hist(self.hists).astype(np.float32)
 
     def __len__(self) -> int:
         return len(self.owners)

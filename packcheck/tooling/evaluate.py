@@ -28,6 +28,7 @@ from ..core.imaging import load_image
 from ..core.records import Catalogue, CatalogueItem
 from ..core.scoring import Listings, PhotoSet, cheap_scores, finish_scores, score_photo
 from ..core.thresholds import Thresholds, load_thresholds
+from ..core.verdict import worst
 from ..errors import DataError
 from ..store.dataset import decode_text
 from ..store.index import build_index
@@ -177,6 +178,5 @@ def score_pairs(fp: Fingerprint, index: Listings, catalogue: Catalogue, th: Thre
         item[cid] = ic.value
         variant[cid] = vc.value if vc is not None else None
         match[cid] = checks.match_score([ic] + ([vc] if vc is not None else []), th)
-        statuses = [ic.status.value] + ([vc.status.value] if vc is not None else [])
-        verdicts[cid] = "FLAG" if "FLAG" in statuses else ("REVIEW" if "REVIEW" in statuses else "PASS")
+        verdicts[cid] = worst([ic.status] + ([vc.status] if vc is not None else [])).value
     return {"item": item, "variant": variant, "match": match, "verdict": verdicts, "nearest": nearest}

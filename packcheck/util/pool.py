@@ -5,6 +5,10 @@ runs one worker per core. Each worker must then use one OpenCV thread and one
 BLAS thread: with numpy's default of one BLAS thread per core, two workers on
 two cores ran four threads, and the accuracy benchmark's scoring took 2.5x as
 long (43.8 s vs 17.4 s on 225 photos x 64 classes).
+
+The BLAS setting must be in a worker's environment before it imports numpy. It
+is put there while the worker process is started and taken out again at once:
+the host process's environment is left as it was.
 """
 from __future__ import annotations
 
@@ -16,17 +20,31 @@ from concurrent.futures import ProcessPoolExecutor
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
+class _OneThreadProcess(multiprocessing.context.SpawnProcess):
+    """A spawned worker whose environment says one BLAS/OpenMP thread (unless the user set a number)."""
+
+    def start(self) -> None:
+        added = [var for var in _THREAD_VARS if var not in os.environ]
+        for var in added:
+            os.environ[var] = "1"
+        try:
+            super().start()  # the child's environment is copied from this one now
+        finally:
+            for var in added:
+                os.environ.pop(var, None)
+
+
+class _OneThreadContext(multiprocessing.context.SpawnContext):
+    Process = _OneThreadProcess
+
+
 def spawn_pool(workers: int, *, initializer=None, initargs: tuple = ()) -> ProcessPoolExecutor:
     """A ``spawn`` process pool whose workers use one BLAS and one OpenCV thread each.
 
     spawn, not fork: a forked child inherits OpenCV's thread-pool locks mid-use and
-    can hang. The BLAS setting must be in the environment before a worker imports
-    numpy, so it is set here, in this process's environment (where it is not set
-    already: a user's own setting wins), and stays set for later pools.
+    can hang. A user's own BLAS thread setting in the environment wins.
     """
-    for var in _THREAD_VARS:
-        os.environ.setdefault(var, "1")
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+    return ProcessPoolExecutor(max_workers=workers, mp_context=_OneThreadContext(),
                                initializer=_worker_start, initargs=(initializer, initargs))
 
 

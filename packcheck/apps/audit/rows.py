@@ -17,8 +17,6 @@ import time
 from pathlib import Path
 from typing import Iterable
 
-import cv2
-
 from ...core import checks
 from ...core.records import Catalogue, Order
 from ...core.verdict import REASONS, Status, Verdict, error_verdict
@@ -160,11 +158,6 @@ def audit_order(checker: Checker, order: Order) -> tuple[dict, dict]:
     message names the exception, so one order cannot stop a night's audit.
     """
     t = time.perf_counter()
-    # OpenCV's k-means and RANSAC draw from a per-thread RNG that every call
-    # advances; locate.py seeds it before its own calls, and seeding it here too
-    # (0 is OpenCV's start state) keeps any other user in the pipeline from making
-    # a row depend on which orders this process checked before.
-    cv2.setRNGSeed(0)
     try:
         verdict = checker.check(order)
     except Exception as e:  # noqa: BLE001 - the row records it

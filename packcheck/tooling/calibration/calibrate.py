@@ -420,14 +420,8 @@ def _fit_with_shares(pairs: Pairs, flag_share: float, review_share: float, targe
 
 def statuses(pairs: Pairs, item: Band, variant: Band | None) -> tuple[np.ndarray, np.ndarray]:
     """Per pair: item status and variant status as 0 PASS, 1 REVIEW, 2 FLAG (variant 0 where absent)."""
-    def of(values, band):
-        st = np.zeros(len(values), np.int8)
-        st[values < band.review_below] = 1
-        st[values < band.flag_below] = 2
-        return st
-
-    ist = of(pairs.item, item)
-    vst = np.zeros(len(pairs), np.int8) if variant is None else of(np.nan_to_num(pairs.variant, nan=np.inf), variant)
+    ist = item.levels(pairs.item)
+    vst = np.zeros(len(pairs), np.int8) if variant is None else variant.levels(np.nan_to_num(pairs.variant, nan=np.inf))
     return ist, vst
 
 
