@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from packcheck.apps.audit import engines, journal as journal_mod, rows as rows_mod
 from packcheck.apps.audit.engines import CheckerSpec
+from packcheck.apps.audit.frame import load_results, summary_by
 from packcheck.apps.audit.journal import Journal
 from packcheck.apps.audit.rows import spreadsheet_safe
 from packcheck.apps.audit.run import AuditConfig, run_audit
@@ -138,11 +139,16 @@ def data(base_data, tmp_path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def reference(base_data, tmp_path_factory) -> list[dict]:
-    """The rows of an uninterrupted serial run."""
+def reference_run(base_data, tmp_path_factory):
+    """An uninterrupted serial run: its summary and its result CSV."""
     out = tmp_path_factory.mktemp("ref") / "results.csv"
-    run_audit(AuditConfig(data_dir=base_data, out=out, workers=1))
-    return read_rows(out, base_data)
+    return run_audit(AuditConfig(data_dir=base_data, out=out, workers=1)), out
+
+
+@pytest.fixture(scope="module")
+def reference(base_data, reference_run) -> list[dict]:
+    """The rows of an uninterrupted serial run."""
+    return read_rows(reference_run[1], base_data)
 
 
 def read_rows(path: Path, root: Path | None = None, *, drop=("seconds",)) -> list[dict]:
@@ -611,3 +617,18 @@ def test_sample_data_audit(tmp_path):
     got = {r["order_id"]: (r["status"], r["reasons"].split(";")[0]) for r in rows}
     assert got == expected
     assert html.stat().st_size > 0
+
+
+def test_results_read_back_as_a_typed_frame_that_the_summary_counts(reference_run):
+    summary, out = reference_run
+    df = load_results(out)
+    rows = read_rows(out)
+    assert list(df.order_id) == [spreadsheet_unsafe(r["order_id"]) for r in rows]  # "'=1+2" reads back as "=1+2"
+    assert str(df.status.dtype) == "category" and df.item_score.dtype == float and str(df.first_row.dtype) == "Int64"
+    assert all(isinstance(v, tuple) for v in df.skus) and all(isinstance(v, tuple) for v in df.reasons)
+    # The summary's and the report's per-SKU and per-station tables are the analyst's summary_by.
+    assert summary_by(df, "sku").sort_index().equals(summary.per_sku)
+    assert summary_by(df, "station").sort_index().equals(summary.per_station)
+    assert summary_by(df, "status")["orders"].to_dict() == {k: v for k, v in summary.statuses.items() if v}
+    reasons = summary_by(df, "reason")["orders"]
+    assert sorted(reasons.items(), key=lambda kv: -kv[1]) == list(summary.reasons.items())

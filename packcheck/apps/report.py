@@ -227,7 +227,10 @@ class _Cards:
         return "".join(out)
 
 
-def _counts_table(title: str, key: str, rows: dict[str, dict[str, int]], label: Callable[[str], str]) -> str:
+def _counts_table(title: str, key: str, table, label: Callable[[str], str]) -> str:
+    """A :func:`~packcheck.apps.audit.frame.summary_by` table as HTML, orders needing a person first."""
+    rows = table[["PASS", "REVIEW", "FLAG", "ERROR"]].to_dict("index")
+
     def attention(counts):
         return counts.get("FLAG", 0) + counts.get("REVIEW", 0) + counts.get("ERROR", 0)
 
@@ -269,7 +272,7 @@ def render(rows: Rows, *, summary, catalogue: Catalogue, root: Path,
            + '</select></label><label>reason <select id="f-reason"><option value="">all</option>'
            + "".join(f'<option value="{esc(r)}">{esc(r)}</option>' for r in s.reasons)
            + '</select></label><label>SKU <input id="f-sku" list="skus" placeholder="part of a SKU"></label>'
-           + '<datalist id="skus">' + "".join(f'<option value="{esc(k)}">' for k in list(s.per_sku)[:5000])
+           + '<datalist id="skus">' + "".join(f'<option value="{esc(k)}">' for k in list(s.per_sku.index)[:5000])
            + '</datalist> <span id="f-count"></span></div>\n')
     cards = _Cards(catalogue, Thumbnails(root), reason_text)
     n = 0
@@ -298,7 +301,7 @@ def render(rows: Rows, *, summary, catalogue: Catalogue, root: Path,
     if s.statuses.get("PASS", 0) > shown:
         yield f"<p>{s.statuses['PASS'] - shown} more passed orders are in the CSV.</p>"
     yield _counts_table("Per SKU", "SKU", s.per_sku, cards.label)
-    if s.per_station:
+    if len(s.per_station):
         yield _counts_table("Per station", "station", s.per_station, str)
     yield f"<script>{_JS}</script>\n</body></html>\n"
 

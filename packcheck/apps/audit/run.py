@@ -33,13 +33,16 @@ import logging
 import os
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+import pandas as pd
 
 from ...errors import PackcheckError
 from ...store import dataset
 from ...util.fsio import atomic_write, sweep_temp_files
+from . import frame
 from .engines import CheckerSpec, engine
 from .journal import Journal, input_fingerprint, journal_path
 from .rows import reason_text, write_csv
@@ -91,8 +94,8 @@ class AuditSummary:
     engine: str
     out: Path
     html: Path | None
-    per_sku: dict[str, dict[str, int]] = field(default_factory=dict)
-    per_station: dict[str, dict[str, int]] = field(default_factory=dict)
+    per_sku: pd.DataFrame | None = None  # frame.summary_by(..., "sku"): orders per SKU and status
+    per_station: pd.DataFrame | None = None
 
     @property
     def resumed(self) -> int:
@@ -129,33 +132,42 @@ def _count_orders(config: AuditConfig) -> int:
     return len(ids)
 
 
+#: Journal rows turned into a DataFrame at a time while summarising (memory stays flat).
+SUMMARY_CHUNK = 20_000
+
+
 def summarise(journal: Journal, *, checked: int, wall_seconds: float, workers: int, engine: str,
               out: Path, html: Path | None) -> AuditSummary:
-    """Counts per status, reason, SKU and station, and stage times, in one pass over the journal."""
-    statuses: Counter = Counter()
-    reasons: Counter = Counter()
+    """Counts per status, reason, SKU and station (:func:`~packcheck.apps.audit.frame.summary_by`) and
+    stage times, in one pass over the journal, a chunk of rows at a time."""
     stages: Counter = Counter()
-    per_sku: dict[str, Counter] = {}
-    per_station: dict[str, Counter] = {}
+    tables: dict[str, pd.DataFrame | None] = dict.fromkeys(("status", "reason", "sku", "station"))
     check_seconds = 0.0
     n = 0
+    chunk: list[dict] = []
+
+    def count_chunk() -> None:
+        df = frame.to_frame(chunk)
+        for key in tables:
+            tables[key] = frame.add_summaries(tables[key], frame.summary_by(df, key))
+        chunk.clear()
+
     for row, extra in journal.rows():
         n += 1
-        status = row["status"]
-        statuses[status] += 1
-        reasons.update(r for r in row["reasons"].split(";") if r)
         stages.update(extra.get("timings", {}))
         check_seconds += float(row["seconds"] or 0)
-        for sku in dict.fromkeys(s for s in row["skus"].split(";") if s):
-            per_sku.setdefault(sku, Counter())[status] += 1
-        if row["station"]:
-            per_station.setdefault(row["station"], Counter())[status] += 1
+        chunk.append({k: row[k] for k in ("order_id", "status", "reasons", "skus", "station")})
+        if len(chunk) >= SUMMARY_CHUNK:
+            count_chunk()
+    count_chunk()
+    by_status = tables["status"]["orders"]
+    # Most common first, ties in order of first appearance.
+    reasons = sorted(tables["reason"]["orders"].items(), key=lambda kv: -kv[1])
     return AuditSummary(
-        orders=n, checked=checked, statuses={s: statuses[s] for s in STATUS_ORDER},
-        reasons=dict(reasons.most_common()), stage_seconds=dict(stages), check_seconds=check_seconds,
+        orders=n, checked=checked, statuses={s: int(by_status.get(s, 0)) for s in STATUS_ORDER},
+        reasons={r: int(c) for r, c in reasons}, stage_seconds=dict(stages), check_seconds=check_seconds,
         wall_seconds=wall_seconds, workers=workers, engine=engine, out=out, html=html,
-        per_sku={k: dict(v) for k, v in sorted(per_sku.items())},
-        per_station={k: dict(v) for k, v in sorted(per_station.items())},
+        per_sku=tables["sku"].sort_index(), per_station=tables["station"].sort_index(),
     )
 
 
