@@ -147,12 +147,22 @@ def variant_check(sku: str, photo: PhotoSet, scores: Scores, index: Listings, ca
       (log-odds; a flavour's print, a model's shape).
 
     ``value`` is the lowest over the siblings. None when the SKU has no siblings.
+
+    Both measures use the listing images only, the rows the weights were fitted
+    on: a reference photo of a sibling taken on the same shelf or bench may show
+    the ordered product too (references help the item check, which compares
+    products, not siblings).
     """
     item = catalogue.items[sku]
     siblings = [s for s in catalogue.siblings(sku) if s not in order_skus and index.rows_of(s)]
     if not siblings:
         return None
-    own_rows = index.rows_of(sku)
+
+    def listing_rows(owner: str) -> list[int]:
+        rows = index.rows_of(owner)
+        return [r for r in rows if not index.references[r]] or rows
+
+    own_rows = listing_rows(sku)
     d_own_all = colour_distances(photo, index, own_rows)
     own_row = own_rows[int(np.argmin(d_own_all))]
     d_own = float(d_own_all.min())
@@ -160,7 +170,7 @@ def variant_check(sku: str, photo: PhotoSet, scores: Scores, index: Listings, ca
     cw, lw = thresholds.variant_colour_weight, thresholds.variant_lead_weight
     best = None
     for s in siblings:
-        rows = index.rows_of(s)
+        rows = listing_rows(s)
         d = colour_distances(photo, index, rows)
         bc = index.sqrt_hists[own_rows] @ index.sqrt_hists[rows].T
         separation = float(colour.hellinger(bc.max()))

@@ -81,8 +81,9 @@ def result_row(verdict: Verdict, order: Order, *, root: Path, catalogue: Catalog
     Both are plain JSON-able dicts (they travel from worker processes and are
     kept in the journal).
     """
-    items = [c for c in verdict.checks if c.check == "item"]
-    variants = [c for c in verdict.checks if c.check == "variant"]
+    # A check recorded as not judged makes no claim: its score is not shown as one.
+    items = [c for c in verdict.checks if c.check == "item" and c.judged and c.value is not None]
+    variants = [c for c in verdict.checks if c.check == "variant" and c.judged and c.value is not None]
     worst_item = min(items, key=lambda c: c.value) if items else None
     worst_variant = min(variants, key=lambda c: c.value) if variants else None
     comp = verdict.check("components")
