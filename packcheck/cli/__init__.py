@@ -23,6 +23,7 @@ import logging
 import click
 
 from .. import __version__
+from ..util.text import printable
 from .common import CONTEXT
 
 #: Every command of ``packcheck``: name -> (module in packcheck.cli, function). Add a command here.
@@ -69,7 +70,19 @@ def cli(verbose: int, debug: bool) -> None:
         packcheck bench accuracy --manifest ../shared/realdata/grocerystore/manifest.csv
     """
     level = logging.WARNING - 10 * verbose
-    logging.basicConfig(level=max(logging.DEBUG, level), format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(_PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=max(logging.DEBUG, level), handlers=[handler])
+
+
+class _PrintableFormatter(logging.Formatter):
+    """Log lines with the data in them shown escaped (a station name or file name may hold escape codes)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return printable(super().formatMessage(record))
+
+    def formatException(self, ei) -> str:
+        return printable(super().formatException(ei), keep="\n")
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import PackcheckError
+from ..util.text import printable
 from .common import CONTEXT, handle_errors
 
 
@@ -23,6 +24,12 @@ def _command_line(ctx: click.Context) -> str:
         opt = max(p.opts, key=len)
         words += [opt] if value is True else [opt, str(value)]
     return shlex.join(words)
+
+
+def _check_folds(ctx, param, value: int) -> int:
+    if value == 1:
+        raise click.BadParameter("1 fold holds nothing out; give 2 or more, or 0 to skip cross-validation")
+    return value
 
 
 @click.command(context_settings=CONTEXT)
@@ -42,10 +49,10 @@ def _command_line(ctx: click.Context) -> str:
               help="Write the thresholds TOML here.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write a self-contained HTML report (plots beside it in <name>_plots/).")
-@click.option("--folds", type=int, default=5, show_default=True,
-              help="Cross-validation folds, grouped by photo (0 to skip).")
+@click.option("--folds", type=click.IntRange(min=0), default=5, show_default=True, callback=_check_folds,
+              help="Cross-validation folds, grouped by photo (2 or more; 0 skips cross-validation).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the folds and the bootstrap.")
-@click.option("--workers", type=int, default=None, help="Processes (default: all cores).")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes (default: all cores).")
 @click.option("--thresholds", "thresholds_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Base thresholds: weights and settings kept, scores computed with them "
                    "(default: the shipped file).")
@@ -80,6 +87,8 @@ def calibrate(labels_path, data_dir, manifest_path, target, review_rate, out_pat
     from packcheck.tooling.calibration import calibrate as cal
 
     command = _command_line(click.get_current_context())
+    if folds == 0:
+        click.echo("Warning: --folds 0: cross-validation is skipped; the report has no held-out rates", err=True)
 
     def progress(done, total):
         if sys.stderr.isatty():
@@ -100,8 +109,8 @@ def calibrate(labels_path, data_dir, manifest_path, target, review_rate, out_pat
     except OSError as e:
         raise PackcheckError(f"cannot write {out_path} ({e.strerror or e}); check the folder exists and is "
                              "writable") from None
-    click.echo(cal.format_summary(result))
-    click.echo(f"\nwrote {out_path} (version {result.version})")
+    click.echo(printable(cal.format_summary(result), keep="\n"))
+    click.echo(printable(f"\nwrote {out_path} (version {result.version})", keep="\n"))
     if report_path is not None:
         from packcheck.tooling.calibration import report
 
@@ -109,5 +118,5 @@ def calibrate(labels_path, data_dir, manifest_path, target, review_rate, out_pat
             report.write_report(result, report_path)
         except OSError as e:
             raise PackcheckError(f"cannot write {report_path} ({e.strerror or e})") from None
-        click.echo(f"wrote {report_path}")
+        click.echo(printable(f"wrote {report_path}"))
 
