@@ -6,6 +6,7 @@ import csv
 import importlib.util
 import io
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -31,6 +32,19 @@ def hang_guard(seconds: int):
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
+
+
+def peak_rss_mb(code: str, *args: str) -> float:
+    """Peak resident memory, in MB, of ``python -c code args`` run in a fresh process.
+
+    VmHWM, not getrusage's ru_maxrss: on Linux the latter carries over the peak of
+    the forking process (this pytest), which may be large.
+    """
+    prog = code + ("\nprint(next(int(line.split()[1]) for line in open('/proc/self/status') "
+                   "if line.startswith('VmHWM:')) / 1024)")
+    out = subprocess.run([sys.executable, "-c", prog, *args], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    return float(out.stdout.strip().splitlines()[-1])
 
 
 def load_corpus_module():

@@ -41,7 +41,7 @@ from packcheck.cli import cli
 from packcheck.core.imaging import load_image
 from packcheck.core.verdict import Status
 from packcheck.errors import PackcheckError
-from helpers import hang_guard, load_corpus_module
+from helpers import hang_guard, load_corpus_module, peak_rss_mb
 
 
 corpus_mod = load_corpus_module()  # by path, so the tests do not depend on how pytest puts tests/ on sys.path
@@ -326,16 +326,6 @@ def test_heic_is_decoded(corpus):
     assert im.rgb.shape[2] == 3
 
 
-def _peak_rss_mb(code: str, *args: str) -> float:
-    # VmHWM, not getrusage's ru_maxrss: on Linux the latter carries over the peak
-    # of the forking process (this pytest), which may be large.
-    prog = code + ("\nprint(next(int(line.split()[1]) for line in open('/proc/self/status') "
-                   "if line.startswith('VmHWM:')) / 1024)")
-    out = subprocess.run([sys.executable, "-c", prog, *args], capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    return float(out.stdout.strip().splitlines()[-1])
-
-
 @pytest.mark.parametrize("case", _params([CASES[n] for n in ("bomb_png_50000", "bomb_jpeg_50000",
                                                                "bomb_png_over_limit", "png_chunk_length_4gb",
                                                                "png_16bit_rgba_10900", "png_118mp_rgb", "gif_118mp")],
@@ -350,8 +340,8 @@ def test_hostile_headers_do_not_allocate(case, corpus):
     name = case.name
     code = ("import sys\nfrom packcheck.core.imaging import load_image\nfrom packcheck.errors import PackcheckError\n"
             "try:\n    load_image(sys.argv[1])\nexcept PackcheckError:\n    pass")
-    baseline = _peak_rss_mb("import packcheck.core.imaging")
-    peak = _peak_rss_mb(code, str(folder_of(corpus, case) / case.image))
+    baseline = peak_rss_mb("import packcheck.core.imaging")
+    peak = peak_rss_mb(code, str(folder_of(corpus, case) / case.image))
     assert peak - baseline < 300, f"{name}: {peak:.0f} MB peak (imports alone: {baseline:.0f} MB)"
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from helpers import hang_guard, load_corpus_module
+from helpers import hang_guard, load_corpus_module, peak_rss_mb
 from packcheck.apps.audit.run import AuditConfig, run_audit
 from packcheck.apps.checker import Checker
 from packcheck.apps.evidence.store import EvidenceStore
@@ -135,6 +135,24 @@ def test_orders_file_rewritten_during_the_audit_is_an_error_not_a_short_result(t
     with pytest.raises(PackcheckError, match="the orders file has 3 distinct orders but 4 were checked"):
         run_audit(AuditConfig(data_dir=data, out=tmp_path / "r.csv", workers=1, cache=cache), progress=grow)
     assert not (tmp_path / "r.csv").exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="peak memory is read from /proc (Linux)")
+def test_a_large_orders_csv_is_read_in_about_its_own_size_of_memory(tmp_path):
+    """Found in the fresh attack (#15, load): a CSV was held as bytes, then as one str, then as a
+    StringIO (four bytes a character): 5x its size (100 MB took 505 MB; the 2 GB allowed, 10 GB).
+    Now it is decoded as it is parsed: the peak grows by about the file's size."""
+    path = tmp_path / "orders.csv"
+    row = f"{GOOD},1,photos/good.jpg,bench-1\n"
+    with open(path, "w") as f:
+        f.write("order_id,sku,qty,photo,station\n")
+        f.writelines(f"ORD-{i:08d},{row}" for i in range(1_000_000))
+    size_mb = path.stat().st_size / 2**20
+    code = ("import sys\nfrom pathlib import Path\nfrom packcheck.store.dataset import read_csv\n"
+            "n = sum(1 for _ in read_csv(Path(sys.argv[1]), ('order_id', 'sku', 'qty', 'photo')))\n"
+            "assert n == 1_000_000, n\n")
+    peak = peak_rss_mb(code, str(path)) - peak_rss_mb("import packcheck.store.dataset")
+    assert peak < 1.6 * size_mb, f"{peak:.0f} MB above the imports for a {size_mb:.0f} MB file"
 
 
 @pytest.mark.parametrize("key, line, value", [

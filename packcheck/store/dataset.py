@@ -17,6 +17,7 @@ reports them as that order's ERROR and goes on.
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import os
@@ -56,6 +57,18 @@ def decode_text(data: bytes, name: str) -> str:
             "re-export it as 'CSV UTF-8' from the spreadsheet",
             file=name,
         ) from None
+
+
+def _check_utf8(data: bytes, name: str, *, chunk: int = 1 << 20) -> None:
+    """:func:`decode_text`'s check, a few MB of text at a time (the whole file is never one str)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        for start in range(0, len(data), chunk):
+            decoder.decode(data[start:start + chunk])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        decode_text(data, name)  # raises the DataError naming the byte and the line
+        raise
 
 
 def read_csv_bytes(path: Path) -> bytes:
@@ -102,10 +115,13 @@ def _read_csv(path: Path, required: tuple[str, ...], optional: tuple[str, ...], 
               ) -> Iterator[tuple[int, tuple[str, ...]]]:
     """:func:`read_csv`'s rows as tuples: first (1, the column names kept), then (row, values)."""
     name = path.name
-    text = decode_text(read_csv_bytes(path) if data is None else data, name)
-    if "\x00" in text:
+    data = read_csv_bytes(path) if data is None else data
+    _check_utf8(data, name)
+    if b"\x00" in data:
         raise DataError("contains NUL bytes; it is not a text CSV file", file=name)
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    # Decoded as it is read, never held whole as text: a str and a StringIO of a
+    # 100 MB file took five times its size (a 2 GB file would have taken 10 GB).
+    reader = csv.reader(io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline=""), strict=True)
     columns: list[str] = []
     row_no, line = 1, 1
     try:
@@ -149,7 +165,7 @@ def _read_csv(path: Path, required: tuple[str, ...], optional: tuple[str, ...], 
             # The csv module's own field limit (process-wide, the host's) fired before ours.
             raise DataError(f"is not a valid CSV (field larger than field limit ({MAX_FIELD_CHARS} characters))",
                             file=name, row=row_no + 1) from None
-        field = _quote_problem(text, line)
+        field = _quote_problem(data.decode("utf-8-sig"), line)
         raise DataError(
             f"a '\"' opens a quoted field on line {line} that is never closed properly ({e}); a stray quote "
             "would swallow the rows after it: remove it, or double it (\"\") inside a quoted field, and export again",
