@@ -155,6 +155,25 @@ def test_a_large_orders_csv_is_read_in_about_its_own_size_of_memory(tmp_path):
     assert peak < 1.6 * size_mb, f"{peak:.0f} MB above the imports for a {size_mb:.0f} MB file"
 
 
+def test_a_header_of_200000_column_names_is_read_at_once(tmp_path):
+    """Found in the fresh attack (#15, CSV/load): duplicate column names were found with
+    ``columns.count`` per column, quadratic: a 100 KB header of 16,000 names took 8 s, a 1.5 MB one
+    of 200,000 about 20 minutes (one stuck audit or station). Run in a subprocess bounded by
+    PATIENCE_S; the missing-column error lists the first 20 names, not 1.5 MB of them."""
+    path = tmp_path / "orders.csv"
+    names = ",".join(f"c{i}" for i in range(200_000))
+    path.write_text(f"order_id,sku,qty,photo,{names}\nO-1,{GOOD},1,photos/good.jpg\n")
+    code = ("import sys\nfrom pathlib import Path\nfrom packcheck.store.dataset import read_csv\n"
+            "print(len(list(read_csv(Path(sys.argv[1]), ('order_id', 'sku', 'qty', 'photo')))))")
+    out = subprocess.run([PYTHON, "-c", code, str(path)], capture_output=True, text=True, timeout=PATIENCE_S)
+    assert out.returncode == 0 and out.stdout.split() == ["1"], out.stderr
+    path.write_text(f"order_id,sku,qty,{names}\n")
+    with pytest.raises(PackcheckError) as e:
+        list(dataset.read_csv(path, ("order_id", "sku", "qty", "photo")))
+    assert str(e.value).endswith("missing column photo (found: order_id, sku, qty, c0, c1, c2, c3, c4, c5, c6, c7, "
+                                 "c8, c9, c10, c11, c12, c13, c14, c15, c16 and 199983 more)")
+
+
 @pytest.mark.parametrize("key, line, value", [
     ("item.review_below", "review_below = -0.3777  # fitted", "nan"),
     ("signals.colour", "colour = 1.0", "inf"),

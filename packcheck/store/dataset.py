@@ -24,8 +24,9 @@ import os
 import re
 import stat
 import sys
+from collections import Counter
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from ..core.records import Catalogue, CatalogueItem, Order, OrderLine
 from ..errors import DataError, PathEscapes
@@ -133,10 +134,11 @@ def _read_csv(path: Path, required: tuple[str, ...], optional: tuple[str, ...], 
         if missing:
             raise DataError(
                 f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
-                f"(found: {', '.join(c for c in columns if c) or 'none'})",
+                f"(found: {_some(c for c in columns if c)})",
                 file=name, row=1,
             )
-        dupes = {c for c in columns if c and columns.count(c) > 1}
+        # Counted once (columns.count per column was quadratic: a 100 KB header of 16,000 names took 8 s).
+        dupes = {c for c, n in Counter(columns).items() if c and n > 1}
         if dupes:
             raise DataError(f"column(s) {', '.join(sorted(dupes))} appear more than once", file=name, row=1)
         wanted = set(required) | set(optional)
@@ -170,6 +172,15 @@ def _read_csv(path: Path, required: tuple[str, ...], optional: tuple[str, ...], 
             f"a '\"' opens a quoted field on line {line} that is never closed properly ({e}); a stray quote "
             "would swallow the rows after it: remove it, or double it (\"\") inside a quoted field, and export again",
             file=name, row=row_no + 1, field=None if field is None else _column(columns, field)) from None
+
+
+def _some(names: Iterable[str], most: int = 20) -> str:
+    """The first ``most`` names, comma-separated, and how many more (a header may hold 200,000)."""
+    names = list(names)
+    if not names:
+        return "none"
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return ", ".join(names[:most]) + more
 
 
 def _column(columns: list[str], i: int) -> str:
