@@ -244,6 +244,36 @@ def test_evidence_out_that_is_a_pipe_or_the_database_is_refused(tmp_path):
         assert [c.order_id for c in store.history()] == ["O1"]
 
 
+def test_a_database_path_that_is_a_device_or_pipe_is_refused_and_nothing_is_created_beside_it(tmp_path, cache):
+    """Found in the fresh attack (#15, paths): 'history --db /dev/null' (a read-only command) and
+    'check --cache /dev/null' made SQLite open the device and create /dev/null-journal in /dev (as
+    root); a pipe gave "disk I/O error". Now a device, pipe or a link to one is refused by name, for
+    the evidence database (--db) and the listing index (--cache), and nothing appears beside it."""
+    data = shop(tmp_path / "data", many_orders(1))
+    specials = tmp_path / "specials"
+    specials.mkdir()
+    os.mkfifo(specials / "pipe")
+    targets = {specials / "pipe": "a named pipe"}
+    try:
+        os.mknod(specials / "null", stat.S_IFCHR | 0o666, os.makedev(1, 3))
+        targets[specials / "null"] = "a device"
+    except OSError:
+        pass  # no CAP_MKNOD here: the pipe still makes the point
+    (specials / "link").symlink_to(specials / "pipe")
+    before = sorted(p.name for p in specials.iterdir())
+    for target, kind in [*targets.items(), (specials / "link", "a named pipe")]:
+        real = os.path.realpath(target)
+        r = cli_run(["history", "--db", str(target)])
+        assert r.exit_code == 2, r.output
+        assert error_line(r.stderr) == (f"Error: the evidence database {real} is {kind}, not a regular file; "
+                                        "packcheck does not replace it: give the name of a file to write")
+        r = cli_run(["check", "O-000", "--data", str(data), "--cache", str(target)])
+        assert r.exit_code == 2, r.output
+        assert error_line(r.stderr) == (f"Error: the listing index {real} is {kind}, not a regular file; "
+                                        "packcheck does not replace it: give the name of a file to write")
+    assert sorted(p.name for p in specials.iterdir()) == before
+
+
 @pytest.mark.parametrize("pair", [("--out", "--html"), ("--out", "--json"), ("--html", "--json")])
 def test_two_outputs_naming_one_file_are_refused(tmp_path, cache, pair):
     """#15 minor: '--out r.csv --html r.csv' silently replaced the CSV with the report."""

@@ -35,7 +35,7 @@ from ..core.embedding import EMBEDDING_DIM
 from ..core.fingerprint import Fingerprint
 from ..core.keypoints import Keypoints
 from ..errors import PackcheckError
-from ..util.sqlite import transaction
+from ..util.sqlite import check_database_path, transaction
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +162,7 @@ class FingerprintStore:
         self._local = threading.local()
         try:
             if path is not None:
+                check_database_path(path, what="the listing index")
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             with self._conn() as c:
                 c.executescript(_SCHEMA)

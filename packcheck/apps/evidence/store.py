@@ -38,7 +38,7 @@ from typing import Iterable, Mapping, Sequence
 from ...core.verdict import Status, Verdict
 from ...errors import PackcheckError
 from ...util.fsio import TEMP_PREFIX, atomic_write, sweep_temp_files
-from ...util.sqlite import transaction
+from ...util.sqlite import check_database_path, transaction
 
 log = logging.getLogger(__name__)
 
@@ -276,6 +276,7 @@ class EvidenceStore:
         path = Path(path)
         if path.is_dir():
             raise EvidenceError(f"{path} is a folder; give the database file, e.g. {path / 'evidence.sqlite'}")
+        check_database_path(path, what="the evidence database")
         if not path.exists():
             if not create:
                 raise EvidenceError(f"no evidence database at {path}; check the --db path "
