@@ -16,6 +16,7 @@ import shutil
 import signal
 import sqlite3
 import stat
+import struct
 import subprocess
 import sys
 import time
@@ -639,8 +640,14 @@ def test_native_decoders_print_nothing_on_the_terminal(tmp_path):
     Image.fromarray(photo).save(tif, "TIFF")
     bmp = io.BytesIO()
     Image.fromarray(photo).save(bmp, "BMP")
+    # A 64 x 64 TIFF whose tiles claim 65,536 x 65,536 pixels (found in the fresh attack): OpenCV's
+    # check message went through as '> buffer_size is too large: >= 1Gb ...' lines.
+    tags = [(256, 64), (257, 64), (258, 8), (259, 1), (262, 2), (277, 3), (322, 65536), (323, 65536),
+            (324, 8 + 2 + 12 * 10 + 4), (325, 64)]
+    tiles = b"II*\x00" + struct.pack("<IH", 8, len(tags)) + b"".join(
+        struct.pack("<HHII", tag, 4, 1, value) for tag, value in tags) + b"\x00" * 68
     files = {"crc.png": bytes(png), "cut.tif": tif.getvalue()[: len(tif.getvalue()) // 2],
-             "cut.bmp": bmp.getvalue()[:5000]}
+             "cut.bmp": bmp.getvalue()[:5000], "tiles.tif": tiles}
     code = ("import sys\nfrom packcheck.core.imaging import load_image\nfrom packcheck.errors import ImageError\n"
             "for p in sys.argv[1:]:\n    try:\n        load_image(p)\n    except ImageError as e:\n"
             "        print(type(e).__name__)\n")
@@ -648,7 +655,7 @@ def test_native_decoders_print_nothing_on_the_terminal(tmp_path):
         (tmp_path / name).write_bytes(data)
     r = subprocess.run([PYTHON, "-c", code, *(str(tmp_path / n) for n in files)], capture_output=True, text=True,
                        timeout=120)
-    assert r.stdout.split() == ["ImageUnreadable"] * 3, r
+    assert r.stdout.split() == ["ImageUnreadable"] * 4, r
     assert r.stderr == "", r.stderr
 
 

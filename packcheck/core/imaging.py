@@ -564,10 +564,11 @@ def _decode_with_pillow(data: bytes, label: str):
         raise ImageUnreadable(f"{label} could not be decoded ({type(e).__name__}); retake or re-export it") from None
 
 
-#: Lines native decoders print on stderr (libpng, libjpeg, libtiff through OpenCV's log):
-#: a packer's terminal shows packcheck's own message instead.
+#: Lines native decoders print on stderr (libpng, libjpeg, libtiff through OpenCV's log, and
+#: the '> ...' lines continuing an OpenCV check message): a packer's terminal shows packcheck's
+#: own message instead.
 _DECODER_NOISE = re.compile(rb"^(libpng (error|warning)|Corrupt JPEG data|Premature end of JPEG|Invalid SOS|"
-                            rb"Warning: |\[ ?(WARN|ERROR|INFO)[:\]]|TIFF|\S+: Warning, |$)")
+                            rb"Warning: |\[ ?(WARN|ERROR|INFO)[:\]]|TIFF|\S+: Warning, |> |$)")
 _stderr_lock = threading.Lock()
 
 
