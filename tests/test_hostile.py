@@ -175,6 +175,22 @@ def test_a_header_of_200000_column_names_is_read_at_once(tmp_path):
                                  "c8, c9, c10, c11, c12, c13, c14, c15, c16 and 199983 more)")
 
 
+def test_an_order_of_20000_rows_is_read_at_once_and_its_message_stays_short(tmp_path):
+    """Found in the fresh attack (#15, CSV/load): one order id on 20,000 rows, each naming its own
+    photo, took 2 minutes to find (each photo was looked up in a list of the others: quadratic;
+    200,000 rows would take hours at the station), and its ERROR message listed every bad row
+    (50,000 rows: 5 MB on the terminal and in one CSV cell). Run in a subprocess bounded by
+    PATIENCE_S; the message lists the first 10 problems and counts the rest."""
+    data = shop(tmp_path / "data", [f"O-BIG,{GOOD},1,photos/p{i}.jpg" for i in range(20_000)])
+    code = ("import sys\nfrom pathlib import Path\nfrom packcheck.store import dataset\n"
+            "root = Path(sys.argv[1])\ncat = dataset.load_catalogue(root)\n"
+            "[o] = [o for o in dataset.iter_orders(root, cat) if o.order_id == 'O-BIG']\n"
+            "print(len(o.photos), len(o.problems))\nprint(o.problems[-1])")
+    out = subprocess.run([PYTHON, "-c", code, str(data)], capture_output=True, text=True, timeout=PATIENCE_S)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["20000 11", "and 19989 more problems in its rows"]
+
+
 @pytest.mark.parametrize("key, line, value", [
     ("item.review_below", "review_below = -0.3777  # fitted", "nan"),
     ("signals.colour", "colour = 1.0", "inf"),

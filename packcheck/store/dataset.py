@@ -42,6 +42,8 @@ MAX_QTY = 10_000
 #: Longest CSV field accepted (a title, a list of photos). Checked here, row by row: the
 #: csv module's own limit is process-wide (csv.field_size_limit) and is left as the host set it.
 MAX_FIELD_CHARS = 20_000
+#: Problems of one order listed in its ERROR message (the rest are counted).
+MAX_PROBLEMS_SHOWN = 10
 #: Largest CSV accepted; a nightly orders file of 100,000 rows is about 10 MB.
 MAX_CSV_BYTES = 2 * 1024**3
 
@@ -380,6 +382,7 @@ def build_order(root: Path, order_id: str, rows: list[tuple[int, dict]], catalog
             str(DataError("is empty", file=orders_name, row=rows[0][0], field="order_id")),))
     lines: list[OrderLine] = []
     photos: list[Path] = []
+    photo_set: set[Path] = set()
     problems: list[str] = []
     stations = []
     seen: dict[str, int] = {}
@@ -404,7 +407,8 @@ def build_order(root: Path, order_id: str, rows: list[tuple[int, dict]], catalog
             except DataError as e:
                 problems.append(str(e))
                 continue
-            if full not in photos:
+            if full not in photo_set:  # a set: an order of 20,000 rows took 2 minutes with a list
+                photo_set.add(full)
                 photos.append(full)
         if rec.get("station"):
             stations.append(rec["station"])
@@ -417,8 +421,20 @@ def build_order(root: Path, order_id: str, rows: list[tuple[int, dict]], catalog
     return Order(
         order_id=order_id, lines=tuple(lines), photos=tuple(photos),
         station=stations[0] if stations else None, packed=packed_counts, packed_weight_g=weight,
-        problems=tuple(problems) + tuple(packed_problems), first_row=rows[0][0],
+        problems=_first_problems([*problems, *packed_problems]), first_row=rows[0][0],
     )
+
+
+def _first_problems(problems: list[str]) -> tuple[str, ...]:
+    """The first :data:`MAX_PROBLEMS_SHOWN` problems of an order, and how many more there are.
+
+    An order of 50,000 bad rows made a 5 MB message: one terminal screen after another,
+    and a CSV cell no spreadsheet holds (Excel's limit is 32,767 characters).
+    """
+    if len(problems) <= MAX_PROBLEMS_SHOWN:
+        return tuple(problems)
+    more = len(problems) - MAX_PROBLEMS_SHOWN
+    return (*problems[:MAX_PROBLEMS_SHOWN], f"and {more} more problem{'s' if more > 1 else ''} in its rows")
 
 
 def iter_orders(root: Path, catalogue: Catalogue, *, orders_file: Path | None = None,
