@@ -328,7 +328,8 @@ def test_heic_is_decoded(corpus):
 
 @pytest.mark.parametrize("case", _params([CASES[n] for n in ("bomb_png_50000", "bomb_jpeg_50000",
                                                                "bomb_png_over_limit", "png_chunk_length_4gb",
-                                                               "png_16bit_rgba_10900", "png_118mp_rgb", "gif_118mp")],
+                                                               "png_16bit_rgba_10900", "png_118mp_rgb", "gif_118mp",
+                                                               "webp_118mp")],
                                           "memory"))
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="peak memory is read from /proc (Linux)")
 def test_hostile_headers_do_not_allocate(case, corpus):

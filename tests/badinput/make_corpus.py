@@ -188,6 +188,8 @@ def gif_header_bytes(width: int, height: int) -> bytes:
     return head + image + b"\x02\x02\x44\x01\x00" + b"\x3b"
 
 
+#: A lossless WebP of 10,900 x 10,900 pixels of one colour, as Pillow's encoder wrote it: 38 bytes.
+WEBP_118MP_BYTES = bytes.fromhex("524946461e000000574542505650384c110000002f93eaa40a07508f22d7a3ff8188e87f0000")
 #: A PostScript "photo": Pillow's EPS plugin would run Ghostscript to render it.
 EPS_BYTES = (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 64 48\n"
              b"newpath 0 0 moveto 64 48 lineto stroke showpage\n%%EOF\n")
@@ -356,6 +358,8 @@ def _cases() -> list[Case]:
         _photo_case("gif_118mp", "huge.gif", lambda: gif_header_bytes(10_850, 10_850), "error",
                     ("huge.gif", "MB of memory to decode"), "ImageTooLarge",
                     note="a palette image counts as the RGB(A) it is expanded to"),
+        _photo_case("webp_118mp", "huge.webp", WEBP_118MP_BYTES, "error", ("huge.webp", "MB of memory to decode"),
+                    "ImageTooLarge", note="38 bytes of lossless WebP, 10,900 x 10,900 of one colour: 340 MB decoded"),
         _photo_case("eps_as_photo", "photo.jpg", EPS_BYTES, "error", ("photo.jpg", "PostScript/EPS", "not a photo"),
                     "UnsupportedFormat", note="refused before any decoder: Pillow would run Ghostscript"),
         _photo_case("heic", "IMG_0001.heic", heic_bytes, "ok", (), None,
