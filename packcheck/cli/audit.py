@@ -69,11 +69,12 @@ class Progress:
 @click.option("--orders", "orders_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Orders CSV to audit instead of DATA/orders.csv (photo paths stay relative to DATA).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Result CSV, one row per order (written atomically when the run ends).")
+              help="Result CSV, one row per order (written atomically when the run ends; a folder, "
+                   "device or pipe there is refused, as is the same file as --html or --json).")
 @click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write a self-contained HTML report here.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Processes checking orders in parallel (default: one per CPU core).")
+              help="Processes checking orders in parallel (default: one per CPU core; more than the cores warns).")
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run with the same --out: orders already checked are kept.")
 @click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
@@ -90,7 +91,8 @@ def audit(data_dir, thresholds_path, signals, cache_path, orders_file, out, html
     An order that cannot be checked (missing or corrupt photo, unknown SKU, bad
     row) gets an ERROR row saying why; the run goes on. Results go to a journal
     (OUT.journal) as they come, so a run that was killed continues with --resume;
-    OUT and the report are written atomically at the end.
+    OUT and the report are written atomically at the end. SIGTERM stops a run
+    as Ctrl-C does (the journal is kept for --resume).
 
     Exit code 0 when every order passed, 1 when any order was flagged, needs
     review or could not be checked (ERROR rows), 2 when the input itself is

@@ -128,7 +128,8 @@ def data_options(func):
     @click.option("--signals", help=f"Comma-separated signals to fuse, a subset of {','.join(SIGNALS)} "
                                     "(default: as the thresholds file says).")
     @click.option("--cache", "cache_path", type=click.Path(dir_okay=False, path_type=Path),
-                  help="Listing index file (default: DATA/.packcheck-cache/index.sqlite).")
+                  help="Listing index file (default: DATA/.packcheck-cache/index.sqlite, or the user's "
+                       "cache folder when DATA is read-only).")
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         return func(*args, **kwargs)
