@@ -574,6 +574,21 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def test_an_audit_with_stdout_and_stderr_closed_writes_its_csv(tmp_path, cache):
+    """Found in the fresh attack (#15, faults): 'packcheck audit ... >&- 2>&-' (a daemon, a bare
+    systemd unit) crashed before the first order (sys.stderr was None: exit 3, no CSV), and a file
+    opened later could take descriptor 2 and receive the progress lines. Now /dev/null stands in."""
+    data = shop(tmp_path / "data", many_orders(3))
+    out = tmp_path / "r.csv"
+    cmd = [PYTHON, "-m", "packcheck", "audit", "--data", str(data), "--out", str(out), "--workers", "1",
+           "--cache", str(cache)]
+    r = subprocess.run(["sh", "-c", 'exec "$@" <&- >&- 2>&-', "sh", *cmd], timeout=PATIENCE_S * 3)
+    assert r.returncode == 0
+    with open(out, encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(row["order_id"], row["status"]) for row in rows] == [(f"O-{i:03d}", "PASS") for i in range(3)]
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="processes are found through /proc (Linux)")
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
