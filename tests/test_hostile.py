@@ -156,6 +156,26 @@ def test_a_large_orders_csv_is_read_in_about_its_own_size_of_memory(tmp_path):
     assert peak < 1.6 * size_mb, f"{peak:.0f} MB above the imports for a {size_mb:.0f} MB file"
 
 
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="peak memory is read from /proc (Linux)")
+def test_a_stray_quote_in_a_large_orders_csv_is_reported_in_about_its_own_size_of_memory(tmp_path):
+    """Found in the fresh attack (#15, CSV/load): to name the field of a broken quote, the whole
+    file was decoded into one str and split into a list of lines: an 88 MB orders.csv with a stray
+    quote on line 2 took 750 MB to say so (a 2 GB file, about 17 GB). Now only the broken record's
+    text is read."""
+    path = tmp_path / "orders.csv"
+    with open(path, "w") as f:
+        f.write(f'order_id,sku,qty,photo\nO-0,"{GOOD}"x,1,photos/good.jpg\n')
+        f.writelines(f"ORD-{i:08d},{GOOD},1,photos/good.jpg\n" for i in range(1_000_000))
+    size_mb = path.stat().st_size / 2**20
+    code = ("import sys\nfrom pathlib import Path\nfrom packcheck.store.dataset import read_csv\n"
+            "from packcheck.errors import DataError\ntry:\n"
+            "    list(read_csv(Path(sys.argv[1]), ('order_id', 'sku', 'qty', 'photo')))\n"
+            "except DataError as e:\n    assert str(e).startswith(\"orders.csv, row 2, field 'sku': \"), e\n"
+            "else:\n    raise AssertionError('no error')\n")
+    peak = peak_rss_mb(code, str(path)) - peak_rss_mb("import packcheck.store.dataset")
+    assert peak < 1.6 * size_mb, f"{peak:.0f} MB above the imports for a {size_mb:.0f} MB file"
+
+
 def test_a_header_of_200000_column_names_is_read_at_once(tmp_path):
     """Found in the fresh attack (#15, CSV/load): duplicate column names were found with
     ``columns.count`` per column, quadratic: a 100 KB header of 16,000 names took 8 s, a 1.5 MB one
