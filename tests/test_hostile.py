@@ -748,6 +748,26 @@ def test_history_shows_typed_override_reasons_and_recorded_text_escaped(tmp_path
     assert "overridden by maria at " in r.output and "fine\\x1b[2K\\r\\x1b[32mPASS\\x1b[0m" in r.output
 
 
+def test_enrol_shows_recorded_names_escaped(tmp_path):
+    """#15 item 6, on the reference enrolment of #13 (merged in): 'enrol' and 'enrol --list' printed
+    who confirmed a reference, its order and photo name raw (references.csv is data too)."""
+    from helpers import synth_shop, write_csv
+    from packcheck.tooling import synth
+
+    root = tmp_path / "shop"
+    skus = synth_shop(root, products=(("mug", 1), ("towel", 1)))
+    sku = next(s for s, (product, _) in skus.items() if product == "towel")
+    photo = root / "photos" / "towel\x1b[32m.jpg"
+    photo.parent.mkdir()
+    synth.save_jpeg(photo, synth.render_scene([skus[sku]], seed=500, size=(800, 600)), quality=88)
+    write_csv(root / "orders.csv", ["order_id", "sku", "qty", "photo"], [["O-1", sku, 1, "photos/x.jpg"]])
+    r = cli_run(["enrol", sku, str(photo), "--data", str(root), "--by", f"ana{ANSI_PASS}", "--order", "O\u202e1"])
+    assert r.exit_code == 0 and "\x1b" not in r.output and "towel\\x1b[32m.jpg" in r.output, r.output
+    r = cli_run(["enrol", "--list", "--data", str(root)])
+    assert r.exit_code == 0 and "\x1b" not in r.output and "\u202e" not in r.output, r.output
+    assert "ana\\x1b[2K\\r\\x1b[32mPASS\\x1b[0m" in r.output and "O\\u202e1" in r.output
+
+
 def test_station_shows_an_override_reason_and_a_photo_name_escaped(tmp_path):
     """#15: the station printed typed reasons and file names raw on the packer's terminal."""
     data = make_station_data(tmp_path / "data")
