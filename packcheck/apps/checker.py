@@ -43,6 +43,8 @@ class Checker:
     cache_path: Path | None = None
     #: Empty-station photos by station, decoded on first use.
     _refs: dict = field(default_factory=dict, init=False, repr=False)
+    #: orders.csv by order id, read on first use and again only when the file changes.
+    _orders: dataset.OrderIndex | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def open(cls, root: str | Path, *, thresholds: Thresholds | str | Path | None = None,
@@ -70,8 +72,15 @@ class Checker:
         self.index = _index(self.root, self.catalogue, self.references, self.thresholds, self.cache_path)
 
     # ------------------------------------------------------------------ orders
+    @property
+    def orders(self) -> dataset.OrderIndex:
+        """orders.csv by order id (read when first used, and again when the file changes)."""
+        if self._orders is None:
+            self._orders = dataset.OrderIndex(self.root)
+        return self._orders
+
     def find(self, order_id: str) -> Order:
-        order = dataset.find_order(self.root, order_id, self.catalogue, packed=self.packed)
+        order = self.orders.find(order_id, self.catalogue, packed=self.packed)
         if order is None:
             raise UnknownOrder(f"order '{order_id}' is not in {self.root / dataset.ORDERS}; check the barcode")
         return order

@@ -222,7 +222,7 @@ class Kiosk:
             self._set(verdict=_verdict_state(out.record), notice=None)
         elif out.kind == "override" and out.record is not None:
             self._set(verdict=_verdict_state(self.store.get_check(out.record.id)), notice=None)
-        elif out.kind == "rejected":
+        elif out.kind in ("rejected", "unrecorded"):
             self._set(notice={"text": out.text, "at": utc_now()})
 
     def wait_newer(self, seq: int, timeout: float) -> dict | None:

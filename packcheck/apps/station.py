@@ -25,6 +25,7 @@ import dataclasses
 import logging
 import os
 import re
+import sqlite3
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -397,9 +398,10 @@ def parse_line(line: str) -> Command:
 class Outcome:
     """What the station did with one line.
 
-    ``kind``: "check" (``verdict`` and ``record`` set), "override" (``override``
-    set), "rejected" (unknown order, malformed line, nothing to override: ``text``
-    says why), "help", "quit" or "empty".
+    ``kind``: "check" (``verdict`` and ``record`` set), "unrecorded" (judged, ``verdict``
+    set, but the evidence could not be written: ``text`` says where and why),
+    "override" (``override`` set), "rejected" (unknown order, malformed line, nothing
+    to override: ``text`` says why), "help", "quit" or "empty".
     """
 
     kind: str
@@ -425,6 +427,8 @@ class Summary:
     rescans: int = 0
     rejected: int = 0
     unresolved: list[CheckRecord] = field(default_factory=list)
+    #: Orders whose last check could not be recorded: order id -> (status, what went wrong).
+    unrecorded: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 class Station:
@@ -436,8 +440,8 @@ class Station:
     def __init__(self, checker: Checker, store: EvidenceStore, source: PhotoSource, *,
                  station: str | None = None, operator: str | None = None, timeout_s: float = 30.0,
                  listeners: tuple[Callable[[Outcome], None], ...] = (), enrol: bool = True):
-        if timeout_s <= 0:
-            raise ValueError(f"timeout_s must be positive, got {timeout_s!r}")
+        if not (0 < timeout_s < float("inf")):  # nan too: it would wait forever
+            raise ValueError(f"timeout_s must be a positive number of seconds, got {timeout_s!r}")
         self.checker = checker
         self.store = store
         self.source = source
@@ -517,9 +521,19 @@ class Station:
         }
         if photos:
             extra["wait_photo_s"] = round(timings["wait_photo"], 4)
-        record = self.store.record_check(
-            verdict, photos=[PhotoInput(p.data, p.name) for p in photos], listing_images=listings,
-            station=self.station or order.station, operator=self.operator, session=self.session, extra=extra)
+        try:
+            record = self.store.record_check(
+                verdict, photos=[PhotoInput(p.data, p.name) for p in photos], listing_images=listings,
+                station=self.station or order.station, operator=self.operator, session=self.session, extra=extra)
+        except (PackcheckError, sqlite3.Error, OSError) as e:
+            # A full disk or a lost share: the packer still sees the verdict, and the order
+            # stays unresolved (evidence is missing) until a scan is recorded.
+            problem = (f"order {order_id}: {verdict.status.value}, but this check could not be recorded ({e}); "
+                       f"the evidence database is {self.store.path}: free some space or fix it, then scan "
+                       f"{order_id} again")
+            self._summary.unrecorded[order_id] = (verdict.status.value, problem)
+            return Outcome("unrecorded", problem, verdict=verdict, photo=", ".join(p.name for p in photos) or None,
+                           timings=tuple(timings.items()))
         done = time.perf_counter()
         timings["evidence"] = done - t
         if photos:
@@ -563,6 +577,7 @@ class Station:
 
     def _note(self, record: CheckRecord) -> None:
         s = self._summary
+        s.unrecorded.pop(record.order_id, None)
         s.checks += 1
         s.by_status[record.status.value] = s.by_status.get(record.status.value, 0) + 1
         if record.order_id in self._latest_by_order:
@@ -588,7 +603,8 @@ class Station:
 
     # -- the end -----------------------------------------------------------------------
     def summary(self) -> Summary:
-        s = dataclasses.replace(self._summary, by_status=dict(self._summary.by_status))
+        s = dataclasses.replace(self._summary, by_status=dict(self._summary.by_status),
+                                unrecorded=dict(self._summary.unrecorded))
         s.unresolved = [r for r in self._latest_by_order.values()
                         if r.status is not Status.PASS and r.id not in self._overridden]
         return s

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from ..util.fsio import atomic_write
+from ..util.text import printable
 from .common import CONTEXT, handle_errors
 
 
@@ -60,10 +62,9 @@ def progress_line(what: str, done: int, total: int) -> None:
 
 def emit(text: str, report: dict, json_out: Path | None) -> None:
     """Print a benchmark's table and, when asked, write its results as JSON."""
-    click.echo(text)
+    click.echo(printable(text, keep="\n"))
     if json_out:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(report, indent=2))
+        atomic_write(json_out, lambda f: f.write(json.dumps(report, indent=2)))
 
 
 

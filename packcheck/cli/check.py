@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from ..util.text import printable
 from .common import CONTEXT, data_options, dump_json, handle_errors, load_checker, render_verdict, status_exit_code, warn_if_stale
 
 
@@ -34,7 +35,7 @@ def check(order_id, data_dir, thresholds_path, signals, cache_path, photos, as_j
     else:
         click.echo(render_verdict(verdict, verbose=verbose))
         if verdict.error:
-            click.echo(f"Error: {verdict.error}", err=True)
+            click.echo(f"Error: {printable(verdict.error)}", err=True)
     warn_if_stale(checker.thresholds)
     sys.exit(status_exit_code([verdict.status]))
 

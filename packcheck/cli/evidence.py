@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from ..core.verdict import Status
+from ..util.text import printable
 from .common import CONTEXT, dump_json, fail, handle_errors
 
 
@@ -38,7 +39,7 @@ def evidence(order_id, db_path, out_path, verify_path):
         if order_id or out_path:
             fail("--verify checks an existing zip; give it alone: packcheck evidence --verify appeal.zip")
         names = verify_bundle(verify_path)
-        click.echo(f"OK: all {len(names)} files of {verify_path} match SHA256SUMS")
+        click.echo(printable(f"OK: all {len(names)} files of {verify_path} match SHA256SUMS"))
         return
     if not order_id:
         fail("give the ORDER_ID whose evidence to bundle (or --verify ZIP)")
@@ -46,10 +47,10 @@ def evidence(order_id, db_path, out_path, verify_path):
         fail("give the evidence database: --db evidence.sqlite")
     with EvidenceStore.open(db_path, create=False) as store:
         bundle = write_bundle(store, order_id, out_path or Path(f"appeal-{_file_safe(order_id)}.zip"))
-    click.echo(f"wrote {bundle.path}: {bundle.checks} check{'s' if bundle.checks != 1 else ''} of order {order_id}, "
-               f"{len(bundle.files)} files")
+    click.echo(printable(f"wrote {bundle.path}: {bundle.checks} check{'s' if bundle.checks != 1 else ''} of order "
+                         f"{order_id}, {len(bundle.files)} files"))
     for name in bundle.files:
-        click.echo(f"  {name}")
+        click.echo(f"  {printable(name)}")
 
 
 def _file_safe(text: str) -> str:
@@ -87,12 +88,15 @@ def history(db_path, since, statuses, order_id, limit, as_json):
         return
     click.echo(f"{'#':>5}  {'time (UTC)':24}  {'order':14} {'station':10} {'operator':10} {'status':7} message")
     for r in records:
-        click.echo(f"{r.id:>5}  {r.checked_at:24}  {r.order_id[:14]:14} {(r.station or '-')[:10]:10} "
-                   f"{(r.operator or '-')[:10]:10} {r.status.value:7} {r.message}")
+        # Every recorded text is shown escaped: a typed reason or a title must not redraw the table.
+        click.echo(f"{r.id:>5}  {printable(r.checked_at):24}  {printable(r.order_id)[:14]:14} "
+                   f"{printable(r.station or '-')[:10]:10} {printable(r.operator or '-')[:10]:10} "
+                   f"{r.status.value:7} {printable(r.message)}")
         if r.previous_check_id:
             click.echo(f"{'':33}rescan of #{r.previous_check_id}")
         for o in r.overrides:
-            click.echo(f"{'':33}overridden by {o.supervisor} at {o.overridden_at}: {o.reason}")
+            click.echo(f"{'':33}overridden by {printable(o.supervisor)} at {printable(o.overridden_at)}: "
+                       f"{printable(o.reason)}")
     click.echo(f"{len(records)} check{'s' if len(records) != 1 else ''}")
 
 

@@ -10,8 +10,10 @@ import click
 
 from ..core.verdict import Status
 from ..errors import PackcheckError
+from ..util.text import printable
 from .common import (
-    CONTEXT, EXIT_INTERNAL, data_options, fail, handle_errors, load_checker, render_verdict, warn_if_stale,
+    CONTEXT, EXIT_INTERNAL, FiniteFloatRange, data_options, fail, handle_errors, load_checker, render_verdict, sigterm_as_interrupt,
+    warn_if_stale,
 )
 
 log = logging.getLogger(__name__)
@@ -33,17 +35,20 @@ def _show(out, *, verbose: bool) -> None:
         if rec.previous_check_id:
             note += f" (rescan; previous check #{rec.previous_check_id})"
         if out.photo:
-            note += f", photo {out.photo}"
+            note += f", photo {printable(out.photo)}"
         click.echo(note)
         if v.status in (Status.FLAG, Status.REVIEW):
-            click.echo(click.style(f"  DO NOT SEAL: fix the box and scan {v.order_id} again, "
+            click.echo(click.style(f"  DO NOT SEAL: fix the box and scan {printable(v.order_id)} again, "
                                    "or a supervisor types: !ok NAME REASON", bold=True))
         if verbose:
             click.echo("  station: " + ", ".join(f"{k} {1000 * t:.0f} ms" for k, t in out.timings))
+    elif out.kind == "unrecorded":
+        click.echo(render_verdict(out.verdict, verbose=verbose, big=True))
+        click.echo(click.style(f"  NOT RECORDED: {printable(out.text)}", fg="red", bold=True))
     elif out.kind == "override":
-        click.echo(click.style(f"OVERRIDE  {out.text}", fg="blue", bold=True))
+        click.echo(click.style(f"OVERRIDE  {printable(out.text)}", fg="blue", bold=True))
     elif out.kind == "rejected":
-        click.echo(click.style(f"!  {out.text}", fg="yellow", bold=True))
+        click.echo(click.style(f"!  {printable(out.text)}", fg="yellow", bold=True))
     elif out.kind == "help":
         click.echo(HELP)
 
@@ -55,8 +60,11 @@ def _summary_text(s) -> str:
              + f", {s.overrides} override{'s' if s.overrides != 1 else ''}, {s.rescans} rescan"
              + ("s" if s.rescans != 1 else "") + f", {s.rejected} line{'s' if s.rejected != 1 else ''} rejected"]
     for r in s.unresolved:
-        lines.append(click.style(f"  NOT RESOLVED: order {r.order_id} is {r.status.value} (check #{r.id}): "
-                                 f"{r.message}", fg="red", bold=True))
+        lines.append(click.style(f"  NOT RESOLVED: order {printable(r.order_id)} is {r.status.value} "
+                                 f"(check #{r.id}): {printable(r.message)}", fg="red", bold=True))
+    for order_id, (status, problem) in s.unrecorded.items():
+        lines.append(click.style(f"  NOT RESOLVED: order {printable(order_id)} is {status}, not recorded: "
+                                 f"{printable(problem)}", fg="red", bold=True))
     return "\n".join(lines)
 
 
@@ -69,9 +77,9 @@ def _summary_text(s) -> str:
 @click.option("--camera", type=int, metavar="INDEX", help="Take photos with this camera (OpenCV index, e.g. 0).")
 @click.option("--photo-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Take photos from this folder: DIR/ORDER_ID.* or the newest image after the scan.")
-@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+@click.option("--timeout", "timeout_s", type=FiniteFloatRange(min=0.1), default=30.0, show_default=True,
               help="Seconds to wait for the photo after a scan.")
-@click.option("--capture-delay", type=click.FloatRange(min=0.0), default=0.0, show_default=True,
+@click.option("--capture-delay", type=FiniteFloatRange(min=0.0), default=0.0, show_default=True,
               help="With --camera: seconds between the scan and the picture.")
 @click.option("--web", is_flag=True, help="Also show the latest verdict on a kiosk page on 127.0.0.1.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
@@ -117,13 +125,15 @@ def station(data_dir, thresholds_path, signals, cache_path, db_path, station_nam
             kiosk = Kiosk(store, port=port).start()
             click.echo(f"kiosk page: {kiosk.url}", err=True)
         checker = load_checker(data_dir, thresholds_path, signals, cache_path)
+        checker.orders.refresh()  # orders.csv indexed now, not at the first scan
         bench = Station(checker, store, source, station=station_name, operator=operator, timeout_s=timeout_s,
                         listeners=(kiosk.publish,) if kiosk else (), enrol=not no_enrol)
         warn_if_stale(checker.thresholds)
         where = f"folder {photo_dir}" if photo_dir is not None else f"camera {camera}"
-        click.echo(f"station ready: {len(checker.catalogue.items)} SKUs, photos from {where}, evidence in {db_path}. "
-                   "Scan an order (!help for commands, Ctrl-D to end).", err=True)
-        code = _loop(bench, verbose=verbose)
+        click.echo(printable(f"station ready: {len(checker.catalogue.items)} SKUs, photos from {where}, evidence in "
+                             f"{db_path}. Scan an order (!help for commands, Ctrl-D to end)."), err=True)
+        with sigterm_as_interrupt():
+            code = _loop(bench, verbose=verbose)
     finally:
         if kiosk is not None:
             kiosk.close()
@@ -147,14 +157,16 @@ def _loop(bench, *, verbose: bool) -> int:
                 out = bench.handle(line)
             except (PackcheckError, sqlite3.Error, OSError) as e:
                 # The bench must keep going; the packer must know this line had no effect.
-                click.echo(click.style(f"Error: {e} (nothing was recorded for this line)", fg="red", bold=True))
+                click.echo(click.style(f"Error: {printable(e)} (nothing was recorded for this line)", fg="red",
+                                       bold=True))
                 continue
             except Exception as e:  # noqa: BLE001 - one bad photo must not stop the bench
                 if _debug():
                     raise
                 log.exception("station line failed")
-                click.echo(click.style(f"Error: unexpected {type(e).__name__}: {e} (a bug; nothing was recorded "
-                                       "for this line; rerun with --debug and report it)", fg="red", bold=True))
+                click.echo(click.style(f"Error: unexpected {type(e).__name__}: {printable(e)} (a bug; nothing was "
+                                       "recorded for this line; rerun with --debug and report it)", fg="red",
+                                       bold=True))
                 code = EXIT_INTERNAL
                 continue
             _show(out, verbose=verbose)

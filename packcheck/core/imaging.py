@@ -17,12 +17,16 @@ message naming the file.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
 import re
 import stat
 import struct
+import sys
+import tempfile
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +42,22 @@ from ..errors import ImageMissing, ImageTooLarge, ImageUnreadable, UnsupportedFo
 MAX_FILE_BYTES = 80 * 1024 * 1024
 #: Images whose header claims more pixels than this are refused (decompression bombs).
 MAX_PIXELS = 120_000_000
+#: Images that would take more memory than this once decoded are refused, from the
+#: header: width x height x channels x bytes per sample of the decode packcheck does
+#: (a JPEG's DCT-reduced decode; palette images expanded to RGB). A 12 MP phone photo
+#: is 36 MB decoded (at full size; 0.6 MB at 1/8), a 50 MP one 150 MB; a 16-bit RGBA
+#: PNG of 10,900 x 10,900 (a 1 MB file) would be 950 MB, and its conversions 5 GB.
+MAX_DECODED_BYTES = 256 * 1024 * 1024
+#: The only formats decoded (Pillow's names; MPO is a JPEG with more pictures after it, AVIF
+#: the AV1 flavour of HEIF). Pillow's other plugins are never tried: its EPS plugin runs
+#: Ghostscript, and a "photo" must not start a PostScript interpreter.
+ALLOWED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "GIF", "TIFF", "BMP", "HEIF", "AVIF")
+#: How files of formats packcheck refuses begin, to name them in the error.
+_REFUSED_MAGIC = ((b"%!PS", "PostScript/EPS"), (b"\xc5\xd0\xd3\xc6", "PostScript/EPS"), (b"%PDF", "PDF"),
+                  (b"<svg", "SVG"), (b"<?xml", "SVG/XML"), (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
+                  (b"\xff\x4f\xff\x51", "JPEG 2000"), (b"8BPS", "Photoshop (PSD)"), (b"qoif", "QOI"),
+                  (b"\x00\x00\x01\x00", "Windows icon"), (b"gimp xcf", "GIMP XCF"), (b"\x76\x2f\x31\x01", "OpenEXR"),
+                  (b"#?RADIANCE", "Radiance HDR"), (b"SIMPLE  =", "FITS"))
 #: Long side, in pixels, of the working copy every stage derives its input from.
 #: A 12 MP photo (4000 px) decodes at 1/8 in the DCT domain to 500 px, the cheapest
 #: decode there is; the located product then still spans 150-300 px, which is
@@ -140,7 +160,7 @@ def load_image(
         data = read_bytes(source)
     if not data:
         raise ImageUnreadable(f"{label} is empty (0 bytes); retake the photo")
-    fmt, (width, height), orientation = _sniff(data, label, max_pixels)
+    fmt, (width, height), orientation, mode = _sniff(data, label, max_pixels)
     if width * height > max_pixels:
         raise ImageTooLarge(
             f"{label} claims {width} x {height} pixels, more than the limit of "
@@ -148,6 +168,12 @@ def load_image(
         )
     if width < 1 or height < 1:
         raise ImageUnreadable(f"{label} has no pixels ({width} x {height})")
+    need = decoded_bytes(data, fmt, mode, (width, height), work_side=work_side)
+    if need > MAX_DECODED_BYTES:
+        raise ImageTooLarge(
+            f"{label} ({fmt}, {width} x {height} pixels) would take {need / 2**20:.0f} MB of memory to decode, "
+            f"more than the limit of {MAX_DECODED_BYTES / 2**20:.0f} MB; save it as a JPEG, or smaller"
+        )
     pixels = data
     if fmt in ("JPEG", "MPO"):
         end = jpeg_end(data)
@@ -156,7 +182,8 @@ def load_image(
         # Judge the image the file starts with, exactly as if the file ended there
         # (an MPO's first picture is the ordinary JPEG a phone shows).
         pixels, fmt = data[:end], "JPEG"
-    rgb, alpha = _decode(pixels, fmt, (width, height), work_side, label)
+    with _native_stderr_filtered():
+        rgb, alpha = _decode(pixels, fmt, (width, height), work_side, label)
     rgb, alpha = _apply_orientation(rgb, alpha, orientation)
     if orientation in (5, 6, 7, 8):
         width, height = height, width
@@ -176,24 +203,27 @@ def _truncated(label: str) -> str:
             "it may still be copying, or the camera share dropped: retake or copy it again")
 
 
-def _sniff(data: bytes, label: str, max_pixels: int) -> tuple[str, tuple[int, int], int]:
-    """Format, stored size and EXIF orientation from the header, without decoding pixels.
+def _sniff(data: bytes, label: str, max_pixels: int) -> tuple[str, tuple[int, int], int, str]:
+    """Format, stored size, EXIF orientation and Pillow's mode from the header, without decoding pixels.
 
-    packcheck checks the pixel count itself (``max_pixels``), with a message naming the
-    file and its claimed size. Pillow's own guard (a process-wide setting that packcheck
-    leaves as the host set it) refuses even larger claims first; its error is turned
-    into the same message, the size read from the PNG or JPEG header here.
+    Only :data:`ALLOWED_FORMATS` are tried: a file of any other format is refused
+    here, before any decoder sees it. packcheck checks the pixel count itself
+    (``max_pixels``), with a message naming the file and its claimed size.
+    Pillow's own guard (a process-wide setting that packcheck leaves as the host
+    set it) refuses even larger claims first; its error is turned into the same
+    message, the size read from the PNG or JPEG header here.
     """
     if len(data) >= 12 and data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
         _register_heif(label)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with Image.open(io.BytesIO(data)) as im:
+            with Image.open(io.BytesIO(data), formats=_allowed_formats()) as im:
                 fmt = im.format or "unknown"
                 size = im.size
+                mode = im.mode
                 try:
-                    orientation = int(im.getexif().get(0x0112, 1) or 1)
+                    orientation = int(_exif(im, data).get(0x0112, 1) or 1)
                 except Exception:  # a damaged EXIF block must not hide a good image
                     orientation = 1
     except Image.DecompressionBombError:
@@ -203,11 +233,92 @@ def _sniff(data: bytes, label: str, max_pixels: int) -> tuple[str, tuple[int, in
                             "it is not a normal photo") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, struct.error):
         head = data[:64].lstrip()
+        refused = next((name for magic, name in _REFUSED_MAGIC if head.startswith(magic)), None)
+        if refused:
+            raise UnsupportedFormat(f"{label} is a {refused} file, not a photo; packcheck reads JPEG, PNG, WebP, "
+                                    "GIF, TIFF, BMP and HEIC: re-export it as JPEG or PNG") from None
         kind = "a text file" if head and all(32 <= b < 127 or b in b"\r\n\t" for b in head[:32]) else "not an image"
         raise ImageUnreadable(f"{label} is {kind}, not a JPEG/PNG/WebP photo; retake or re-export it") from None
+    if fmt not in ALLOWED_FORMATS:  # a plugin registered by the host for one of our names
+        raise UnsupportedFormat(f"{label} is a {fmt} file, which packcheck does not read; re-export it as JPEG or PNG")
     if orientation not in range(1, 9):
         orientation = 1
-    return fmt, size, orientation
+    return fmt, size, orientation, mode
+
+
+def _exif(im: Image.Image, data: bytes) -> Image.Exif:
+    """The image's EXIF block, read from the header only.
+
+    Pillow's PNG plugin decodes every pixel to look for an EXIF chunk after the
+    image data (a 1 MB PNG took 7 s and 500 MB before its size could be checked);
+    here the chunk is found by walking the chunk headers instead.
+    """
+    if im.format != "PNG":
+        return im.getexif()
+    exif = Image.Image.getexif(im)  # what the chunks before the image data said
+    if 0x0112 not in exif:
+        body = _png_chunk(data, b"eXIf")
+        if body:
+            exif = Image.Exif()
+            exif.load(body)
+    return exif
+
+
+def _png_chunk(data: bytes, kind: bytes) -> bytes | None:
+    """The body of a PNG's first chunk of ``kind`` (None when it has none, or the file is cut short)."""
+    return next((data[start:start + length] for tag, start, length in _png_chunks(data) if tag == kind), None)
+
+
+def _allowed_formats() -> list[str]:
+    """:data:`ALLOWED_FORMATS` that this Pillow has a plugin for (HEIF once pillow-heif is registered)."""
+    Image.init()
+    return [f for f in ALLOWED_FORMATS if f in Image.OPEN]
+
+
+def decoded_bytes(data: bytes, fmt: str, mode: str, size: tuple[int, int], *, work_side: int = WORK_SIDE_PX) -> int:
+    """Bytes the decode of an image takes, from its header: width x height x channels x bytes per sample.
+
+    A JPEG counts at the DCT-reduced size it is decoded at; a palette or 1-bit
+    image as the RGB(A) it is expanded to; a 16-bit PNG or TIFF at two bytes per
+    sample (OpenCV keeps the depth when decoding).
+
+    Examples
+    --------
+    >>> decoded_bytes(b"", "PNG", "RGB", (4000, 3000))
+    36000000
+    >>> decoded_bytes(b"", "JPEG", "RGB", (4000, 3000))  # decoded at 1/8
+    562500
+    """
+    width, height = size
+    if fmt in ("JPEG", "MPO"):
+        _, factor = _reduction_flag(size, work_side)
+        width, height = -(-width // factor), -(-height // factor)
+    try:
+        channels = Image.getmodebands(mode)
+    except (KeyError, ValueError):  # a raw mode Pillow has no bands for: count the widest
+        channels = 4
+    if mode in ("P", "PA", "1"):
+        channels = 4 if mode == "PA" or fmt in ("GIF", "PNG") else 3  # expanded to RGB(A) when decoded
+    sample = 1
+    if fmt == "PNG" and data[12:16] == b"IHDR" and len(data) >= 25 and data[24] == 16:
+        sample = 2
+    elif mode.startswith("I;16"):
+        sample = 2
+    elif mode in ("I", "F"):
+        sample = 4
+    elif fmt == "TIFF":
+        sample = 2 if mode in ("RGB", "RGBA", "RGBX", "CMYK", "LA") and _tiff_bits(data) > 8 else 1
+    return width * height * channels * sample
+
+
+def _tiff_bits(data: bytes) -> int:
+    """The largest BitsPerSample of a TIFF's first image (8 when the header does not say)."""
+    try:
+        with Image.open(io.BytesIO(data), formats=["TIFF"]) as im:
+            bits = im.tag_v2.get(258, 8)
+    except Exception:  # noqa: BLE001 - the decode itself will report a damaged file
+        return 8
+    return max(bits) if isinstance(bits, tuple) else int(bits)
 
 
 def _declared_size(data: bytes) -> tuple[int, int] | None:
@@ -299,6 +410,20 @@ def jpeg_end(data: bytes) -> int | None:
     return None
 
 
+def _png_chunks(data: bytes):
+    """(type, start of body, length) of each PNG chunk up to IEND, stopping at one that does not fit the file."""
+    pos, n = 8, len(data)
+    while pos + 12 <= n:
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        if length > n - pos - 12:
+            return
+        tag = data[pos + 4:pos + 8]
+        yield tag, pos + 8, length
+        if tag == b"IEND":
+            return
+        pos += 12 + length
+
+
 def _png_chunks_fit(data: bytes) -> bool:
     """Whether every PNG chunk up to IEND lies inside the file.
 
@@ -307,15 +432,7 @@ def _png_chunks_fit(data: bytes) -> bool:
     memory; files that fail this check go to Pillow, which reads chunks in
     bounded blocks.
     """
-    pos, n = 8, len(data)
-    while pos + 12 <= n:
-        length = int.from_bytes(data[pos:pos + 4], "big")
-        if length > n - pos - 12:
-            return False
-        if data[pos + 4:pos + 8] == b"IEND":
-            return True
-        pos += 12 + length
-    return False
+    return any(tag == b"IEND" for tag, _, _ in _png_chunks(data))
 
 
 def _reduction_flag(size: tuple[int, int], work_side: int) -> tuple[int, int]:
@@ -405,11 +522,20 @@ def _to_rgb8(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     return rgb, alpha
 
 
+#: Rows composited at a time: the float32 temporaries of a whole 50 MP image took 2 GB.
+_COMPOSITE_ROWS = 256
+
+
 def _composite_on_white(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     # A transparent listing background must look like the white web-shop
     # background, not like the black that dropping the alpha channel gives.
-    a = alpha.astype(np.float32)[:, :, None] / 255.0
-    return (rgb.astype(np.float32) * a + 255.0 * (1.0 - a)).round().astype(np.uint8)
+    # In place when the pixels are ours alone (a fresh conversion), saving a copy of the image.
+    out = rgb if rgb.flags.owndata and rgb.flags.writeable else np.empty(rgb.shape, np.uint8)
+    for y in range(0, rgb.shape[0], _COMPOSITE_ROWS):
+        a = alpha[y:y + _COMPOSITE_ROWS].astype(np.float32)[:, :, None] / 255.0
+        out[y:y + _COMPOSITE_ROWS] = (rgb[y:y + _COMPOSITE_ROWS].astype(np.float32) * a
+                                      + 255.0 * (1.0 - a)).round()
+    return out
 
 
 def _decode_with_pillow(data: bytes, label: str):
@@ -418,7 +544,7 @@ def _decode_with_pillow(data: bytes, label: str):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ImageFile.LOAD_TRUNCATED_IMAGES = False
-            with Image.open(io.BytesIO(data)) as im:
+            with Image.open(io.BytesIO(data), formats=_allowed_formats()) as im:
                 im.seek(0)  # first frame of an animation
                 if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
                     rgba = np.asarray(im.convert("RGBA"))
@@ -426,12 +552,59 @@ def _decode_with_pillow(data: bytes, label: str):
                     rgb = _composite_on_white(rgba[:, :, :3], alpha)
                     return rgb, (None if alpha.min() == 255 else alpha)
                 if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-                    arr = np.asarray(im).astype(np.float64)
-                    arr = (255.0 * arr / max(1.0, float(arr.max()))).astype(np.uint8)
+                    arr = np.asarray(im)
+                    # Integer arithmetic: floor(255 * v / max), as float64 would give, in a
+                    # quarter of the memory (a 100 MP 16-bit scan took 800 MB as float64).
+                    wide = np.uint32 if arr.dtype.itemsize <= 2 else np.int64
+                    top = max(1, int(arr.max()))
+                    arr = (np.clip(arr, 0, None).astype(wide) * 255 // top).astype(np.uint8)
                     return cv2.cvtColor(arr, cv2.COLOR_GRAY2RGB), None
                 return np.asarray(im.convert("RGB")).copy(), None
     except Exception as e:  # noqa: BLE001 - any decoder failure means the same to a packer
         raise ImageUnreadable(f"{label} could not be decoded ({type(e).__name__}); retake or re-export it") from None
+
+
+#: Lines native decoders print on stderr (libpng, libjpeg, libtiff through OpenCV's log, and
+#: the '> ...' lines continuing an OpenCV check message): a packer's terminal shows packcheck's
+#: own message instead.
+_DECODER_NOISE = re.compile(rb"^(libpng (error|warning)|Corrupt JPEG data|Premature end of JPEG|Invalid SOS|"
+                            rb"Warning: |\[ ?(WARN|ERROR|INFO)[:\]]|TIFF|\S+: Warning, |> |$)")
+_stderr_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _native_stderr_filtered():
+    """Keep what native decoders print on file descriptor 2 off the terminal.
+
+    libpng, libjpeg and libtiff write their complaints straight to stderr (the
+    error reaches packcheck as a failed decode, and its own message says what to
+    do). Descriptor 2 points at a temporary file while decoding; afterwards any
+    line that is not decoder noise (another thread's output) is written through.
+    """
+    try:
+        sys.stderr.flush()
+    except (AttributeError, ValueError, OSError):
+        pass
+    with _stderr_lock:
+        try:
+            saved = os.dup(2)
+        except OSError:  # no descriptor 2 (a daemon): nothing to protect
+            yield
+            return
+        try:
+            with tempfile.TemporaryFile() as sink:
+                os.dup2(sink.fileno(), 2)
+                try:
+                    yield
+                finally:
+                    os.dup2(saved, 2)
+                    sink.seek(0)
+                    kept = [ln for ln in sink.read(1 << 20).splitlines(keepends=True)
+                            if not _DECODER_NOISE.match(ln.lstrip())]
+                    if kept:
+                        os.write(2, b"".join(kept))
+        finally:
+            os.close(saved)
 
 
 _ORIENT = {

@@ -36,6 +36,9 @@ MIN_BACKGROUND_DISTANCE = 14.0
 #: and pipeline version, so these are pipeline settings, not thresholds-file limits.
 LISTING_MIN_FRACTION = 0.01
 LISTING_MAX_FRACTION = 0.98
+#: ORB keeps no keypoint within 31 px (its edge threshold) of a border: a side shorter
+#: than twice that holds none, so alignment is not tried.
+ORB_MIN_SIDE_PX = 2 * 31 + 1
 
 
 def _small(rgb: np.ndarray) -> tuple[np.ndarray, float]:
@@ -216,6 +219,10 @@ def _aligned_reference(small: np.ndarray, empty_rgb: np.ndarray) -> np.ndarray:
     warped reference does not cover are black (and ignored by the caller).
     """
     ref = cv2.resize(empty_rgb, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_AREA)
+    if min(small.shape[:2]) < ORB_MIN_SIDE_PX:
+        # ORB finds nothing in a strip this thin, and its image pyramid asserts on a
+        # 1 px high one (a 4000 x 16 photo): the camera is assumed fixed.
+        return ref
     g1 = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
     g2 = cv2.cvtColor(ref, cv2.COLOR_RGB2GRAY)
     orb = cv2.ORB_create(nfeatures=800, fastThreshold=10)

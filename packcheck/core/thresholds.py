@@ -13,6 +13,7 @@ unknown ``schema_version`` or a missing key is a
 """
 from __future__ import annotations
 
+import stat
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -274,11 +275,16 @@ def _get(doc: dict, dotted: str, kind, source: str):
             raise ThresholdsError(f"{source}: missing key '{dotted}'")
         node = node[part]
     try:
-        if kind is float and isinstance(node, bool):
+        if kind in (float, int) and isinstance(node, bool):
             raise TypeError
-        return kind(node)
-    except (TypeError, ValueError):
+        value = kind(node)
+    except (TypeError, ValueError, OverflowError):
         raise ThresholdsError(f"{source}: '{dotted}' must be a {kind.__name__}, got {node!r}") from None
+    if kind is float and not np.isfinite(value):
+        # TOML allows nan and inf; every comparison with nan is False, so it would pass everything.
+        raise ThresholdsError(f"{source}: '{dotted}' is {node!r}; it must be a finite number: recalibrate or "
+                              "correct the file")
+    return value
 
 
 def _quantiles(doc: dict, dotted: str, source: str) -> tuple[float, ...]:
@@ -307,6 +313,8 @@ def load_thresholds(path: str | Path | None = None) -> Thresholds:
     p = Path(path) if path is not None else DEFAULT_PATH
     source = str(p)
     try:
+        if not stat.S_ISREG(p.stat().st_mode):  # a pipe would wait for a writer forever
+            raise ThresholdsError(f"thresholds file {p} is not a regular file (a folder, pipe or device?)")
         doc = tomllib.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ThresholdsError(f"thresholds file {p} does not exist") from None

@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 
 from ... import __version__
-from ...util.fsio import atomic_write
+from ...util.fsio import atomic_write, check_output_path
 from .sheet import render_sheet
 from .store import EvidenceError, EvidenceStore, utc_now
 
@@ -67,6 +67,8 @@ def write_bundle(store: EvidenceStore, order_id: str, out: str | os.PathLike) ->
         raise EvidenceError(f"order '{order_id}' was never checked in {store.path}; check the order id "
                             f"(packcheck history --db {store.path} lists the checked orders)")
     out = Path(out)
+    # Refused before the work: a device, pipe or folder at --out, or a database (the evidence itself).
+    check_output_path(out, what="the bundle", replace_database=False)
     members: dict[str, bytes] = {}
     checks_json = []
     for rec in records:

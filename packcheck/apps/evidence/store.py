@@ -38,7 +38,7 @@ from typing import Iterable, Mapping, Sequence
 from ...core.verdict import Status, Verdict
 from ...errors import PackcheckError
 from ...util.fsio import TEMP_PREFIX, atomic_write, sweep_temp_files
-from ...util.sqlite import transaction
+from ...util.sqlite import check_database_path, transaction
 
 log = logging.getLogger(__name__)
 
@@ -276,6 +276,7 @@ class EvidenceStore:
         path = Path(path)
         if path.is_dir():
             raise EvidenceError(f"{path} is a folder; give the database file, e.g. {path / 'evidence.sqlite'}")
+        check_database_path(path, what="the evidence database")
         if not path.exists():
             if not create:
                 raise EvidenceError(f"no evidence database at {path}; check the --db path "
@@ -446,6 +447,16 @@ class EvidenceStore:
                 files.append(("listing", position, sku, stored[0], stored[1], stored[2], str(path)))
         checked_at = checked_at or utc_now()
         verdict_json = json.dumps(verdict.to_dict(), ensure_ascii=False, default=str)
+        try:
+            check_id = self._insert_check(verdict, files, shas, extra, station=station, operator=operator,
+                                          session=session, checked_at=checked_at, verdict_json=verdict_json)
+        except sqlite3.Error as e:
+            raise EvidenceError(f"cannot record the check in {self.path} ({e}); free some space on its disk "
+                                "or check the database") from None
+        return self.get_check(check_id)
+
+    def _insert_check(self, verdict: Verdict, files: list, shas: list, extra: dict, *, station, operator, session,
+                      checked_at: str, verdict_json: str) -> int:
         with self._transaction() as c:
             prev = c.execute("SELECT max(id) FROM checks WHERE order_id = ?", (verdict.order_id,)).fetchone()[0]
             cur = c.execute(
@@ -459,7 +470,7 @@ class EvidenceStore:
             c.executemany(
                 "INSERT INTO check_files (check_id, role, position, sku, sha256, ext, size, source)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [(check_id, *f) for f in files])
-        return self.get_check(check_id)
+        return check_id
 
     def record_override(self, check_id: int, *, supervisor: str, reason: str, station: str | None = None,
                         operator: str | None = None, overridden_at: str | None = None) -> OverrideRecord:
