@@ -88,9 +88,11 @@ def speed(photos, data_dir, repeat, catalogue_size, queries, exact_queries, json
 
     Measures in one process, interleaved, medians over --repeat runs, with one
     thread and with the default threads: full cv2.imread, reduced decodes
-    (1/8 is the floor), the naive imagehash pipeline, packcheck's hash and
-    colour stage with its decode, and packcheck's whole check of an order
-    (per stage). Then writes a synthetic catalogue of --catalogue-size listing
+    (1/8 is the floor), the naive imagehash pipeline (full decode) and the
+    careful one (Image.draft 1/8 decode), packcheck's hash and colour stage
+    with its decode, and packcheck's whole check of an order (per stage), on
+    a 12 MP, a 2 MP and the demo's photos; prints the ratios with issue #19's
+    targets (check/floor, check/full_decode, check/careful, check/naive). Then writes a synthetic catalogue of --catalogue-size listing
     images and measures start-up, memory and lookups in a fresh process.
 
     \b
@@ -148,19 +150,22 @@ def station(data_dir, order_id, runs, warmup, json_out):
 @click.option("--workers", type=click.IntRange(min=1), multiple=True,
               help="Worker counts to measure (repeatable; default 1 and 2).")
 @click.option("--naive-orders", type=click.IntRange(min=1), default=30, show_default=True,
-              help="Orders timed in the naive imagehash loop.")
+              help="Orders timed in each imagehash loop (naive and careful).")
 @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where the 12 MP photos and data folders go (default: a temporary folder, removed after).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the results here.")
 @handle_errors
 def audit_bench(sample, order_counts, workers, naive_orders, work_dir, json_out):
-    """Orders/s and peak memory of 'packcheck audit' on 12 MP photos, against a naive imagehash loop.
+    """Orders/s and peak memory of 'packcheck audit' on 12 MP photos, against imagehash loops.
 
     Builds N synthetic orders over the demo data (sample photos re-encoded once
     as 4000x3000 JPEGs), audits them in a fresh process per (N, workers), and
-    times a naive Pillow + imagehash loop in the same run. Not a test: it
-    prints what this machine does.
+    times two Pillow + imagehash loops in the same run: the naive one (full
+    decode, listing images hashed per order) and the careful one (Image.draft
+    1/8 decode, listing hashes cached). Prints time per order against both,
+    2 workers against 1 and peak memory of the largest N against the smallest,
+    with issue #19's targets. Not a test: it prints what this machine does.
 
     \b
     Examples:
