@@ -10,7 +10,7 @@ import pytest
 
 from packcheck.tooling.bench import audit as audit_bench
 from packcheck.tooling.bench import baselines, speed
-from tests.helpers import blob_image, encode
+from helpers import blob_image, encode
 
 
 def _jpeg(tmp_path, name="photo.jpg", size=(3000, 4000)):

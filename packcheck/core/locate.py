@@ -21,6 +21,8 @@ fingerprints (changing one means a new ``PIPELINE_VERSION``).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import cv2
 import numpy as np
 
@@ -207,7 +209,35 @@ def _foreground_by_border(lab: np.ndarray, region: tuple[int, int, int, int]) ->
     return fg
 
 
-def _aligned_reference(small: np.ndarray, empty_rgb: np.ndarray) -> np.ndarray:
+def _orb(rgb: np.ndarray):
+    """ORB keypoints and descriptors of an analysis-size RGB image (for aligning the empty bench)."""
+    orb = cv2.ORB_create(nfeatures=800, fastThreshold=10)
+    return orb.detectAndCompute(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), None)
+
+
+@dataclass
+class EmptyBench:
+    """An empty-station photo, with what locating needs of it computed once per analysis size.
+
+    A station's reference is the same for every photo it takes: shrinking it to
+    the analysis size and finding its ORB features once, instead of per photo,
+    gives the same location at less cost. ``locate_product`` accepts the bare
+    array too (prepared per call).
+    """
+
+    rgb: np.ndarray
+    _prepared: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def at(self, shape: tuple[int, int]):
+        """(reference shrunk to ``shape`` (h, w), its ORB keypoints, its ORB descriptors)."""
+        got = self._prepared.get(shape)
+        if got is None:
+            ref = cv2.resize(self.rgb, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+            got = self._prepared[shape] = (ref, *_orb(ref))
+        return got
+
+
+def _aligned_reference(small: np.ndarray, empty: EmptyBench) -> np.ndarray:
     """The empty-station photo, warped onto the photo's frame when the camera has moved.
 
     A bumped camera or a box placed a little differently shifts the scene; a
@@ -215,12 +245,8 @@ def _aligned_reference(small: np.ndarray, empty_rgb: np.ndarray) -> np.ndarray:
     features match to tell (a plain mat), the camera is assumed fixed. Pixels the
     warped reference does not cover are black (and ignored by the caller).
     """
-    ref = cv2.resize(empty_rgb, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_AREA)
-    g1 = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
-    g2 = cv2.cvtColor(ref, cv2.COLOR_RGB2GRAY)
-    orb = cv2.ORB_create(nfeatures=800, fastThreshold=10)
-    k1, d1 = orb.detectAndCompute(g1, None)
-    k2, d2 = orb.detectAndCompute(g2, None)
+    ref, k2, d2 = empty.at(small.shape[:2])
+    k1, d1 = _orb(small)
     if d1 is None or d2 is None or len(k1) < 20 or len(k2) < 20:
         return ref
     matches = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(d2, d1)
@@ -236,14 +262,16 @@ def _aligned_reference(small: np.ndarray, empty_rgb: np.ndarray) -> np.ndarray:
                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
-def locate_product(rgb: np.ndarray, *, limits: LocateLimits, empty_rgb: np.ndarray | None = None) -> Location:
+def locate_product(rgb: np.ndarray, *, limits: LocateLimits, empty_rgb: np.ndarray | EmptyBench | None = None
+                   ) -> Location:
     """Locate the items on the packing surface.
 
     Parameters
     ----------
     rgb : the photo (any size; analysed at ``ANALYSIS_SIDE_PX``).
     limits : what counts as an item, as no product, as an empty bench (``Thresholds.locate``).
-    empty_rgb : optional photo of the same station with nothing on it. With it,
+    empty_rgb : optional photo of the same station with nothing on it (an
+        :class:`EmptyBench` to reuse its preparation across photos). With it,
         items are found by background subtraction and counted reliably.
 
     Returns
@@ -257,7 +285,8 @@ def locate_product(rgb: np.ndarray, *, limits: LocateLimits, empty_rgb: np.ndarr
     lab = _lab(small)
     skin = _skin(lab, small)
     if empty_rgb is not None:
-        ref = _aligned_reference(small, empty_rgb)
+        empty = empty_rgb if isinstance(empty_rgb, EmptyBench) else EmptyBench(empty_rgb)
+        ref = _aligned_reference(small, empty)
         ref_lab = _lab(ref)
         valid = ref.any(axis=2)
         delta = cv2.GaussianBlur(lab, (5, 5), 0) - cv2.GaussianBlur(ref_lab, (5, 5), 0)
