@@ -117,3 +117,19 @@ def test_a_catalogue_verified_whole_casts_no_keypoint_votes(tmp_path, monkeypatc
     after = checker.check_id("O1")
     assert [(c.check, c.status, c.value) for c in after.checks] == [(c.check, c.status, c.value)
                                                                      for c in before.checks]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_located_box_from_bounding_rect_equals_the_nonzero_pixels(seed):
+    """#19: the located box comes from cv2.boundingRect, the same box np.nonzero's extremes give."""
+    rng = np.random.default_rng(seed)
+    h, w = (int(v) for v in rng.integers(20, 90, 2))
+    mask = np.zeros((h, w), np.uint8)
+    for _ in range(int(rng.integers(1, 4))):
+        y, x = int(rng.integers(0, h)), int(rng.integers(0, w))
+        mask[y:y + int(rng.integers(1, 15)), x:x + int(rng.integers(1, 15))] = 255
+    loc = locate._finish(mask, "border", 0.5, (2 * h, 2 * w))
+    big = cv2.resize(mask, (2 * w, 2 * h), interpolation=cv2.INTER_NEAREST)
+    ys, xs = np.nonzero(big)
+    assert loc.found and loc.bbox == (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+    assert locate._finish(np.zeros((h, w), np.uint8), "border", 1.0, (h, w)).method == "none"

@@ -153,10 +153,13 @@ def station(data_dir, order_id, runs, warmup, json_out):
               help="Orders timed in each imagehash loop (naive and careful).")
 @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where the 12 MP photos and data folders go (default: a temporary folder, removed after).")
+@click.option("--photo-size", default="4000x3000", show_default=True, metavar="WxH",
+              help="Size the sample photos are re-encoded at (the #19 targets are set on 12 MP; smaller photos "
+                   "make a long memory-growth run shorter).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the results here.")
 @handle_errors
-def audit_bench(sample, order_counts, workers, naive_orders, work_dir, json_out):
+def audit_bench(sample, order_counts, workers, naive_orders, work_dir, photo_size, json_out):
     """Orders/s and peak memory of 'packcheck audit' on 12 MP photos, against imagehash loops.
 
     Builds N synthetic orders over the demo data (sample photos re-encoded once
@@ -170,7 +173,8 @@ def audit_bench(sample, order_counts, workers, naive_orders, work_dir, json_out)
     \b
     Examples:
         packcheck bench audit
-        packcheck bench audit --orders 1000 --orders 20000 --workers 1 --workers 2 --json bench.json
+        packcheck bench audit --orders 40 --workers 1 --workers 2 --naive-orders 40
+        packcheck bench audit --orders 1000 --orders 20000 --workers 2 --photo-size 640x480 --json mem.json
     """
     import shutil
     import tempfile
@@ -180,13 +184,20 @@ def audit_bench(sample, order_counts, workers, naive_orders, work_dir, json_out)
 
     if not (sample / "orders.csv").exists():
         raise PackcheckError(f"{sample} has no orders.csv; give the demo data folder with --data")
+    try:
+        size = tuple(int(v) for v in photo_size.lower().split("x"))
+        if len(size) != 2 or min(size) < 64:
+            raise ValueError
+    except ValueError:
+        raise PackcheckError(f"--photo-size {photo_size!r} is not WIDTHxHEIGHT with both at least 64, "
+                             "e.g. 4000x3000") from None
     tmp = None
     if work_dir is None:
         tmp = tempfile.mkdtemp(prefix="packcheck-bench-")
         work_dir = Path(tmp)
     try:
         result = run(sample.resolve(), order_counts=list(order_counts) or [200], workers=list(workers) or [1, 2],
-                     naive_orders=naive_orders, work=work_dir.resolve(),
+                     naive_orders=naive_orders, work=work_dir.resolve(), photo_size=size,
                      echo=lambda m: click.echo(m, err=True))
     finally:
         if tmp:

@@ -46,14 +46,14 @@ def _write(path: Path, header: list[str], rows) -> None:
         w.writerows(rows)
 
 
-def make_photos(sample: Path, work: Path) -> Path:
-    """The sample packing photos as 12 MP JPEGs (upright, quality 90), written once."""
+def make_photos(sample: Path, work: Path, size: tuple[int, int] = PHOTO_SIZE) -> Path:
+    """The sample packing photos as ``size`` JPEGs (12 MP by default; upright, quality 90), written once."""
     import cv2
 
     from ...errors import ImageError
     from ...core.imaging import load_image
 
-    folder = work / "photos12mp"
+    folder = work / ("photos12mp" if tuple(size) == PHOTO_SIZE else f"photos{size[0]}x{size[1]}")
     folder.mkdir(parents=True, exist_ok=True)
     for src in sorted((sample / "photos").iterdir()):
         dst = folder / (src.stem + ".jpg")
@@ -64,8 +64,8 @@ def make_photos(sample: Path, work: Path) -> Path:
         except ImageError:  # the sample's corrupt photo stays corrupt
             shutil.copyfile(src, dst)
             continue
-        size = PHOTO_SIZE if rgb.shape[1] >= rgb.shape[0] else PHOTO_SIZE[::-1]
-        big = cv2.resize(rgb, size, interpolation=cv2.INTER_CUBIC)
+        wh = tuple(size) if rgb.shape[1] >= rgb.shape[0] else tuple(size)[::-1]
+        big = cv2.resize(rgb, wh, interpolation=cv2.INTER_CUBIC)
         tmp = dst.with_name(dst.stem + ".part.jpg")
         cv2.imwrite(str(tmp), cv2.cvtColor(big, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
         os.replace(tmp, dst)
@@ -82,10 +82,10 @@ def _link(src: Path, dst: Path) -> None:
         shutil.copyfile(src, dst)
 
 
-def make_dataset(sample: Path, work: Path, n_orders: int) -> Path:
-    """A data folder with ``n_orders`` orders reusing the sample orders round-robin."""
-    photos = make_photos(sample, work)
-    root = work / f"orders{n_orders}"
+def make_dataset(sample: Path, work: Path, n_orders: int, size: tuple[int, int] = PHOTO_SIZE) -> Path:
+    """A data folder with ``n_orders`` orders reusing the sample orders round-robin (photos of ``size``)."""
+    photos = make_photos(sample, work, size)
+    root = work / (f"orders{n_orders}" if tuple(size) == PHOTO_SIZE else f"orders{n_orders}-{size[0]}x{size[1]}")
     if (root / "orders.csv").exists():
         return root
     root.mkdir(parents=True, exist_ok=True)
@@ -237,7 +237,7 @@ def imagehash_loop(data: Path, n_orders: int, *, careful: bool) -> dict:
 
 # ---------------------------------------------------------------- the command
 def run(sample: Path, *, order_counts: list[int], workers: list[int], naive_orders: int, work: Path,
-        echo=print) -> dict:
+        echo=print, photo_size: tuple[int, int] = PHOTO_SIZE) -> dict:
     """Build the data, measure every (N, workers) audit and the naive loop; return the results."""
     from ...apps.checker import Checker
 
@@ -245,7 +245,7 @@ def run(sample: Path, *, order_counts: list[int], workers: list[int], naive_orde
     runs = []
     load_before = os.getloadavg()
     for n in order_counts:
-        data = make_dataset(sample, work, n)
+        data = make_dataset(sample, work, n, photo_size)
         Checker.open(data, cache=cache)  # listing images indexed before anything is timed
         for w in workers:
             echo(f"auditing {n} orders with {w} worker(s) ...")
@@ -255,9 +255,9 @@ def run(sample: Path, *, order_counts: list[int], workers: list[int], naive_orde
     loops = {}
     for name in ("naive", "careful"):
         echo(f"{name} imagehash loop over {naive_orders} orders ...")
-        loops[name] = imagehash_loop(make_dataset(sample, work, order_counts[0]), naive_orders,
+        loops[name] = imagehash_loop(make_dataset(sample, work, order_counts[0], photo_size), naive_orders,
                                      careful=name == "careful")
-    return {"photo_size": list(PHOTO_SIZE), "cpu_count": os.cpu_count(), "runs": runs, **loops,
+    return {"photo_size": list(photo_size), "cpu_count": os.cpu_count(), "runs": runs, **loops,
             "ratios": ratios(runs, loops["naive"], loops["careful"]),
             "load_average": [load_before[0], os.getloadavg()[0]]}
 
