@@ -98,3 +98,16 @@ def test_audit_ratios_are_times_against_both_loops_with_targets():
     assert audit_bench.judged("two_vs_one_worker", 1.8) == " (target >= 1.9): MISSED"
     assert audit_bench.judged("memory_1000_vs_40_w1", 1.05) == " (target <= 1.1): met"
     assert audit_bench.judged("one_worker_vs_naive", 9.0) == ""
+
+
+def test_bench_audit_refuses_a_photo_size_it_cannot_use(tmp_path):
+    """--photo-size is WIDTHxHEIGHT; anything else is a plain error, exit 2."""
+    from click.testing import CliRunner
+
+    from packcheck.cli import cli
+
+    (tmp_path / "orders.csv").write_text("order_id,sku,qty,photo\n")
+    r = CliRunner().invoke(cli, ["bench", "audit", "--data", str(tmp_path), "--photo-size", "12x5"])
+    assert r.exit_code == 2
+    assert r.output.strip().endswith("Error: --photo-size '12x5' is not WIDTHxHEIGHT with both at least 64, "
+                                     "e.g. 4000x3000")
