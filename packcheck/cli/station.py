@@ -76,10 +76,12 @@ def _summary_text(s) -> str:
 @click.option("--web", is_flag=True, help="Also show the latest verdict on a kiosk page on 127.0.0.1.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
               help="Port of the kiosk page (0 picks a free one).")
+@click.option("--no-enrol", "no_enrol", is_flag=True,
+              help="Do not keep clear PASS photos as references of their SKU (see 'packcheck enrol').")
 @click.option("-v", "--verbose", is_flag=True, help="Show every check and the per-stage timings.")
 @handle_errors
 def station(data_dir, thresholds_path, signals, cache_path, db_path, station_name, operator, camera, photo_dir,
-            timeout_s, capture_delay, web, port, verbose):
+            timeout_s, capture_delay, web, port, no_enrol, verbose):
     """Run a packing station: read order ids from a barcode scanner (stdin), judge each photo.
 
     One long-lived process: the catalogue and listing index are loaded once. For
@@ -116,7 +118,7 @@ def station(data_dir, thresholds_path, signals, cache_path, db_path, station_nam
             click.echo(f"kiosk page: {kiosk.url}", err=True)
         checker = load_checker(data_dir, thresholds_path, signals, cache_path)
         bench = Station(checker, store, source, station=station_name, operator=operator, timeout_s=timeout_s,
-                        listeners=(kiosk.publish,) if kiosk else ())
+                        listeners=(kiosk.publish,) if kiosk else (), enrol=not no_enrol)
         warn_if_stale(checker.thresholds)
         where = f"folder {photo_dir}" if photo_dir is not None else f"camera {camera}"
         click.echo(f"station ready: {len(checker.catalogue.items)} SKUs, photos from {where}, evidence in {db_path}. "
