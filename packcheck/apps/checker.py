@@ -13,13 +13,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from ..core import checks
 from ..core.fingerprint import Fingerprint, fingerprint_photo
 from ..core.imaging import load_image
 from ..core.records import Catalogue, Order, VerdictMeta
 from ..core.judge import PhotoScoring, judge_items
+from ..core.locate import EmptyBench
 from ..core.thresholds import Thresholds, load_thresholds
 from ..core.verdict import CheckResult, Status, Verdict, combine, error_verdict
 from ..errors import ImageError, PackcheckError, UnknownOrder
@@ -145,11 +144,11 @@ class Checker:
             result.append(count)
         return result, time.perf_counter() - t
 
-    def _station_reference(self, station: str | None) -> np.ndarray | None:  # noqa: D401 - an empty bench
+    def _station_reference(self, station: str | None) -> EmptyBench | None:  # noqa: D401 - an empty bench
         if station not in self._refs:
             path = dataset.station_reference(self.root, station)
             try:
-                self._refs[station] = load_image(path).rgb if path else None
+                self._refs[station] = EmptyBench(load_image(path).rgb) if path else None
             except ImageError as e:
                 log.warning("empty-station photo of %s ignored: %s", station, e)
                 self._refs[station] = None

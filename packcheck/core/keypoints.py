@@ -109,9 +109,9 @@ def count_inliers(photo: Keypoints, listings: list[Keypoints]) -> np.ndarray:
             continue
         block = sim[:, start: start + n]
         start += n
-        top2 = -np.partition(-block, 1, axis=1)[:, :2]
-        d1 = np.maximum(2.0 - 2.0 * top2[:, 0], 0.0)
-        d2 = np.maximum(2.0 - 2.0 * top2[:, 1], 0.0)
+        top2 = np.partition(block, n - 2, axis=1)[:, -2:]  # [second best, best] similarity
+        d1 = np.maximum(2.0 - 2.0 * top2[:, 1], 0.0)
+        d2 = np.maximum(2.0 - 2.0 * top2[:, 0], 0.0)
         good = np.flatnonzero(d1 < (RATIO**2) * d2)
         if len(good) < MIN_MATCHES:
             continue
