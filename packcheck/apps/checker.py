@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core import checks
+from ..core.colour import cie_lab
 from ..core.fingerprint import Fingerprint, fingerprint_photo
 from ..core.imaging import load_image
 from ..core.records import Catalogue, Order, VerdictMeta
@@ -113,7 +114,7 @@ class Checker:
                        photos=[im.sha256 for im in images], photo_paths=names, timings=tuple(timings.items()),
                        meta=VerdictMeta(station=order.station or "", skus=order.skus,
                                         items_located=max(f.location.n_items for f in fps),
-                                        found_lab=tuple(round(float(v), 1) for v in fps[0].labs[0])))
+                                        found_lab=cie_lab(fps[0].labs[0])))
 
     def judge(self, order: Order, fps: list[Fingerprint]) -> tuple[list, float]:
         """The checks for an order whose photos are fingerprinted: no decoding, no file but the listing

@@ -34,6 +34,7 @@ from typing import Callable, Protocol
 import cv2
 import numpy as np
 
+from ..core.colour import cie_lab
 from ..core.imaging import jpeg_end
 from ..core.verdict import Status, Verdict, error_verdict
 from ..errors import CameraError, ImageMissing, ImageStillWriting, UnknownOrder
@@ -533,7 +534,7 @@ class Station:
         for sku in dict.fromkeys(skus):
             rows = index.rows_of(sku)
             if rows:
-                out[sku] = [round(float(v), 1) for v in index.labs[rows[0]]]
+                out[sku] = list(cie_lab(index.labs[rows[0]]))
         return out
 
     def _note(self, record: CheckRecord) -> None:

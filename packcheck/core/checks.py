@@ -123,9 +123,9 @@ def variant_check(sku: str, photo: PhotoSet, index: Listings, catalogue: Catalog
     found = _found_lab(photo, index, sib_row if value < 0 else own_row)
     details = VariantDetails(
         distance_ordered=round(d_own, 4), distance_sibling=round(d_sib, 4), nearest_sibling=best_sib,
-        ordered_lab=tuple(round(float(v), 1) for v in index.labs[own_row]),
-        sibling_lab=tuple(round(float(v), 1) for v in index.labs[sib_row]),
-        found_lab=tuple(round(float(v), 1) for v in found),
+        ordered_lab=colour.cie_lab(index.labs[own_row]),
+        sibling_lab=colour.cie_lab(index.labs[sib_row]),
+        found_lab=colour.cie_lab(found),
     )
     if status is Status.PASS:
         message = (f"colour matches {item.variant or sku} better than {sib.variant or best_sib} "

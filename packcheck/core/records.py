@@ -13,6 +13,7 @@
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -30,8 +31,14 @@ class CatalogueItem:
 
     @property
     def label(self) -> str:
-        """How people name it: "Trousers (red)"."""
-        return f"{self.title} ({self.variant})" if self.variant else self.title
+        """How people name it: "Trousers (red)"; the title alone when it already names the variant.
+
+        >>> CatalogueItem("S", "P", "T-shirt, navy", "navy", ()).label, CatalogueItem("S", "P", "Mug", "red", ()).label
+        ('T-shirt, navy', 'Mug (red)')
+        """
+        if not self.variant or re.search(rf"(?<!\w){re.escape(self.variant)}(?!\w)", self.title, re.IGNORECASE):
+            return self.title
+        return f"{self.title} ({self.variant})"
 
 
 @dataclass(frozen=True)
@@ -176,7 +183,8 @@ class ItemDetails:
 @dataclass(frozen=True)
 class VariantDetails:
     """The variant check's evidence: colour distances to the ordered variant and the nearest
-    sibling, and the three colours (OpenCV-scaled Lab) a report shows as swatches."""
+    sibling, and the three colours a report shows as swatches, in CIE L*a*b* (D65; L* 0-100,
+    see :func:`packcheck.core.colour.cie_lab`)."""
 
     distance_ordered: float
     distance_sibling: float
@@ -231,7 +239,7 @@ Details = ItemDetails | VariantDetails | ComponentDetails | CountDetails | Quali
 
 @dataclass(frozen=True)
 class VerdictMeta:
-    """Facts about the order beside the checks: its station, SKUs, items located, colour found."""
+    """Facts about the order beside the checks: its station, SKUs, items located, colour found (CIE L*a*b*)."""
 
     station: str
     skus: tuple[str, ...]
