@@ -151,6 +151,9 @@ class Checker:
         count = checks.count_check(fps, sum(expected.values()), th, packed_recorded=order.packed is not None)
         if count is not None:
             result.append(count)
+        weight = checks.weight_check(self.catalogue, order.lines, order.packed_weight_g, th.weight)
+        if weight is not None:
+            result.append(weight)
         return result, time.perf_counter() - t
 
     def _station_reference(self, station: str | None) -> np.ndarray | None:
