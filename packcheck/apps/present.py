@@ -164,6 +164,19 @@ def reason_lines(checks, *, status: str = "", message: str = "") -> list[str]:
     return lines or ([message] if message else [])
 
 
+def override_text(o) -> str:
+    """One override in words: who, whether their code was checked, and whether the box shipped without
+    evidence (an override record or its JSON form; one recorded before codes were asked for is
+    unauthenticated).
+
+    >>> override_text({"supervisor": "maria", "overridden_at": "2026-11-26T10:00:00.000Z", "reason": "ok"})
+    'overridden by maria (NOT AUTHENTICATED: a name typed, no code checked) at 2026-11-26T10:00:00.000Z: ok'
+    """
+    who = "code checked" if _get(o, "authenticated") else "NOT AUTHENTICATED: a name typed, no code checked"
+    tail = "; SHIPPED WITHOUT EVIDENCE" if _get(o, "without_evidence") else ""
+    return f"overridden by {_get(o, 'supervisor')} ({who}) at {_get(o, 'overridden_at')}: {_get(o, 'reason')}{tail}"
+
+
 def public_paths(value, root: str | os.PathLike):
     """``value`` (a verdict's JSON form) with every path inside the data folder ``root`` made relative
     to it, in path fields and in messages alike: what a verdict says leaves no machine's folders behind.
