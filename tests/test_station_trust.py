@@ -306,6 +306,12 @@ def test_an_error_with_no_photo_ships_only_with_a_listed_reason_as_shipped_witho
         doc = json.loads(z.read("verdict.json"))
     assert doc["shipped_without_evidence"] is True
     assert doc["checks"][-1]["overrides"][0]["without_evidence"] is True
+    # the evidence sheet: ERROR in the one ERROR colour (#16: "ERROR is red on the evidence sheet")
+    from packcheck.apps.evidence.sheet import render_sheet
+    from packcheck.apps.present import STATUS_RGB
+
+    sheet = render_sheet(bench.store, bench.store.get_check(err.id))
+    assert tuple(int(v) for v in sheet[20, 20]) == STATUS_RGB["ERROR"][::-1]
 
 
 def test_station_cli_reads_the_code_from_the_next_line(tmp_path, station_data):
