@@ -423,8 +423,8 @@ def test_cli_session_through_stdin(tmp_path, station_data):
     assert f"!  order 'NOPE-42' is not in {station_data / 'orders.csv'}; check the barcode and scan again" in out
     assert "!  'O1 O2' is not an order id (it has spaces or control characters); scan again" in out
     assert "!ok SUPERVISOR REASON...    let the last checked box ship anyway" in out
-    # The !ok comes after a rejected scan: it is about nothing, not about O1 (#16).
-    assert "!  nothing to override: the last scan (NOPE-42) was not checked; scan the order first" in out
+    # The !ok comes after rejected scans (an unknown id, a garbled one): it is about nothing, not about O1 (#16).
+    assert "!  nothing to override: the last scan (O1 O2) was not checked; scan the order first" in out
     assert "O1: waiting for photo (up to 2 s)" in out
     assert out.rstrip().endswith(
         "session ended: 1 check (1 PASS), 0 overrides, 0 rescans, 3 lines rejected")

@@ -664,6 +664,8 @@ class Station:
         elif cmd.kind == "override":
             out = self._override(cmd)
         elif cmd.kind == "malformed":
+            if not line.strip().startswith("!"):  # a garbled scan is a scan: an !ok next is not about the last order
+                self._last, self._last_rejected = None, line.strip()[:40]
             out = Outcome("rejected", cmd.problem)
         elif cmd.kind == "help":
             out = Outcome("help", HELP)

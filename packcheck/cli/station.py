@@ -137,6 +137,7 @@ def station(data_dir, thresholds_path, signals, cache_path, db_path, station_nam
     Examples:
         packcheck station --data sample_data --db evidence.sqlite --photo-dir /srv/camera --station bench-1
         packcheck station --data sample_data --db evidence.sqlite --camera 0 --operator ana --web
+        packcheck station --data shop --db evidence.sqlite --photo-dir incoming --supervisors /etc/packcheck/sup.json
     """
     from ..apps.evidence.store import EvidenceStore
     from ..apps.station import CameraSource, FolderSource, Station
