@@ -11,6 +11,7 @@ from packcheck.apps.present import limits_text, reason_lines
 from packcheck.cli import cli
 from packcheck.core.colour import cie_lab
 from packcheck.core.thresholds import load_thresholds
+from packcheck.core.verdict import Status
 from helpers import SAMPLE_DATA
 
 
@@ -85,3 +86,17 @@ def test_reason_lines_say_each_reason_once():
               {"check": "weight", "status": "FLAG", "reason": "weight_short", "sku": None, "message": "59 g light"}]
     assert reason_lines(checks, status="FLAG") == ["red found (item)", "59 g light"]
     assert reason_lines([], status="ERROR", message="no photo") == ["no photo"]
+
+
+def test_flag_and_error_have_distinct_colours_on_the_terminal():
+    """#16: "FLAG and ERROR share one red on the terminal" (ERROR is magenta: the purple of the kiosk,
+    report and sheet)."""
+    from packcheck.cli.common import render_verdict
+    from packcheck.core.verdict import CheckResult, combine, error_verdict
+
+    flag = combine("O1", [CheckResult("item", Status.FLAG, "wrong_item", "looks like X", -3.0, -0.5, -0.2)],
+                   thresholds_version="t")
+    error = error_verdict("O2", "photo_unreadable", "no photo", thresholds_version="t")
+    assert "\x1b[41m" in render_verdict(flag, big=True) and "\x1b[45m" not in render_verdict(flag, big=True)
+    assert "\x1b[45m" in render_verdict(error, big=True) and "\x1b[41m" not in render_verdict(error, big=True)
+    assert render_verdict(error, big=True).endswith("  no photo")  # the station shows the reason on the banner
