@@ -123,6 +123,18 @@ def test_quantity_five_with_one_item_in_the_photo_is_not_pass(checker, order, st
     assert count.details.method == ("border" if order == "QTY5-NOREF" else "reference")
 
 
+def test_a_photo_to_retake_supports_no_count(checker):
+    """#16 ("When the photo cannot be judged, say so and make no ... claim"), for the count: the
+    photo of QTY5-REF (one shirt of five, nothing recorded: FLAG when sharp) taken blurred is a
+    REVIEW to retake it, its count recorded as not judged, not a FLAG."""
+    sharp = cv2.imdecode(np.frombuffer(_photo(["SHIRT-RED"]), np.uint8), cv2.IMREAD_COLOR)
+    blurred = cv2.GaussianBlur(sharp, (0, 0), 12)
+    v = checker.check_id("QTY5-REF", photos=[jpeg(blurred[:, :, ::-1], 92)])
+    count = v.check("count")
+    assert v.status is Status.REVIEW and "retake_photo" in v.reasons and "count_short" not in v.reasons
+    assert count is not None and count.judged is False and count.message.startswith("count not judged")
+
+
 # ---------------------------------------------------------------- weight
 def _kit_catalogue(**extra) -> Catalogue:
     items = {s: CatalogueItem(s, s, s, "", (Path("x.jpg"),), w) for s, w in

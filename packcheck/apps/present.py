@@ -101,6 +101,21 @@ def limits_text(check) -> str:
     return ""
 
 
+def limits_unsaid(check) -> str:
+    """:func:`limits_text`, unless the check's own message already states its limits ("" then).
+
+    The item and variant checks say both limits in their message; a display that
+    adds them again would say them twice.
+
+    >>> limits_unsaid({"flag_below": -9.1, "review_below": -3.1, "message": "x (REVIEW below -3.10, FLAG below -9.10)"})
+    ''
+    >>> limits_unsaid({"flag_below": -0.61, "review_below": -0.14, "message": "colour position -0.70"})
+    'REVIEW below -0.14, FLAG below -0.61'
+    """
+    message = _get(check, "message") or ""
+    return "" if "FLAG below" in message else limits_text(check)
+
+
 def lab_text(lab) -> str:
     """A CIE L*a*b* triple in words.
 

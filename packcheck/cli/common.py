@@ -122,7 +122,7 @@ def render_verdict(v: Verdict, *, verbose: bool = False, big: bool = False, root
     An ERROR's message is not part of it: ``packcheck check`` prints it once, as
     its ``Error:`` line on stderr (the station, which has no such line, passes ``big``).
     """
-    from ..apps.present import colours_text, judged, limits_text, public_paths
+    from ..apps.present import colours_text, judged, limits_unsaid, public_paths
 
     def text(message: str) -> str:
         return public_paths(message, root) if root is not None else message
@@ -143,7 +143,7 @@ def render_verdict(v: Verdict, *, verbose: bool = False, big: bool = False, root
             continue
         mark = (click.style(c.status.value.ljust(6), fg=_COLOURS[c.status]) if judged(c) else "-".ljust(6))
         lines.append(f"  {mark} {c.check:10s} {text(c.message)}")
-        extra = [limits_text(c)] + ([colours_text(c)] if c.check == "variant" and c.status is not Status.PASS else [])
+        extra = [limits_unsaid(c)] + ([colours_text(c)] if c.check == "variant" and c.status is not Status.PASS else [])
         lines += [f"{_INDENT}{e}" for e in extra if e and (verbose or c.status is not Status.PASS)]
     if v.status is Status.PASS and not verbose:
         lines.append("  " + "; ".join(text(c.message) for c in v.checks if c.check in ("item", "components", "weight")))

@@ -15,7 +15,7 @@ import numpy as np
 from ...core.colour import lab_to_rgb
 from ...core.imaging import load_image
 from ...errors import ImageError
-from ..present import STATUS_RGB, check_label, lab_text, limits_text, override_text
+from ..present import STATUS_RGB, check_label, lab_text, limits_unsaid, override_text
 from .store import CheckRecord, EvidenceError, EvidenceStore, StoredFile
 
 #: The status colours of the kiosk and the report (ERROR purple, FLAG red), as OpenCV's BGR.
@@ -107,8 +107,8 @@ def render_sheet(store: EvidenceStore, record: CheckRecord, *, width: int = 1800
     for c in record.verdict.get("checks", []):
         value = c.get("value")
         limits = f"  value {value:+.3f}" if value is not None else ""
-        if limits_text(c):
-            limits += f" ({limits_text(c)})"
+        if limits_unsaid(c):
+            limits += f" ({limits_unsaid(c)})"
         add(f"  {check_label(c):6s} {c.get('check', ''):10s}{limits}  {c.get('message', '')}", scale=0.55)
     add(f"thresholds {record.thresholds_version}   photo sha256 "
         + (", ".join(s[:16] + "..." for s in record.photo_sha256) or "none"), scale=0.5)
