@@ -121,8 +121,28 @@ def report16(tmp_path_factory) -> Path:
     save(root / "photos" / "O13.jpg", (bench_photo("MUG-BLU", 13) * 0.08).astype("uint8"))  # very dark
     assert cv2.imread(str(root / "photos" / "O13.jpg")).mean() < 20
     html = root.parent / "out" / "report.html"
-    run_audit(AuditConfig(data_dir=root, out=root.parent / "out" / "results.csv", html=html, workers=1))
+    run_audit(AuditConfig(data_dir=root, out=root.parent / "out" / "results.csv", html=html, workers=1,
+                          db=station_db(root.parent / "evidence.sqlite")))
     return html
+
+
+def station_db(path: Path) -> Path:
+    """A station's evidence database with three overrides: O2's FLAG by a supervisor whose code was
+    checked, O14's ERROR shipped without evidence, and O9 by a name typed before codes were asked for."""
+    from packcheck.apps.evidence.store import EvidenceStore
+    from packcheck.core.verdict import CheckResult, Status, combine, error_verdict
+
+    with EvidenceStore.open(path) as store:
+        flag = store.record_check(combine("O2", [CheckResult("variant", Status.FLAG, "wrong_variant", "blue found")],
+                                          thresholds_version="t"), station="B")
+        store.record_override(flag.id, supervisor="maria", reason="buyer agreed", authenticated=True)
+        error = store.record_check(error_verdict("O14", "photo_unreadable", "no photo", thresholds_version="t"))
+        store.record_override(error.id, supervisor="maria", reason="camera broken", authenticated=True,
+                              without_evidence=True, reason_code="photo_camera_broken")
+        old = store.record_check(combine("O9", [CheckResult("item", Status.REVIEW, "wrong_item", "unsure")],
+                                         thresholds_version="t"))
+        store.record_override(old.id, supervisor="bob", reason="looked fine")
+    return path
 
 
 @pytest.fixture
@@ -235,3 +255,24 @@ def test_error_has_one_colour_in_the_report(page16):
 
     r, g, b = STATUS_RGB["ERROR"]
     assert page16.eval_on_selector(".badge.ERROR", "e => getComputedStyle(e).backgroundColor") == f"rgb({r}, {g}, {b})"
+
+
+def test_station_overrides_are_listed_and_the_unsafe_ones_marked(page16):
+    """#14 ("the HTML report ... show ... unauthenticated or evidence-less overrides clearly") and work
+    package B item 7 (an ERROR overridden is "shipped without evidence" in the report too): with
+    `audit --db`, every override of the station is listed, and shown on its order."""
+    section = page16.locator("h2:text('Shipped at the station by override') + p").inner_text()
+    assert section == "3 override(s) in evidence.sqlite: 1 shipped without evidence, 1 not authenticated."
+    rows = page16.locator("table.overrides tr.override")
+    assert rows.count() == 3
+    unsafe = page16.locator("table.overrides tr.unsafe").all_inner_texts()
+    assert [x.split("\t")[0] for x in unsafe] == ["O14", "O9"]
+    assert "SHIPPED WITHOUT EVIDENCE" in unsafe[0] and "NOT AUTHENTICATED" in unsafe[1]
+    card = page16.locator("article.card", has=page16.locator(".oid", has_text="O2")).first
+    assert card.locator(".override").inner_text().startswith("station: FLAG overridden by maria (code checked)")
+    error_card = page16.locator("article.card", has=page16.locator(".oid", has_text="O14")).first
+    line = error_card.locator(".override.unsafe")
+    assert "SHIPPED WITHOUT EVIDENCE" in line.inner_text()
+    assert line.evaluate("e => getComputedStyle(e).fontWeight") == "700"
+    passed = page16.locator("section[data-section=passed] tr", has=page16.locator("td", has_text="O9")).first
+    assert "NOT AUTHENTICATED" in passed.locator(".override.unsafe").inner_text()

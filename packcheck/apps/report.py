@@ -36,7 +36,7 @@ from ..core.colour import lab_to_rgb
 from ..core.imaging import load_image
 from ..core.records import Catalogue
 from ..errors import PackcheckError
-from .present import check_label, lab_text, public_paths, status_css, status_hex
+from .present import check_label, lab_text, override_text, public_paths, status_css, status_hex
 
 #: Cards beyond this many are listed without thumbnails (keeps the file small for a bad night).
 MAX_CARDS_WITH_IMAGES = 400
@@ -139,6 +139,8 @@ td,th{border:1px solid #ddd;padding:2px 6px;text-align:left;vertical-align:top}
 th{background:#f0f0f0}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .sw{display:inline-block;width:28px;height:18px;border:1px solid #888;vertical-align:middle;margin:0 4px 0 10px}
 .note{color:#a00;font-size:12px}[hidden]{display:none!important}
+.override{margin:.3em 0;padding:2px 6px;border-left:4px solid #c60}.override.unsafe{border-left-color:#a00;
+  font-weight:700;color:#a00}
 """
 
 _JS = """
@@ -254,8 +256,10 @@ def _fmt(v, *, check: str = "") -> str:
 class _Cards:
     """Renders the order cards; knows the catalogue (titles, listing images) and the thumbnails."""
 
-    def __init__(self, catalogue: Catalogue, thumbs: Thumbnails, reason_text: Callable[[str], str], root: Path):
+    def __init__(self, catalogue: Catalogue, thumbs: Thumbnails, reason_text: Callable[[str], str], root: Path,
+                 overrides: dict | None = None):
         self.catalogue, self.thumbs, self.reason_text, self.root = catalogue, thumbs, reason_text, root
+        self.overrides = overrides or {}
         self.with_images = 0
 
     def label(self, sku: str) -> str:
@@ -311,6 +315,7 @@ class _Cards:
                + (f' &middot; station {esc(row["station"])}' if row["station"] else "")
                + f' &middot; orders.csv row {esc(row["first_row"])}</header>',
                f'<p class="msg">{esc(public_paths(row["message"], self.root))}</p>']
+        out.append(_override_lines(self.overrides.get(row["order_id"], ())))
         if reasons:
             out.append("<ul>" + "".join(f"<li><code>{esc(r)}</code>: {esc(self.reason_text(r))}</li>"
                                         for r in reasons) + "</ul>")
@@ -344,6 +349,43 @@ class _Cards:
         return "".join(out)
 
 
+def station_overrides(checks) -> dict[str, list[tuple[str, object]]]:
+    """The overrides of recorded station checks (:class:`~packcheck.apps.evidence.store.CheckRecord`),
+    by order id, oldest first: ``{order_id: [(status at the station, override record)]}``."""
+    out: dict[str, list[tuple[str, object]]] = {}
+    for record in checks:
+        for o in record.overrides:
+            out.setdefault(record.order_id, []).append((record.status.value, o))
+    return out
+
+
+def _unsafe(o) -> bool:
+    """An override to look at twice: the box shipped without evidence, or nobody's code was checked."""
+    return bool(o.without_evidence or not o.authenticated)
+
+
+def _override_lines(entries) -> str:
+    return "".join(f'<p class="override{" unsafe" if _unsafe(o) else ""}">station: {esc(status)} '
+                   f"{esc(override_text(o))}</p>" for status, o in entries)
+
+
+def _overrides_section(overrides: dict, db_name: str) -> str:
+    """Every override the station recorded: who let which box ship, evidence-less and unchecked ones marked."""
+    entries = [(oid, status, o) for oid, found in overrides.items() for status, o in found]
+    without = sum(o.without_evidence for _, _, o in entries)
+    unchecked = sum(not o.authenticated for _, _, o in entries)
+    out = [f"<h2>Shipped at the station by override</h2><p>{len(entries)} override(s) in "
+           f"<code>{esc(db_name)}</code>: <b>{without} shipped without evidence</b>, "
+           f"<b>{unchecked} not authenticated</b>.</p>"]
+    if entries:
+        out.append('<table class="overrides"><tr><th>order</th><th>status at the station</th><th>override</th></tr>'
+                   + "".join(f'<tr class="override{" unsafe" if _unsafe(o) else ""}"><td>{esc(oid)}</td>'
+                             f'<td><span class="badge {esc(status)}">{esc(status)}</span></td>'
+                             f"<td>{esc(override_text(o))}</td></tr>" for oid, status, o in entries)
+                   + "</table>")
+    return "".join(out) + "\n"
+
+
 def _counts_table(title: str, key: str, table, label: Callable[[str], str], *, extra_row=None) -> str:
     """A :func:`~packcheck.apps.audit.frame.summary_by` table as HTML, orders needing a person first.
 
@@ -371,11 +413,14 @@ def _counts_table(title: str, key: str, table, label: Callable[[str], str], *, e
 
 
 def render(rows: Rows, *, summary, catalogue: Catalogue, root: Path,
-           reason_text: Callable[[str], str]) -> Iterator[str]:
+           reason_text: Callable[[str], str], overrides: dict | None = None, db_name: str = "") -> Iterator[str]:
     """The report as a stream of HTML fragments.
 
     ``rows(status)`` yields the (row, extra) pairs of the orders with that status,
     in input order; ``summary`` is the :class:`~packcheck.apps.audit.run.AuditSummary`.
+    ``overrides`` (:func:`station_overrides` of the station's evidence database ``db_name``, or
+    None): every override listed, those shipped without evidence or without a checked code
+    marked, and each on its order's card and passed row.
     """
     s = summary
     yield _head(f"packcheck audit: {s.statuses.get('FLAG', 0)} flagged of {s.orders} orders")
@@ -398,7 +443,9 @@ def render(rows: Rows, *, summary, catalogue: Catalogue, root: Path,
            + '</select></label><label>SKU <input id="f-sku" list="skus" placeholder="part of a SKU"></label>'
            + '<datalist id="skus">' + "".join(f'<option value="{esc(k)}">' for k in list(s.per_sku.index)[:5000])
            + '</datalist> <span id="f-count"></span></div>\n')
-    cards = _Cards(catalogue, Thumbnails(root), reason_text, root)
+    if overrides is not None:
+        yield _overrides_section(overrides, db_name)
+    cards = _Cards(catalogue, Thumbnails(root), reason_text, root, overrides)
     n = 0
     yield ('<p id="f-none" hidden>No orders match these filters.</p>'
            '<div id="zoom" hidden><img alt="enlarged photo"></div>\n<section data-section="attention">'
@@ -426,7 +473,8 @@ def render(rows: Rows, *, summary, catalogue: Catalogue, root: Path,
                f'data-station="{esc(row["station"])}">'
                f'<td>{esc(row["order_id"])}</td><td>{esc(", ".join(skus))}</td><td>{esc(row["station"])}</td>'
                f'<td class=num>{esc(row["item_score"])}</td><td>{img}{esc(row["photo"])}</td>'
-               f'<td>{esc(public_paths(row["message"], root))}</td></tr>\n')
+               f'<td>{esc(public_paths(row["message"], root))}'
+               f'{_override_lines(cards.overrides.get(row["order_id"], ()))}</td></tr>\n')
     yield "</table></section>"
     missing = s.statuses.get("PASS", 0) - shown
     if missing > 0:
@@ -441,7 +489,8 @@ def render(rows: Rows, *, summary, catalogue: Catalogue, root: Path,
 
 
 def write_report(f: TextIO, *, rows: Rows, summary, catalogue: Catalogue, root: Path,
-                 reason_text: Callable[[str], str]) -> None:
+                 reason_text: Callable[[str], str], overrides: dict | None = None, db_name: str = "") -> None:
     """Write the report to an open text file, fragment by fragment."""
-    for part in render(rows, summary=summary, catalogue=catalogue, root=root, reason_text=reason_text):
+    for part in render(rows, summary=summary, catalogue=catalogue, root=root, reason_text=reason_text,
+                       overrides=overrides, db_name=db_name):
         f.write(part)

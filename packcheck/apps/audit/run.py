@@ -67,6 +67,7 @@ class AuditConfig:
     thresholds: Path | None = None
     signals: tuple[str, ...] | None = None
     cache: Path | None = None
+    db: Path | None = None  # the station's evidence database: the HTML report lists its overrides
 
     @property
     def journal(self) -> Path:
@@ -203,6 +204,7 @@ def run_audit(config: AuditConfig, *, progress: Callable[[int, int, dict], None]
     if config.engine == "dask" and not config.scheduler:
         raise PackcheckError("the dask engine needs a scheduler address (--scheduler tcp://HOST:8786)")
     workers = max(1, config.workers or os.cpu_count() or 1)
+    overrides = _station_overrides(config.db) if config.db else None  # a wrong --db fails before the work
     spec = config.spec()
     # Index new listing images once, here, so the workers only read the cache.
     checker = spec.open(workers=workers)
@@ -236,11 +238,21 @@ def run_audit(config: AuditConfig, *, progress: Callable[[int, int, dict], None]
 
             _write_out(config.html, lambda f: report.write_report(
                 f, rows=lambda status: journal.rows("WHERE status=?", (status,)), summary=summary,
-                catalogue=checker.catalogue, root=checker.root, reason_text=reason_text))
+                catalogue=checker.catalogue, root=checker.root, reason_text=reason_text, overrides=overrides,
+                db_name=Path(config.db).name if config.db else ""))
     finally:
         journal.close()
     summary.wall_seconds = time.perf_counter() - t0
     return summary
+
+
+def _station_overrides(db: Path) -> dict:
+    """The overrides recorded in a station's evidence database, by order (see report.station_overrides)."""
+    from .. import report
+    from ..evidence.store import EvidenceStore
+
+    with EvidenceStore.open(db, create=False) as store:
+        return report.station_overrides(store.history())
 
 
 def _write_out(path: Path, write: Callable) -> None:
