@@ -158,3 +158,34 @@ def test_enrol_command_adds_lists_and_removes(shop):
     assert r.exit_code == 2 and "--by NAME" in r.output
     r = runner.invoke(cli, ["enrol", "NOPE", photo, "--data", str(shop), "--by", "ana"])
     assert r.exit_code == 2 and "Error: SKU 'NOPE' is not in the catalogue" in r.output
+
+
+@pytest.mark.parametrize("enrol", [True, False])
+def test_the_station_enrols_a_clear_pass_by_itself_unless_told_not_to(shop, tmp_path, enrol):
+    """#13: the station keeps a clear PASS of a one-SKU order as a reference (``--no-enrol`` stops it),
+    never a wrong item's photo."""
+    from packcheck.apps.evidence.store import EvidenceStore
+    from packcheck.apps.station import FolderSource, Station
+
+    checker = _checker(shop)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    store = EvidenceStore.open(tmp_path / "ev.sqlite")
+    bench = Station(checker, store, FolderSource(inbox, poll_s=0.01), station="b1", timeout_s=5, enrol=enrol)
+    try:
+        outcomes = {}
+        for order, photo in (("ORD-WRONG", "towel-2.jpg"), ("ORD-mug-0", "mug-0.jpg")):
+            (inbox / f"{order}.jpg").write_bytes((shop / "photos" / photo).read_bytes())
+            outcomes[order] = bench.handle(order)
+    finally:
+        store.close()
+    mug = outcomes["ORD-mug-0"].verdict
+    clear = enrolment.auto_enrol_reason(mug, _sku("mug"), checker) is None
+    assert outcomes["ORD-WRONG"].verdict.status is not Status.PASS
+    refs = references.load_references(shop, known_skus=checker.catalogue.items)
+    assert clear, "the synthetic mug's own photo is a clear PASS"
+    if enrol:
+        assert [(r.sku, r.order_id, r.source) for r in refs] == [(_sku("mug"), "ORD-mug-0", "station_pass")]
+        assert any(checker.index.references)
+    else:
+        assert refs == []

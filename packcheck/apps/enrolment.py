@@ -6,8 +6,8 @@ Two ways in, both recorded with provenance (:mod:`packcheck.store.references`):
   knows the photos show that SKU;
 * **from the station**: a PASS whose item score clears the REVIEW limit by
   ``references.enrol_margin`` and that a *listing image* decided (a PASS decided
-  by a reference does not enrol another: a wrong reference must not breed), or a
-  supervisor's confirmed override of the order.
+  by a reference does not enrol another: a wrong reference must not breed); the
+  station does it (:meth:`packcheck.apps.station.Station`, ``--no-enrol`` to stop it).
 
 Every enrolment is capped (``references.max_per_sku``) and kept diverse: a photo
 whose located product embeds nearly the same (``references.max_similarity``) as

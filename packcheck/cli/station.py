@@ -105,10 +105,12 @@ def _summary_text(s) -> str:
 @click.option("--supervisors", "supervisors_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Supervisors file (from 'packcheck supervisors add'); default: $PACKCHECK_SUPERVISORS or "
                    "~/.config/packcheck/supervisors.json when it exists. Without one no override is accepted.")
+@click.option("--no-enrol", "no_enrol", is_flag=True,
+              help="Do not keep clear PASS photos as references of their SKU (see 'packcheck enrol').")
 @click.option("-v", "--verbose", is_flag=True, help="Show every check and the per-stage timings.")
 @handle_errors
 def station(data_dir, thresholds_path, signals, cache_path, db_path, station_name, operator, camera, photo_dir,
-            timeout_s, capture_delay, web, port, supervisors_path, verbose):
+            timeout_s, capture_delay, web, port, supervisors_path, no_enrol, verbose):
     """Run a packing station: read order ids from a barcode scanner (stdin), judge each photo.
 
     One long-lived process: the catalogue and listing index are loaded once. For
@@ -160,7 +162,7 @@ def station(data_dir, thresholds_path, signals, cache_path, db_path, station_nam
         checker = load_checker(data_dir, thresholds_path, signals, cache_path)
         bench = Station(checker, store, source, station=station_name, operator=operator, timeout_s=timeout_s,
                         listeners=(_show_waiting,) + ((kiosk.publish,) if kiosk else ()), supervisors=supervisors,
-                        ask_code=_code_reader(sys.stdin))
+                        ask_code=_code_reader(sys.stdin), enrol=not no_enrol)
         warn_if_stale(checker.thresholds)
         where = f"folder {photo_dir}" if photo_dir is not None else f"camera {camera}"
         who = (f"{len(supervisors.names())} supervisor(s) from {supervisors.path}" if supervisors

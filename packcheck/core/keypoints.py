@@ -31,6 +31,8 @@ RATIO = 0.8
 RANSAC_TOLERANCE = 0.02
 #: Fewer ratio-test survivors than this cannot make a homography worth counting.
 MIN_MATCHES = 6
+# Matches a homography fits exactly, whatever they are: inliers beyond these are evidence.
+HOMOGRAPHY_SAMPLE = 4
 
 _sift = None
 

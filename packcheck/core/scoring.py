@@ -272,6 +272,11 @@ def _cheap_rank(z: dict[str, np.ndarray], thresholds: Thresholds) -> np.ndarray:
     return fuse({s: np.nan_to_num(v, nan=-1e9) for s, v in z.items()}, thresholds)[1]
 
 
+def excess_inliers(inliers: np.ndarray) -> np.ndarray:
+    """Inliers beyond the :data:`~packcheck.core.keypoints.HOMOGRAPHY_SAMPLE` points any homography fits."""
+    return np.maximum(np.asarray(inliers, np.float64) - keypoints.HOMOGRAPHY_SAMPLE, 0.0)
+
+
 def geometry(inliers: np.ndarray, owner_ids: np.ndarray, n_owners: int, thresholds: Thresholds
              ) -> tuple[np.ndarray, np.ndarray]:
     """Each row's dominance (``log1p`` inliers minus the best of any other SKU's) and whether it is conclusive.
@@ -289,7 +294,9 @@ def geometry(inliers: np.ndarray, owner_ids: np.ndarray, n_owners: int, threshol
     order = np.argsort(-best, kind="stable")
     top, second = (best[order[0]], best[order[1]]) if n_owners > 1 else (best[order[0]], 0.0)
     other_best = np.where(owner_ids == order[0], second, top)
-    dominance = np.log1p(inliers) - np.log1p(other_best)
+    # A homography fits any 4 matches exactly: only the inliers beyond that minimal
+    # sample are evidence (4 "inliers" out of 6 ratio-test matches are noise).
+    dominance = np.log1p(excess_inliers(inliers)) - np.log1p(excess_inliers(other_best))
     conclusive = (inliers >= g.conclusive_inliers) & (inliers >= g.conclusive_ratio * other_best)
     return dominance, conclusive
 
@@ -311,7 +318,7 @@ def _finish(photo: PhotoSet, index: Listings, thresholds: Thresholds, raw: dict,
         owner_ids = np.asarray(index.owner_ids)[rows]
         dominance, conclusive = geometry(inliers, owner_ids, len(index.owner_names), thresholds)
         raw["keypoints"] = inliers
-        features["keypoints"] = np.log1p(inliers)
+        features["keypoints"] = np.log1p(excess_inliers(inliers))
         features["geometry"] = dominance
     evidence, fused = fuse(features, thresholds)
     if conclusive.any():

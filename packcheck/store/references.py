@@ -12,8 +12,8 @@ They live in the data folder, beside the catalogue::
     references/      the photos, named by their SHA-256 (never overwritten)
 
 with their provenance: which order, who confirmed it (a supervisor's name, or
-``station`` for a PASS with a clear margin), how (``station_pass``,
-``override``, ``manual``), when (UTC) and the photo's SHA-256. They are capped per
+``station NAME`` for a PASS with a clear margin), how (``station_pass`` or
+``manual``), when (UTC) and the photo's SHA-256. They are capped per
 SKU and kept diverse (a photo nearly the same as one already enrolled is not
 added). A wrong reference is visible (the item check names the reference photo
 that matched, ``matched_reference``) and removable (:func:`remove_reference`,
@@ -34,7 +34,7 @@ from .dataset import read_csv, resolve_inside
 
 REFERENCES = "references.csv"
 FOLDER = "references"
-SOURCES = ("station_pass", "override", "manual")
+SOURCES = ("station_pass", "manual")
 
 
 @dataclass(frozen=True)
