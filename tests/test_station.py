@@ -587,7 +587,9 @@ def test_station_on_sample_data_judges_as_packcheck_check_does(tmp_path):
     with open(SAMPLE_DATA / "orders.csv", newline="") as f:
         order_ids = list(dict.fromkeys(row["order_id"] for row in _csv.DictReader(f)))[:6]
     store = EvidenceStore.open(tmp_path / "evidence.sqlite")
-    bench = Station(checker, store, FolderSource(SAMPLE_DATA / "photos", poll_s=0.01), timeout_s=5)
+    # enrol=False: a clear PASS would otherwise become a reference photo written into the repository's
+    # sample_data/ (references.csv), changing every later check of the demo.
+    bench = Station(checker, store, FolderSource(SAMPLE_DATA / "photos", poll_s=0.01), timeout_s=5, enrol=False)
     for oid in order_ids:
         out = bench.handle(oid)
         direct = checker.check_id(oid)
@@ -596,4 +598,5 @@ def test_station_on_sample_data_judges_as_packcheck_check_does(tmp_path):
             (direct.status, direct.reasons, direct.message, direct.photos), oid
         assert len(out.record.photos) == len(checker.find(oid).photos)
     assert store.verify_files() == []
+    assert not (SAMPLE_DATA / "references.csv").exists()
     store.close()
