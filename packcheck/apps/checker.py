@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core import checks
+from ..core.colour import cie_lab
 from ..core.fingerprint import Fingerprint, fingerprint_photo
 from ..core.imaging import load_image
 from ..core.records import Catalogue, Order, VerdictMeta
@@ -129,7 +130,7 @@ class Checker:
                        photos=[im.sha256 for im in images], photo_paths=names, timings=tuple(timings.items()),
                        meta=VerdictMeta(station=order.station or "", skus=order.skus,
                                         items_located=max(f.location.n_items for f in fps),
-                                        found_lab=tuple(round(float(v), 1) for v in fps[0].labs[0])))
+                                        found_lab=cie_lab(fps[0].labs[0])))
 
     def judge(self, order: Order, fps: list[Fingerprint]) -> tuple[list, float]:
         """The checks for an order whose photos are fingerprinted: no decoding, no file but the
@@ -139,9 +140,14 @@ class Checker:
         result = judge_items(order.skus, PhotoScoring(fps, self.index, th), self.catalogue)
         expected = checks.expected_components(self.catalogue, order.lines)
         result.append(checks.component_check(expected, None if order.packed is None else dict(order.packed)))
-        count = checks.count_check(fps, sum(expected.values()), th, packed_recorded=order.packed is not None)
+        retake = any(c.check == "quality" and c.reason == "retake_photo" for c in result)
+        count = checks.count_check(fps, sum(expected.values()), th, packed_recorded=order.packed is not None,
+                                   retake=retake)
         if count is not None:
             result.append(count)
+        weight = checks.weight_check(self.catalogue, order.lines, order.packed_weight_g, th.weight)
+        if weight is not None:
+            result.append(weight)
         return result, time.perf_counter() - t
 
     def _station_reference(self, station: str | None) -> EmptyBench | None:  # noqa: D401 - an empty bench

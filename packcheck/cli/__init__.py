@@ -36,6 +36,7 @@ COMMANDS = {
     "station": ("station", "station"),
     "evidence": ("evidence", "evidence"),
     "history": ("evidence", "history"),
+    "supervisors": ("supervisors", "supervisors"),
     "calibrate": ("calibrate", "calibrate"),
     "bench": ("bench", "bench"),
 }

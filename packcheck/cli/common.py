@@ -153,11 +153,26 @@ def load_checker(data_dir: Path, thresholds_path: Path | None, signals: str | No
     return Checker.open(data_dir, thresholds=th, cache=cache_path or True, workers=workers, progress=progress)
 
 
-_COLOURS = {Status.PASS: "green", Status.REVIEW: "yellow", Status.FLAG: "red", Status.ERROR: "red"}
+#: Terminal colours: FLAG red, ERROR magenta (ERROR is purple on the kiosk, report and sheet too).
+_COLOURS = {Status.PASS: "green", Status.REVIEW: "yellow", Status.FLAG: "red", Status.ERROR: "magenta"}
+_INDENT = " " * 20
 
 
-def render_verdict(v: Verdict, *, verbose: bool = False, big: bool = False) -> str:
-    """A verdict for people: the status first and unmistakable, then the reasons in plain words."""
+def render_verdict(v: Verdict, *, verbose: bool = False, big: bool = False, root: Path | None = None) -> str:
+    """A verdict for people: the status first and unmistakable, then the reasons in plain words.
+
+    Each check that did not pass gets a line, and under a scored one the two limits it
+    was held against (REVIEW and FLAG) and, for a colour, the colours in CIE L*a*b*.
+    A check with nothing to judge (no packed record) is marked ``-`` and says so,
+    never PASS. ``root``: paths inside this data folder are shown relative to it.
+    An ERROR's message is not part of it: ``packcheck check`` prints it once, as
+    its ``Error:`` line on stderr (the station, which has no such line, passes ``big``).
+    """
+    from ..apps.present import colours_text, judged, limits_unsaid, public_paths
+
+    def text(message: str) -> str:  # shown escaped (see printable), paths relative to the data folder
+        return printable(public_paths(message, root) if root is not None else message)
+
     colour = _COLOURS[v.status]
     # Every text from the data (order id, titles and SKUs in the messages) is shown escaped:
     # an escape sequence in a title must not redraw a FLAG as a PASS.
@@ -169,15 +184,18 @@ def render_verdict(v: Verdict, *, verbose: bool = False, big: bool = False) -> s
     else:
         lines = [click.style(f"{v.status.value}", fg=colour, bold=True) + f"  order {order_id}"]
     if v.status is Status.ERROR:
-        lines.append(f"  {printable(v.message)}")
+        if big:
+            lines.append(f"  {text(v.message)}")
         return "\n".join(lines)
     for c in v.checks:
         if c.status is Status.PASS and not verbose:
             continue
-        mark = click.style(c.status.value.ljust(6), fg=_COLOURS[c.status])
-        lines.append(f"  {mark} {c.check:10s} {printable(c.message)}")
+        mark = (click.style(c.status.value.ljust(6), fg=_COLOURS[c.status]) if judged(c) else "-".ljust(6))
+        lines.append(f"  {mark} {c.check:10s} {text(c.message)}")
+        extra = [limits_unsaid(c)] + ([colours_text(c)] if c.check == "variant" and c.status is not Status.PASS else [])
+        lines += [f"{_INDENT}{printable(e)}" for e in extra if e and (verbose or c.status is not Status.PASS)]
     if v.status is Status.PASS and not verbose:
-        lines.append("  " + printable("; ".join(c.message for c in v.checks if c.check in ("item", "components"))))
+        lines.append("  " + "; ".join(text(c.message) for c in v.checks if c.check in ("item", "components", "weight")))
     if verbose:
         lines.append("  timings: " + ", ".join(f"{k} {1000 * t:.0f} ms" for k, t in v.timings)
                      + f" (total {1000 * v.seconds:.0f} ms)")

@@ -76,6 +76,7 @@ def history(db_path, since, statuses, order_id, limit, as_json):
         packcheck history --db evidence.sqlite --order ORD-1002 --json
     """
     from ..apps.evidence.store import EvidenceStore, parse_since
+    from ..apps.present import override_text
 
     since_utc = parse_since(since) if since else None
     with EvidenceStore.open(db_path, create=False) as store:
@@ -95,13 +96,13 @@ def history(db_path, since, statuses, order_id, limit, as_json):
         if r.previous_check_id:
             click.echo(f"{'':33}rescan of #{r.previous_check_id}")
         for o in r.overrides:
-            click.echo(f"{'':33}overridden by {printable(o.supervisor)} at {printable(o.overridden_at)}: "
-                       f"{printable(o.reason)}")
+            click.echo(f"{'':33}{printable(override_text(o))}")
     click.echo(f"{len(records)} check{'s' if len(records) != 1 else ''}")
 
 
 def _history_json(r) -> dict:
     d = r.to_dict()
-    return {k: d[k] for k in ("id", "order_id", "checked_at", "station", "operator", "status", "reasons", "message",
-                              "thresholds_version", "photo_sha256", "previous_check_id", "overrides", "files",
-                              "verdict")}
+    return {**{k: d[k] for k in ("id", "order_id", "checked_at", "station", "operator", "status", "reasons",
+                                 "message", "thresholds_version", "photo_sha256", "previous_check_id", "overrides",
+                                 "files", "verdict")},
+            "shipped_without_evidence": r.shipped_without_evidence}

@@ -424,6 +424,99 @@ def _png_chunks(data: bytes):
         pos += 12 + length
 
 
+def bmp_end(data: bytes) -> int | None:
+    """How long a BMP file says it is (its header's file size, else pixel offset + pixel data), or None
+    when the header cannot tell (too short to hold one, or a compressed BMP without a size).
+
+    >>> import cv2, numpy as np
+    >>> bmp = cv2.imencode(".bmp", np.zeros((3, 5, 3), np.uint8))[1].tobytes()
+    >>> bmp_end(bmp) == len(bmp), bmp_end(bmp[:20])
+    (True, None)
+    """
+    if data[:2] != b"BM" or len(data) < 26:
+        return None
+    declared = int.from_bytes(data[2:6], "little")
+    offset = int.from_bytes(data[10:14], "little")
+    header = int.from_bytes(data[14:18], "little")
+    if declared >= 26:
+        return declared
+    if header == 12:  # BITMAPCOREHEADER: 16-bit sizes
+        width, height = int.from_bytes(data[18:20], "little"), int.from_bytes(data[20:22], "little")
+        bpp, compression, image_size = int.from_bytes(data[24:26], "little"), 0, 0
+    elif header >= 40 and len(data) >= 38:
+        width = abs(int.from_bytes(data[18:22], "little", signed=True))
+        height = abs(int.from_bytes(data[22:26], "little", signed=True))
+        bpp = int.from_bytes(data[28:30], "little")
+        compression = int.from_bytes(data[30:34], "little")
+        image_size = int.from_bytes(data[34:38], "little")
+    else:
+        return None
+    if compression in (0, 3, 6):  # uncompressed rows, padded to 4 bytes
+        return offset + ((bpp * width + 31) // 32) * 4 * height
+    return offset + image_size if image_size else None
+
+
+#: Bytes per value of each TIFF field type (1 BYTE ... 18 IFD8).
+_TIFF_TYPE_SIZE = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8, 17: 8, 18: 8}
+_TIFF_DATA = ((273, 279), (324, 325))  # (StripOffsets, StripByteCounts), (TileOffsets, TileByteCounts)
+
+
+def tiff_end(data: bytes, *, max_ifds: int = 64) -> int | None:
+    """The length a TIFF file needs, from its own structure: every directory (IFD), every value stored
+    outside one, and every strip or tile of image data (offset + byte count) must lie inside it. A
+    file shorter than this is still being written. None when the structure cannot tell (not a classic
+    TIFF, e.g. BigTIFF, or a directory loop).
+
+    >>> from PIL import Image; import io
+    >>> buf = io.BytesIO(); Image.new("RGB", (8, 6), (200, 30, 30)).save(buf, "TIFF"); tif = buf.getvalue()
+    >>> tiff_end(tif) <= len(tif), tiff_end(tif[: len(tif) // 2]) > len(tif) // 2
+    (True, True)
+    """
+    if data[:4] == b"II*\x00":
+        order = "little"
+    elif data[:4] == b"MM\x00*":
+        order = "big"
+    else:
+        return None
+
+    def u(at: int, size: int) -> int:
+        return int.from_bytes(data[at:at + size], order)
+
+    if len(data) < 8:
+        return 8
+    need = 8
+    ifd = u(4, 4)
+    seen: set[int] = set()
+    while ifd:
+        if ifd in seen or len(seen) >= max_ifds:
+            return None
+        seen.add(ifd)
+        if ifd + 2 > len(data):
+            return max(need, ifd + 2)
+        count = u(ifd, 2)
+        end = ifd + 2 + 12 * count + 4
+        need = max(need, end)
+        if end > len(data):
+            return need
+        values: dict[int, list[int]] = {}
+        for k in range(count):
+            e = ifd + 2 + 12 * k
+            tag, kind, n = u(e, 2), u(e + 2, 2), u(e + 4, 4)
+            size = _TIFF_TYPE_SIZE.get(kind, 1) * n
+            at = e + 8 if size <= 4 else u(e + 8, 4)
+            need = max(need, at + size)
+            if at + size > len(data):
+                return need
+            if tag in (273, 279, 324, 325) and kind in (3, 4, 16):
+                width = _TIFF_TYPE_SIZE[kind]
+                values[tag] = [u(at + i * width, width) for i in range(n)]
+        for offsets, counts in _TIFF_DATA:
+            for off, n in zip(values.get(offsets, ()), values.get(counts, ())):
+                need = max(need, off + n)
+        ifd = u(end - 4, 4)
+    return need
+
+
 def _png_chunks_fit(data: bytes) -> bool:
     """Whether every PNG chunk up to IEND lies inside the file.
 

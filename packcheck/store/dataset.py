@@ -3,7 +3,7 @@
 Files (paths inside them are relative to the CSV's folder and may not leave it)::
 
     catalogue.csv   sku,product_id,title,variant,listing_images[,weight_g]
-    components.csv  sku,component,qty_per_unit            (optional)
+    components.csv  sku,component,qty_per_unit[,weight_g]  (optional; weight_g: grams per piece)
     orders.csv      order_id,sku,qty,photo[,station]
     packed.csv      order_id,component,count[,packed_weight_g]   (optional)
     stations/<station>/empty.jpg                          (optional empty-bench photos)
@@ -335,9 +335,10 @@ def load_catalogue(root: Path, *, check_files: bool = True) -> Catalogue:
     if not items:
         raise DataError("has no SKUs (only a header)", file=CATALOGUE)
     components: dict[str, list[tuple[str, int]]] = {}
+    weights: dict[str, tuple[int, float]] = {}
     cpath = root / COMPONENTS
     if cpath.exists():
-        for row, rec in read_csv(cpath, ("sku", "component", "qty_per_unit")):
+        for row, rec in read_csv(cpath, ("sku", "component", "qty_per_unit"), optional=("weight_g",)):
             sku = rec["sku"]
             if sku not in items:
                 raise DataError(f"SKU '{sku}' is not in {CATALOGUE}", file=COMPONENTS, row=row, field="sku")
@@ -349,22 +350,37 @@ def load_catalogue(root: Path, *, check_files: bool = True) -> Catalogue:
                 raise DataError(f"component '{rec['component']}' of SKU '{sku}' appears twice",
                                 file=COMPONENTS, row=row, field="component")
             parts.append((rec["component"], qty))
-    return Catalogue(items, {k: tuple(v) for k, v in components.items()})
+            w = _optional_float(rec.get("weight_g", ""), file=COMPONENTS, row=row, field="weight_g")
+            if w is not None:
+                first = weights.setdefault(rec["component"], (row, w))
+                if first[1] != w:
+                    raise DataError(f"'{rec['weight_g']}' differs from the weight of '{rec['component']}' on row "
+                                    f"{first[0]} ({first[1]:g}); a component weighs the same in every kit",
+                                    file=COMPONENTS, row=row, field="weight_g")
+    return Catalogue(items, {k: tuple(v) for k, v in components.items()},
+                     component_weights={c: w for c, (_, w) in weights.items()})
 
 
-def load_packed(root: Path) -> dict[str, tuple[tuple[tuple[str, int], ...], float | None, tuple[str, ...]]]:
-    """packed.csv as {order_id: (((component, count), ...), packed_weight_g, problems)}."""
+def load_packed(root: Path) -> dict[str, tuple[tuple[tuple[str, int], ...] | None, float | None, tuple[str, ...]]]:
+    """packed.csv as {order_id: (((component, count), ...) or None, packed_weight_g, problems)}.
+
+    A row may carry only a weight (component and count empty): the parcel was weighed
+    but nothing scanned. An order whose rows name no component has its components
+    "not recorded" (None), not "nothing packed". One weight per order: two rows with
+    different weights are a problem of that order.
+    """
     path = Path(root) / PACKED
-    out: dict[str, tuple[dict, float | None, list]] = {}
+    out: dict[str, tuple[dict, list, list]] = {}
     if not path.exists():
         return {}
     for row, rec in read_csv(path, ("order_id", "component", "count"), optional=("packed_weight_g",)):
         oid = rec["order_id"]
         if not oid:
             raise DataError("is empty", file=PACKED, row=row, field="order_id")
-        counts, weight, problems = out.setdefault(oid, ({}, None, []))
+        counts, weights, problems = out.setdefault(oid, ({}, [], []))
         try:
-            n = _positive_int(rec["count"], file=PACKED, row=row, field="count", allow_zero=True)
+            n = (_positive_int(rec["count"], file=PACKED, row=row, field="count", allow_zero=True)
+                 if rec["component"] or rec["count"] else 0)
             w = _optional_float(rec.get("packed_weight_g", ""), file=PACKED, row=row, field="packed_weight_g")
         except DataError as e:
             problems.append(str(e))
@@ -372,8 +388,12 @@ def load_packed(root: Path) -> dict[str, tuple[tuple[tuple[str, int], ...], floa
         if rec["component"]:
             counts[rec["component"]] = counts.get(rec["component"], 0) + n
         if w is not None:
-            out[oid] = (counts, w, problems)
-    return {k: (tuple(c.items()), w, tuple(p)) for k, (c, w, p) in out.items()}
+            if weights and weights[0][1] != w:
+                problems.append(str(DataError(f"'{rec['packed_weight_g']}' differs from the weight on row "
+                                              f"{weights[0][0]} ({weights[0][1]:g}); give one weight per order",
+                                              file=PACKED, row=row, field="packed_weight_g")))
+            weights.append((row, w))
+    return {k: (tuple(c.items()) if c else None, w[0][1] if w else None, tuple(p)) for k, (c, w, p) in out.items()}
 
 
 def _orders_path(root: Path, orders_file: Path | None) -> Path:

@@ -146,7 +146,8 @@ def _create_temp(path: Path) -> tuple[int, Path]:
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], *, binary: bool = False,
-                 encoding: str = "utf-8", newline: str | None = "", overwrite: bool = True) -> bool:
+                 encoding: str = "utf-8", newline: str | None = "", overwrite: bool = True,
+                 mode: int | None = None) -> bool:
     """Write ``path`` all at once: ``write(f)`` fills a temporary file, which then becomes ``path``.
 
     Parameters
@@ -156,6 +157,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], *, binary
     write : called with the temporary file, open for text (or bytes with ``binary=True``).
     overwrite : True replaces an existing ``path`` (rename); False keeps it (hard link, which
         fails when the name exists: the store already holds these bytes).
+    mode : permission bits the file has from its creation on (e.g. 0o600: its owner's only),
+        set before anything is written; None leaves them to the umask.
 
     Returns
     -------
@@ -192,6 +195,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], *, binary
     written = True
     try:
         with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding=encoding, newline=newline)) as f:
+            if mode is not None:
+                os.fchmod(f.fileno(), mode)
             write(f)
             f.flush()
             os.fsync(f.fileno())

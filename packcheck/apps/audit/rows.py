@@ -21,6 +21,7 @@ from ...core import checks
 from ...core.records import Catalogue, Order
 from ...core.verdict import REASONS, Status, Verdict, error_verdict
 from ..checker import Checker
+from ..present import limits_text
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +122,8 @@ def result_row(verdict: Verdict, order: Order, *, root: Path, catalogue: Catalog
     extra = {
         "checks": [
             {"check": c.check, "status": str(c.status), "reason": c.reason, "message": c.message,
-             "value": c.value, "flag_below": c.flag_below, "review_below": c.review_below, "sku": c.sku}
+             "value": c.value, "flag_below": c.flag_below, "review_below": c.review_below, "sku": c.sku,
+             "judged": c.judged, "limits": limits_text(c)}
             for c in verdict.checks
         ],
         "timings": {k: round(v, 6) for k, v in verdict.timings},

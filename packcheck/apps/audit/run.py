@@ -71,6 +71,7 @@ class AuditConfig:
     signals: tuple[str, ...] | None = None
     cache: Path | None = None
     json: Path | None = None  # the summary as JSON, written at the end like the CSV
+    db: Path | None = None  # the station's evidence database: the HTML report lists its overrides
 
     @property
     def journal(self) -> Path:
@@ -236,6 +237,7 @@ def run_audit(config: AuditConfig, *, progress: Callable[[int, int, dict], None]
         raise PackcheckError("the dask engine needs a scheduler address (--scheduler tcp://HOST:8786)")
     check_outputs(config)
     workers = max(1, config.workers or os.cpu_count() or 1)
+    overrides = _station_overrides(config.db) if config.db else None  # a wrong --db fails before the work
     spec = config.spec()
     if spec.cache is None:  # decided once, here: the workers must not each fall back and warn
         spec = dataclasses.replace(spec, cache=str(default_cache_path(Path(spec.root))))
@@ -277,7 +279,8 @@ def run_audit(config: AuditConfig, *, progress: Callable[[int, int, dict], None]
 
             _write_out(config.html, lambda f: report.write_report(
                 f, rows=lambda status: journal.rows("WHERE status=?", (status,)), summary=summary,
-                catalogue=checker.catalogue, root=checker.root, reason_text=reason_text))
+                catalogue=checker.catalogue, root=checker.root, reason_text=reason_text, overrides=overrides,
+                db_name=Path(config.db).name if config.db else ""))
     finally:
         journal.close()
     summary.wall_seconds = time.perf_counter() - t0
@@ -285,6 +288,15 @@ def run_audit(config: AuditConfig, *, progress: Callable[[int, int, dict], None]
         _write_out(config.json, lambda f: f.write(json.dumps(summary.to_dict(), indent=2, ensure_ascii=False,
                                                              default=str) + "\n"))
     return summary
+
+
+def _station_overrides(db: Path) -> dict:
+    """The overrides recorded in a station's evidence database, by order (see report.station_overrides)."""
+    from .. import report
+    from ..evidence.store import EvidenceStore
+
+    with EvidenceStore.open(db, create=False) as store:
+        return report.station_overrides(store.history())
 
 
 def _write_out(path: Path, write: Callable) -> None:

@@ -49,8 +49,11 @@ sheet.png            the latest check: packing photo beside the listing image, v
                      colour swatches (ordered vs found), scores and time
 sheet-check-N.png    the same for each earlier check of this order (N = check number)
 photos/              the packing photos exactly as judged (file names end in their SHA-256 prefix)
-listing/             the listing images of the ordered items as they were when checked
-verdict.json         every check of this order: verdict, scores, limits, overrides, history
+listing/             the listing images of the ordered items as they were when checked (and of the
+                     SKU the photo looked like, when a verdict named one)
+verdict.json         every check of this order: verdict, scores, limits, overrides (whether the
+                     supervisor's code was checked; "shipped_without_evidence" when an ERROR, with
+                     no photo judged, was let through), history
 SHA256SUMS           the SHA-256 of every file above; verify with
                          sha256sum -c SHA256SUMS      (after unzipping)
                          packcheck evidence --verify THIS.zip
@@ -95,7 +98,8 @@ def write_bundle(store: EvidenceStore, order_id: str, out: str | os.PathLike) ->
     doc = {
         "format": BUNDLE_FORMAT, "order_id": order_id, "made_at": made, "packcheck_version": __version__,
         "database": store.path.name, "latest_check_id": latest.id, "latest_status": latest.status.value,
-        "overridden": latest.overridden, "checks": checks_json,
+        "overridden": latest.overridden,
+        "shipped_without_evidence": any(r.shipped_without_evidence for r in records), "checks": checks_json,
     }
     members["verdict.json"] = json.dumps(doc, indent=2, ensure_ascii=False, default=str).encode()
     members["README.txt"] = _README.format(order_id=order_id, version=__version__, made=made).encode()

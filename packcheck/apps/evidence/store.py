@@ -42,8 +42,9 @@ from ...util.sqlite import check_database_path, transaction
 
 log = logging.getLogger(__name__)
 
-#: Bumped when the tables change; a database from a newer packcheck is refused.
-SCHEMA_VERSION = 1
+#: Bumped when the tables change; a database from a newer packcheck is refused, an older one is
+#: brought up to date (:data:`_MIGRATIONS`) when opened.
+SCHEMA_VERSION = 2
 #: How long a writer waits for another process's transaction before giving up.
 BUSY_TIMEOUT_MS = 30_000
 #: Folder, beside the database, holding the content-addressed image files.
@@ -90,6 +91,27 @@ CREATE TABLE IF NOT EXISTS overrides (
 );
 CREATE INDEX IF NOT EXISTS overrides_by_check ON overrides (check_id);
 """
+#: Statements that take a database from version N-1 to N.
+_MIGRATIONS = {
+    # #14: overrides say whether the supervisor's code was checked and whether the box shipped
+    # without evidence (an ERROR: no photo judged, a reason from a fixed list); refused attempts
+    # (unknown name, wrong code) are kept too. Overrides recorded before have authenticated = 0.
+    2: """
+ALTER TABLE overrides ADD COLUMN authenticated INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE overrides ADD COLUMN without_evidence INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE overrides ADD COLUMN reason_code TEXT;
+CREATE TABLE IF NOT EXISTS override_refusals (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    check_id    INTEGER NOT NULL REFERENCES checks(id),
+    refused_at  TEXT NOT NULL,
+    supervisor  TEXT NOT NULL,      -- the name typed
+    why         TEXT NOT NULL,      -- "wrong code", "no code given", "not a supervisor"
+    station     TEXT,
+    operator    TEXT
+);
+CREATE INDEX IF NOT EXISTS photo_files_by_sha ON check_files (sha256, role);
+""",
+}
 
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 
@@ -119,6 +141,10 @@ class StoredFile:
 
 @dataclass(frozen=True)
 class OverrideRecord:
+    """A supervisor's override. ``authenticated``: the supervisor's code was checked against the
+    supervisors file (False for overrides recorded before codes were asked for); ``without_evidence``:
+    an ERROR (no photo judged) let through with ``reason_code`` from the station's fixed list."""
+
     id: int
     check_id: int
     overridden_at: str
@@ -126,6 +152,9 @@ class OverrideRecord:
     reason: str
     station: str | None = None
     operator: str | None = None
+    authenticated: bool = False
+    without_evidence: bool = False
+    reason_code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +189,10 @@ class CheckRecord:
     @property
     def overridden(self) -> bool:
         return bool(self.overrides)
+
+    @property
+    def shipped_without_evidence(self) -> bool:
+        return any(o.without_evidence for o in self.overrides)
 
     def to_dict(self) -> dict:
         return {
@@ -325,9 +358,14 @@ class EvidenceStore:
         if version < SCHEMA_VERSION:
             with self._transaction():
                 # executescript() would commit on its own; run the statements inside this transaction.
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        c.execute(statement)
+                # Another process may have brought it up to date meanwhile: look again inside it.
+                version = c.execute("PRAGMA user_version").fetchone()[0]
+                scripts = ([_SCHEMA] if version < 1 else []) + [_MIGRATIONS[v] for v in
+                                                                 range(max(version, 1) + 1, SCHEMA_VERSION + 1)]
+                for script in scripts:
+                    for statement in script.split(";"):
+                        if statement.strip():
+                            c.execute(statement)
                 c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
@@ -473,8 +511,9 @@ class EvidenceStore:
         return check_id
 
     def record_override(self, check_id: int, *, supervisor: str, reason: str, station: str | None = None,
-                        operator: str | None = None, overridden_at: str | None = None) -> OverrideRecord:
-        """A supervisor lets a checked order ship anyway; ``reason`` says why."""
+                        operator: str | None = None, overridden_at: str | None = None, authenticated: bool = False,
+                        without_evidence: bool = False, reason_code: str | None = None) -> OverrideRecord:
+        """A supervisor lets a checked order ship anyway; ``reason`` says why (see :class:`OverrideRecord`)."""
         supervisor, reason = (supervisor or "").strip(), (reason or "").strip()
         if not supervisor:
             raise EvidenceError("an override needs the supervisor's name")
@@ -484,9 +523,34 @@ class EvidenceStore:
         with self._transaction() as c:
             if c.execute("SELECT 1 FROM checks WHERE id = ?", (check_id,)).fetchone() is None:
                 raise EvidenceError(f"there is no check #{check_id} to override")
-            cur = c.execute("INSERT INTO overrides (check_id, overridden_at, supervisor, reason, station, operator)"
-                            " VALUES (?, ?, ?, ?, ?, ?)", (check_id, at, supervisor, reason, station, operator))
-        return OverrideRecord(cur.lastrowid, check_id, at, supervisor, reason, station, operator)
+            cur = c.execute("INSERT INTO overrides (check_id, overridden_at, supervisor, reason, station, operator,"
+                            " authenticated, without_evidence, reason_code) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            (check_id, at, supervisor, reason, station, operator, int(authenticated),
+                             int(without_evidence), reason_code))
+        return OverrideRecord(cur.lastrowid, check_id, at, supervisor, reason, station, operator,
+                              bool(authenticated), bool(without_evidence), reason_code)
+
+    def record_override_refusal(self, check_id: int, *, supervisor: str, why: str, station: str | None = None,
+                                operator: str | None = None) -> None:
+        """Keep a refused override (an unknown name, a wrong or missing code): who tried, when, on what."""
+        with self._transaction() as c:
+            c.execute("INSERT INTO override_refusals (check_id, refused_at, supervisor, why, station, operator)"
+                      " VALUES (?, ?, ?, ?, ?, ?)", (check_id, utc_now(), supervisor, why, station, operator))
+
+    def override_refusals(self) -> list[dict]:
+        """Every refused override, oldest first."""
+        with self._lock:
+            rows = self._conn.execute("SELECT id, check_id, refused_at, supervisor, why, station, operator"
+                                      " FROM override_refusals ORDER BY id").fetchall()
+        return [dict(zip(("id", "check_id", "refused_at", "supervisor", "why", "station", "operator"), r))
+                for r in rows]
+
+    def photo_orders(self, sha256: str) -> list[tuple[str, int]]:
+        """The orders whose checks recorded a packing photo with these bytes: (order id, latest check id)."""
+        with self._lock:
+            return [(o, int(c)) for o, c in self._conn.execute(
+                "SELECT c.order_id, max(c.id) FROM check_files f JOIN checks c ON c.id = f.check_id"
+                " WHERE f.sha256 = ? AND f.role = 'photo' GROUP BY c.order_id ORDER BY max(c.id)", (sha256,))]
 
     # -- reading ---------------------------------------------------------------------
     _COLUMNS = ("id, order_id, checked_at, station, operator, session, status, reasons, message, "
@@ -509,9 +573,9 @@ class EvidenceStore:
                 files.setdefault(r[0], []).append(StoredFile(*r[1:]))
             overrides: dict[int, list] = {}
             for r in self._conn.execute(
-                    f"SELECT id, check_id, overridden_at, supervisor, reason, station, operator FROM overrides"
-                    f" WHERE check_id IN ({marks}) ORDER BY id", ids):
-                overrides.setdefault(r[1], []).append(OverrideRecord(*r))
+                    f"SELECT id, check_id, overridden_at, supervisor, reason, station, operator, authenticated,"
+                    f" without_evidence, reason_code FROM overrides WHERE check_id IN ({marks}) ORDER BY id", ids):
+                overrides.setdefault(r[1], []).append(OverrideRecord(*r[:7], bool(r[7]), bool(r[8]), r[9]))
         return [CheckRecord(
             id=r[0], order_id=r[1], checked_at=r[2], station=r[3], operator=r[4], session=r[5],
             status=Status(r[6]), reasons=tuple(json.loads(r[7])), message=r[8], thresholds_version=r[9],
