@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from packcheck.apps.evidence.bundle import BundleMismatch, verify_bundle, write_bundle
+from packcheck.apps.evidence.keys import init_key
 from packcheck.apps.evidence.store import EvidenceError, EvidenceStore, PhotoInput, parse_since
 from packcheck.cli import cli
 from packcheck.core.records import VariantDetails
@@ -44,6 +45,11 @@ def store(tmp_path):
     s = EvidenceStore.open(tmp_path / "ev" / "evidence.sqlite")
     yield s
     s.close()
+
+
+@pytest.fixture
+def signer(tmp_path):
+    return init_key(tmp_path / "keys" / "site-key.pem")
 
 
 @pytest.fixture
@@ -176,15 +182,16 @@ def _flagged_then_fixed(store, listing) -> tuple[bytes, bytes]:
     return bad, good
 
 
-def test_bundle_of_a_flagged_then_fixed_order(store, listing, tmp_path):
+def test_bundle_of_a_flagged_then_fixed_order(store, listing, tmp_path, signer):
     bad, good = _flagged_then_fixed(store, listing)
     original_listing = listing.read_bytes()
     listing.write_bytes(b"the catalogue changed since")  # the bundle keeps the listing as checked
     out = tmp_path / "appeal.zip"
-    bundle = write_bundle(store, "O2", out)
+    bundle = write_bundle(store, "O2", out, signer=signer)
     assert bundle.checks == 2
-    names = verify_bundle(out)
-    assert set(names) == set(bundle.files) - {"SHA256SUMS"}
+    verified = verify_bundle(out)
+    assert set(verified.files) == set(bundle.files) - {"SHA256SUMS", "SIGNATURE.json"}
+    assert verified.key_fingerprint == signer.fingerprint and verified.order_id == "O2"
     with zipfile.ZipFile(out) as z:
         doc = json.loads(z.read("verdict.json"))
         photos = sorted(n for n in z.namelist() if n.startswith("photos/"))
@@ -199,7 +206,7 @@ def test_bundle_of_a_flagged_then_fixed_order(store, listing, tmp_path):
     assert sheet.shape[1] == 1800 and old_sheet.shape[1] == 1800
     assert tuple(int(v) for v in old_sheet[20, 20]) == (40, 40, 210)  # the FLAG band, BGR
     assert tuple(int(v) for v in sheet[20, 20]) == (60, 160, 40)  # PASS
-    assert doc["format"] == "packcheck-appeal/1" and doc["order_id"] == "O2"
+    assert doc["format"] == "packcheck-appeal/2" and doc["order_id"] == "O2"
     assert [(c["status"], c["previous_check_id"]) for c in doc["checks"]] == [("FLAG", None), ("PASS", 1)]
     assert doc["checks"][0]["overrides"][0]["reason"] == "checked by hand <b>ok</b>"
     assert doc["checks"][0]["photos"][0]["source"] == "O2.jpg"
@@ -222,9 +229,9 @@ def _rewrite(src: Path, dst: Path, change) -> None:
     (lambda m: m.update({"extra.txt": b"hi"}), r"extra.txt is in the bundle but not in SHA256SUMS"),
     (lambda m: m.pop("SHA256SUMS"), r"has no SHA256SUMS file"),
 ])
-def test_verify_names_the_file_that_differs(store, listing, tmp_path, change, message):
+def test_verify_names_the_file_that_differs(store, listing, tmp_path, change, message, signer):
     _flagged_then_fixed(store, listing)
-    good = write_bundle(store, "O2", tmp_path / "a.zip").path
+    good = write_bundle(store, "O2", tmp_path / "a.zip", signer=signer).path
     bad = tmp_path / "b.zip"
     _rewrite(good, bad, change)
     with pytest.raises(BundleMismatch, match=message):
@@ -238,26 +245,29 @@ def test_verify_refuses_a_file_that_is_not_a_zip(tmp_path):
         verify_bundle(p)
 
 
-def test_cli_evidence_verify_and_history(store, listing, tmp_path):
+def test_cli_evidence_verify_and_history(store, listing, tmp_path, signer):
     _flagged_then_fixed(store, listing)
     runner = CliRunner()
     db = str(store.path)
     out = tmp_path / "appeal.zip"
-    r = runner.invoke(cli, ["evidence", "O2", "--db", db, "--out", str(out)])
+    r = runner.invoke(cli, ["evidence", "O2", "--db", db, "--out", str(out), "--signing-key", str(signer.path)])
     assert r.exit_code == 0
-    assert r.output.splitlines()[0] == f"wrote {out}: 2 checks of order O2, 8 files"
+    assert r.output.splitlines()[0] == f"wrote {out}: 2 checks of order O2, 9 files, signed by {signer.fingerprint}"
     r = runner.invoke(cli, ["evidence", "--verify", str(out)])
-    assert (r.exit_code, r.output) == (0, f"OK: all 7 files of {out} match SHA256SUMS\n")
+    assert (r.exit_code, r.output) == (0, f"OK: {out}: order O2, 2 checks, all 7 files match SHA256SUMS, "
+                                          f"signature valid\nsigned by key {signer.fingerprint}: compare it with "
+                                          "the seller's published key\n")
     tampered = tmp_path / "tampered.zip"
     _rewrite(out, tampered, lambda m: m.update({"verdict.json": m["verdict.json"].replace(b"FLAG", b"PASS")}))
     r = runner.invoke(cli, ["evidence", "--verify", str(tampered)])
     assert r.exit_code == 2
     assert r.output.startswith(f"Error: {tampered}: verdict.json does not match SHA256SUMS (expected ")
-    r = runner.invoke(cli, ["evidence", "O404", "--db", db, "--out", str(tmp_path / "x.zip")])
+    key = ["--signing-key", str(signer.path)]
+    r = runner.invoke(cli, ["evidence", "O404", "--db", db, "--out", str(tmp_path / "x.zip"), *key])
     assert (r.exit_code, r.output) == (2, f"Error: order 'O404' was never checked in {db}; check the order id "
                                           f"(packcheck history --db {db} lists the checked orders)\n")
     assert not (tmp_path / "x.zip").exists()
-    r = runner.invoke(cli, ["evidence", "O2", "--db", str(tmp_path / "none.sqlite")])
+    r = runner.invoke(cli, ["evidence", "O2", "--db", str(tmp_path / "none.sqlite"), *key])
     assert r.exit_code == 2 and "Error: no evidence database at" in r.output
     assert not (tmp_path / "none.sqlite").exists()
 
@@ -371,8 +381,9 @@ def test_live_writers_temporary_files_are_not_swept(tmp_path):
     assert live.exists() and not dead.exists()
 
 
-def test_bundle_readme_says_how_to_verify(store, listing, tmp_path):
+def test_bundle_readme_says_how_to_verify(store, listing, tmp_path, signer):
     _flagged_then_fixed(store, listing)
-    with zipfile.ZipFile(write_bundle(store, "O2", tmp_path / "a.zip").path) as z:
+    with zipfile.ZipFile(write_bundle(store, "O2", tmp_path / "a.zip", signer=signer).path) as z:
         readme = z.read("README.txt").decode()
     assert "sha256sum -c SHA256SUMS" in readme and "packcheck evidence --verify" in readme
+    assert signer.fingerprint in readme

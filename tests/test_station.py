@@ -484,11 +484,15 @@ def test_session_end_to_end_pass_flag_rescan_override_unknown_timeout(tmp_path, 
     # The evidence of the flagged-then-fixed order holds both checks and verifies.
     runner = CliRunner()
     bundle = tmp_path / "appeal-O2.zip"
-    r = runner.invoke(cli, ["evidence", "O2", "--db", str(db), "--out", str(bundle)])
+    from packcheck.apps.evidence.keys import init_key
+
+    key = init_key(tmp_path / "keys" / "site-key.pem")
+    r = runner.invoke(cli, ["evidence", "O2", "--db", str(db), "--out", str(bundle), "--signing-key", str(key.path)])
     assert r.exit_code == 0, r.output
     assert r.output.startswith(f"wrote {bundle}: 2 checks of order O2")
     r = runner.invoke(cli, ["evidence", "--verify", str(bundle)])
-    assert (r.exit_code, r.output.strip()) == (0, f"OK: all 7 files of {bundle} match SHA256SUMS")
+    assert (r.exit_code, r.output.splitlines()[0]) == (
+        0, f"OK: {bundle}: order O2, 2 checks, all 7 files match SHA256SUMS, signature valid")
     import json
     import zipfile
 

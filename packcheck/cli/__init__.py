@@ -32,6 +32,7 @@ COMMANDS = {
     "station": ("station", "station"),
     "evidence": ("evidence", "evidence"),
     "history": ("evidence", "history"),
+    "keys": ("evidence", "keys"),
     "calibrate": ("calibrate", "calibrate"),
     "bench": ("bench", "bench"),
 }

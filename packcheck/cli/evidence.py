@@ -1,4 +1,5 @@
-"""``packcheck evidence`` and ``packcheck history``: the station's records, and the appeal bundle."""
+"""``packcheck evidence``, ``packcheck history`` and ``packcheck keys``: the station's records, the signed
+appeal bundle, and the site key that signs both."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,48 +7,84 @@ from pathlib import Path
 import click
 
 from ..core.verdict import Status
-from .common import CONTEXT, dump_json, fail, handle_errors
+from .common import CONTEXT, EXIT_ERROR, dump_json, fail, handle_errors
+
+
+def _signing_key_option(func):
+    return click.option(
+        "--signing-key", "signing_key", type=click.Path(dir_okay=False, path_type=Path),
+        help="The site's private key (default: $PACKCHECK_SIGNING_KEY, else ~/.config/packcheck/site-key.pem).",
+    )(func)
+
+
+def _public_key_option(help_text: str):
+    return click.option("--key", "public_key", type=click.Path(dir_okay=False, path_type=Path), help=help_text)
 
 
 @click.command(context_settings=CONTEXT)
 @click.argument("order_id", required=False)
 @click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Evidence database written by 'packcheck station'.")
+              help="Evidence database written by 'packcheck station' (with --verify: cross-check it too).")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
               help="The zip to write (default: appeal-ORDER_ID.zip).")
 @click.option("--verify", "verify_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Check an appeal zip against its SHA256SUMS instead (exit 0 ok, 2 mismatch).")
+              help="Verify an appeal zip instead (exit 0: everything holds; 2: a problem, named).")
+@_public_key_option("With --verify: the seller's published public key (.pem) the bundle must be signed with.")
+@_signing_key_option
 @handle_errors
-def evidence(order_id, db_path, out_path, verify_path):
-    """Write the appeal bundle of ORDER_ID, or --verify one.
+def evidence(order_id, db_path, out_path, verify_path, public_key, signing_key):
+    """Write the signed appeal bundle of ORDER_ID, or --verify one.
 
     The zip holds the packing photo(s), the listing image(s) as they were at
     check time, a side-by-side sheet.png (verdict, colour swatches, scores, UTC
-    time), verdict.json (every check of the order, overrides, history) and
-    SHA256SUMS (also checkable with 'sha256sum -c SHA256SUMS' after unzipping).
+    time), verdict.json (every check of the order, overrides, history, each
+    with its place in the evidence chain), SHA256SUMS and SIGNATURE.json (the
+    site key's signature over SHA256SUMS and the chain positions).
+
+    --verify checks the signature (and prints the signing key's fingerprint:
+    compare it with the seller's published key, or require it with --key), every
+    file's hash, the photo hashes in verdict.json, the member list (nothing
+    missing, extra, duplicated, absolute, '..', a link or a device) and the chain
+    records; with --db also the database's chain and each check against it.
 
     \b
     Examples:
         packcheck evidence ORD-1002 --db evidence.sqlite --out appeal.zip
-        packcheck evidence --verify appeal.zip
+        packcheck evidence --verify appeal.zip --key seller-key.pem
+        packcheck evidence --verify appeal.zip --db evidence.sqlite
     """
     from ..apps.evidence.bundle import verify_bundle, write_bundle
+    from ..apps.evidence.keys import load_public, load_signer
     from ..apps.evidence.store import EvidenceStore
 
     if verify_path is not None:
         if order_id or out_path:
             fail("--verify checks an existing zip; give it alone: packcheck evidence --verify appeal.zip")
-        names = verify_bundle(verify_path)
-        click.echo(f"OK: all {len(names)} files of {verify_path} match SHA256SUMS")
+        key = load_public(public_key) if public_key else None
+        store = EvidenceStore.open(db_path, create=False) if db_path else None
+        try:
+            result = verify_bundle(verify_path, key=key, store=store)
+        finally:
+            if store is not None:
+                store.close()
+        click.echo(f"OK: {verify_path}: order {result.order_id}, {result.checks} check"
+                   f"{'s' if result.checks != 1 else ''}, all {len(result.files)} files match SHA256SUMS, "
+                   f"signature valid")
+        click.echo(f"signed by key {result.key_fingerprint}"
+                   + (" (the key given)" if key else ": compare it with the seller's published key"))
+        if result.database_checked:
+            click.echo(f"database {db_path}: chain of {result.chain_rows} rows valid; the bundle's checks "
+                       "match their rows")
         return
     if not order_id:
         fail("give the ORDER_ID whose evidence to bundle (or --verify ZIP)")
     if db_path is None:
         fail("give the evidence database: --db evidence.sqlite")
+    signer = load_signer(signing_key)
     with EvidenceStore.open(db_path, create=False) as store:
-        bundle = write_bundle(store, order_id, out_path or Path(f"appeal-{_file_safe(order_id)}.zip"))
+        bundle = write_bundle(store, order_id, out_path or Path(f"appeal-{_file_safe(order_id)}.zip"), signer=signer)
     click.echo(f"wrote {bundle.path}: {bundle.checks} check{'s' if bundle.checks != 1 else ''} of order {order_id}, "
-               f"{len(bundle.files)} files")
+               f"{len(bundle.files)} files, signed by {signer.fingerprint}")
     for name in bundle.files:
         click.echo(f"  {name}")
 
@@ -65,39 +102,175 @@ def _file_safe(text: str) -> str:
 @click.option("--order", "order_id", help="Only the checks of this order.")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the newest N checks.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (a list of checks, with overrides and verdicts).")
+@click.option("--verify", "verify", is_flag=True,
+              help="Verify the evidence chain instead: find edited, deleted or reordered rows (exit 2 if any).")
+@_public_key_option("With --verify: also check every row's signature with this public key (.pem); "
+                    "default: the site key, when this account can read it.")
+@_signing_key_option
 @handle_errors
-def history(db_path, since, statuses, order_id, limit, as_json):
-    """List the checks recorded by 'packcheck station', oldest first.
+def history(db_path, since, statuses, order_id, limit, as_json, verify, public_key, signing_key):
+    """List the checks recorded by 'packcheck station', oldest first, or --verify the chain.
+
+    Rows are read a few hundred at a time, so any history lists in flat memory.
+    A photo that is a copy of a listing image or of another order's photo is
+    marked on its own line (PHOTO IS A LISTING IMAGE, PHOTO REUSED).
 
     \b
     Examples:
         packcheck history --db evidence.sqlite --since 2026-11-26 --status FLAG
         packcheck history --db evidence.sqlite --order ORD-1002 --json
+        packcheck history --db evidence.sqlite --verify --key seller-key.pem
     """
     from ..apps.evidence.store import EvidenceStore, parse_since
 
+    if verify:
+        if since or statuses or order_id or limit or as_json:
+            fail("--verify checks the whole chain; give it with --db (and --key) only")
+        _verify_history(db_path, public_key, signing_key)
+        return
     since_utc = parse_since(since) if since else None
     with EvidenceStore.open(db_path, create=False) as store:
-        records = store.history(since=since_utc, statuses=statuses, order_id=order_id, limit=limit)
-    if as_json:
-        click.echo(dump_json([_history_json(r) for r in records]))
-        return
-    if not records:
+        records = store.iter_history(since=since_utc, statuses=statuses, order_id=order_id, limit=limit)
+        if as_json:
+            # Streamed: one check at a time, never the whole list in memory.
+            n = 0
+            for r in records:
+                text = dump_json(_history_json(r))
+                click.echo(("[\n" if n == 0 else ",\n") + "\n".join("  " + line for line in text.splitlines()),
+                           nl=False)
+                n += 1
+            click.echo("\n]" if n else "[]")
+            return
+        n = 0
+        for r in records:
+            if n == 0:
+                click.echo(f"{'#':>5}  {'time (UTC)':24}  {'order':14} {'station':10} {'operator':10} {'status':7} "
+                           "message")
+            n += 1
+            _history_lines(r)
+    if not n:
         click.echo("no checks recorded" + (" that match" if (since or statuses or order_id) else ""))
         return
-    click.echo(f"{'#':>5}  {'time (UTC)':24}  {'order':14} {'station':10} {'operator':10} {'status':7} message")
-    for r in records:
-        click.echo(f"{r.id:>5}  {r.checked_at:24}  {r.order_id[:14]:14} {(r.station or '-')[:10]:10} "
-                   f"{(r.operator or '-')[:10]:10} {r.status.value:7} {r.message}")
-        if r.previous_check_id:
-            click.echo(f"{'':33}rescan of #{r.previous_check_id}")
-        for o in r.overrides:
-            click.echo(f"{'':33}overridden by {o.supervisor} at {o.overridden_at}: {o.reason}")
-    click.echo(f"{len(records)} check{'s' if len(records) != 1 else ''}")
+    click.echo(f"{n} check{'s' if n != 1 else ''}")
+
+
+def _history_lines(r) -> None:
+    click.echo(f"{r.id:>5}  {r.checked_at:24}  {r.order_id[:14]:14} {(r.station or '-')[:10]:10} "
+               f"{(r.operator or '-')[:10]:10} {r.status.value:7} {r.message}")
+    pad = " " * 33
+    for c in r.verdict.get("checks", []):
+        if c.get("reason") == "photo_is_listing":
+            click.echo(click.style(f"{pad}PHOTO IS A LISTING IMAGE: {c.get('message')}", bold=True))
+        elif c.get("reason") == "photo_reused":
+            click.echo(click.style(f"{pad}PHOTO REUSED: {c.get('message')}", bold=True))
+    if r.previous_check_id:
+        click.echo(f"{pad}rescan of #{r.previous_check_id}")
+    for o in r.overrides:
+        click.echo(f"{pad}overridden by {o.supervisor} at {o.overridden_at}: {o.reason}")
+
+
+def _verify_history(db_path: Path, public_key: Path | None, signing_key: Path | None) -> None:
+    import sys
+
+    from ..apps.evidence.keys import SigningKeyError, load_public, load_signer
+    from ..apps.evidence.store import EvidenceStore
+
+    key, where = None, ""
+    if public_key:
+        key, where = load_public(public_key), str(public_key)
+    else:
+        try:
+            signer = load_signer(signing_key)
+            key, where = signer.public, f"the site key {signer.path}"
+        except SigningKeyError:
+            key = None
+    with EvidenceStore.open(db_path, create=False) as store:
+        report = store.verify_chain(public_key=key, require_signatures=public_key is not None)
+    for p in report.problems:
+        click.echo(f"FOUND: {p}")
+    sig_note = (f"{report.signed} of {report.rows} rows signed, signatures checked with {where}"
+                if report.signatures_checked else
+                f"{report.signed} of {report.rows} rows signed, signatures NOT checked (give --key PUBKEY)")
+    if report.problems:
+        click.echo(f"Error: the evidence chain of {db_path} is broken: {len(report.problems)} problem"
+                   f"{'s' if len(report.problems) != 1 else ''} found ({sig_note})", err=True)
+        sys.exit(EXIT_ERROR)
+    click.echo(f"OK: the evidence chain of {db_path} holds: {report.rows} rows, none edited, deleted or "
+               f"reordered; {sig_note}")
+    click.echo(f"chain head: position {report.head_seq}, hash {report.head_hash} (note it: deleting the newest "
+               "rows is found against a noted head or a bundle)")
 
 
 def _history_json(r) -> dict:
     d = r.to_dict()
     return {k: d[k] for k in ("id", "order_id", "checked_at", "station", "operator", "status", "reasons", "message",
                               "thresholds_version", "photo_sha256", "previous_check_id", "overrides", "files",
-                              "verdict")}
+                              "verdict", "chain")}
+
+
+@click.group(context_settings=CONTEXT)
+def keys():
+    """The site signing key (Ed25519) that signs every recorded check and appeal bundle.
+
+    The private key stays with the account that runs the station, outside the
+    data and evidence folders, readable by that account only (mode 0600). Publish
+    the public key (keys export) so reviewers can check bundles against it.
+
+    \b
+    Examples:
+        packcheck keys init
+        packcheck keys export --out seller-key.pem
+    """
+
+
+@keys.command("init", context_settings=CONTEXT)
+@_signing_key_option
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="The data folder the key must stay out of.")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="The evidence database whose photos folder the key must stay out of.")
+@handle_errors
+def keys_init(signing_key, data_dir, db_path):
+    """Create the site's signing key (never replaces one) and print its fingerprint.
+
+    \b
+    Example:
+        packcheck keys init --signing-key /etc/packcheck/site-key.pem --db /srv/evidence/evidence.sqlite
+    """
+    from ..apps.evidence.keys import init_key
+
+    from ..apps.evidence.store import BLOB_DIR
+
+    folders = tuple(p for p in (data_dir, db_path.parent / BLOB_DIR if db_path else None) if p is not None)
+    signer = init_key(signing_key, forbidden=folders)
+    click.echo(f"created {signer.path} (mode 0600)")
+    click.echo(f"fingerprint {signer.fingerprint}")
+    click.echo("publish the public key: packcheck keys export --out seller-key.pem")
+
+
+@keys.command("export", context_settings=CONTEXT)
+@_signing_key_option
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the public key here (default: print it).")
+@handle_errors
+def keys_export(signing_key, out_path):
+    """Print (or write) the site's public key and its fingerprint, for reviewers.
+
+    \b
+    Example:
+        packcheck keys export --out seller-key.pem
+    """
+    from ..apps.evidence.keys import load_signer, public_pem
+
+    signer = load_signer(signing_key)
+    pem = public_pem(signer.public)
+    if out_path:
+        from ..util.fsio import atomic_write
+
+        atomic_write(out_path, lambda f: f.write(pem))
+        click.echo(f"wrote {out_path}")
+    else:
+        click.echo(pem, nl=False)
+    click.echo(f"fingerprint {signer.fingerprint}", err=bool(not out_path))
+
+

@@ -76,10 +76,13 @@ def _summary_text(s) -> str:
 @click.option("--web", is_flag=True, help="Also show the latest verdict on a kiosk page on 127.0.0.1.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
               help="Port of the kiosk page (0 picks a free one).")
+@click.option("--signing-key", "signing_key", type=click.Path(dir_okay=False, path_type=Path),
+              help="The site's private key that signs every recorded row (default: $PACKCHECK_SIGNING_KEY, else "
+                   "~/.config/packcheck/site-key.pem; without one, rows are chained but unsigned).")
 @click.option("-v", "--verbose", is_flag=True, help="Show every check and the per-stage timings.")
 @handle_errors
 def station(data_dir, thresholds_path, signals, cache_path, db_path, station_name, operator, camera, photo_dir,
-            timeout_s, capture_delay, web, port, verbose):
+            timeout_s, capture_delay, web, port, signing_key, verbose):
     """Run a packing station: read order ids from a barcode scanner (stdin), judge each photo.
 
     One long-lived process: the catalogue and listing index are loaded once. For
@@ -105,7 +108,8 @@ def station(data_dir, thresholds_path, signals, cache_path, db_path, station_nam
 
     if (camera is None) == (photo_dir is None):
         fail("give one photo source: --photo-dir DIR (the folder the camera app saves into) or --camera INDEX")
-    store = EvidenceStore.open(db_path)
+    signer = _site_signer(signing_key, data_dir, db_path)
+    store = EvidenceStore.open(db_path, signer=signer)
     source = FolderSource(photo_dir) if photo_dir is not None else CameraSource(camera, delay_s=capture_delay)
     kiosk = None
     try:
@@ -128,6 +132,22 @@ def station(data_dir, thresholds_path, signals, cache_path, db_path, station_nam
         source.close()
         store.close()
     sys.exit(code)
+
+
+def _site_signer(signing_key: Path | None, data_dir: Path, db_path: Path):
+    """The site key (refused when unsafe, or inside the data folder or the evidence photos); None, with a warning,
+    when none was given and the default one does not exist."""
+    from ..apps.evidence.keys import check_outside, default_key_path, load_signer
+
+    path = signing_key or default_key_path()
+    if signing_key is None and not path.exists():
+        click.echo(f"Warning: no site signing key at {path}: checks are chained but not signed, and appeal "
+                   "bundles cannot be made; create one with 'packcheck keys init'", err=True)
+        return None
+    from ..apps.evidence.store import BLOB_DIR
+
+    check_outside(path, (data_dir, Path(db_path).parent / BLOB_DIR))
+    return load_signer(path)
 
 
 def _loop(bench, *, verbose: bool) -> int:

@@ -22,7 +22,9 @@ click, no printing.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import heapq
 import json
 import logging
 import os
@@ -33,17 +35,20 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Iterator, Mapping, Sequence
 
 from ...core.verdict import Status, Verdict
 from ...errors import PackcheckError
 from ...util.fsio import TEMP_PREFIX, atomic_write, sweep_temp_files
 from ...util.sqlite import transaction
+from . import chain
+from .keys import Signer, verify_signature
 
 log = logging.getLogger(__name__)
 
-#: Bumped when the tables change; a database from a newer packcheck is refused.
-SCHEMA_VERSION = 1
+#: Bumped when the tables change (a step is added to :data:`_MIGRATIONS`); a database from a newer
+#: packcheck is refused, an older one is upgraded when opened.
+SCHEMA_VERSION = 2
 #: How long a writer waits for another process's transaction before giving up.
 BUSY_TIMEOUT_MS = 30_000
 #: Folder, beside the database, holding the content-addressed image files.
@@ -91,6 +96,34 @@ CREATE TABLE IF NOT EXISTS overrides (
 CREATE INDEX IF NOT EXISTS overrides_by_check ON overrides (check_id);
 """
 
+#: The schema's later versions, as steps from the one before: a new database runs every step, an
+#: older one the steps it lacks (``PRAGMA user_version`` says which it has). Another backend
+#: (PostgreSQL, #18) applies the same steps.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    # 2: the evidence chain (see chain.py) on checks and overrides; the photos' perceptual hashes.
+    2: tuple(f"ALTER TABLE {table} ADD COLUMN {column}" for table in ("checks", "overrides") for column in (
+        "chain_seq INTEGER",  # place in the one chain of checks and overrides: 1, 2, 3 ...
+        "prev_hash TEXT",  # row_hash of the row at chain_seq - 1 (64 zeros for the first)
+        "row_hash TEXT",  # SHA-256 of the row's canonical content (chain.canonical)
+        "row_sig TEXT",  # the site key's Ed25519 signature of row_hash, base64 (NULL: no key)
+        "signed_by TEXT",  # the signing key's fingerprint
+    )) + (
+        "CREATE UNIQUE INDEX checks_by_chain ON checks (chain_seq)",
+        "CREATE UNIQUE INDEX overrides_by_chain ON overrides (chain_seq)",
+        """CREATE TABLE photo_hashes (
+            check_id  INTEGER NOT NULL REFERENCES checks(id),
+            position  INTEGER NOT NULL,          -- as check_files.position of the photo
+            order_id  TEXT NOT NULL,
+            sha256    TEXT NOT NULL,
+            phash     INTEGER NOT NULL,          -- the whole frame's 64-bit pHash (as a signed integer)
+            signature BLOB NOT NULL,             -- core.duplicates.PhotoSignature.to_bytes()
+            PRIMARY KEY (check_id, position)
+        )""",
+        "CREATE INDEX photo_hashes_by_sha ON photo_hashes (sha256)",
+        "CREATE INDEX photo_hashes_by_phash ON photo_hashes (phash)",
+    ),
+}
+
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -118,6 +151,23 @@ class StoredFile:
 
 
 @dataclass(frozen=True)
+class ChainPosition:
+    """Where a row stands in the evidence chain (see :mod:`~packcheck.apps.evidence.chain`)."""
+
+    seq: int | None
+    prev_hash: str | None
+    row_hash: str | None
+    row_sig: str | None
+    signed_by: str | None
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+_NO_CHAIN = ChainPosition(None, None, None, None, None)
+
+
+@dataclass(frozen=True)
 class OverrideRecord:
     id: int
     check_id: int
@@ -126,6 +176,10 @@ class OverrideRecord:
     reason: str
     station: str | None = None
     operator: str | None = None
+    chain: ChainPosition = _NO_CHAIN
+
+    def to_dict(self) -> dict:
+        return {**{k: v for k, v in self.__dict__.items() if k != "chain"}, "chain": self.chain.to_dict()}
 
 
 @dataclass(frozen=True)
@@ -148,6 +202,7 @@ class CheckRecord:
     extra: dict
     files: tuple[StoredFile, ...] = ()
     overrides: tuple[OverrideRecord, ...] = ()
+    chain: ChainPosition = _NO_CHAIN
 
     @property
     def photos(self) -> tuple[StoredFile, ...]:
@@ -167,9 +222,9 @@ class CheckRecord:
             "operator": self.operator, "session": self.session, "status": self.status.value,
             "reasons": list(self.reasons), "message": self.message, "thresholds_version": self.thresholds_version,
             "photo_sha256": list(self.photo_sha256), "previous_check_id": self.previous_check_id,
-            "overrides": [o.__dict__ for o in self.overrides],
+            "overrides": [o.to_dict() for o in self.overrides],
             "files": [{**f.__dict__, "path": f.relpath} for f in self.files],
-            "extra": self.extra, "verdict": self.verdict,
+            "extra": self.extra, "verdict": self.verdict, "chain": self.chain.to_dict(),
         }
 
 
@@ -261,8 +316,9 @@ class EvidenceStore:
     >>> store.close()
     """
 
-    def __init__(self, path: Path, conn: sqlite3.Connection):
+    def __init__(self, path: Path, conn: sqlite3.Connection, signer: Signer | None = None):
         self.path = path
+        self.signer = signer
         self.root = path.parent
         self.blob_root = self.root / BLOB_DIR
         self._conn = conn
@@ -271,8 +327,12 @@ class EvidenceStore:
 
     # -- opening ---------------------------------------------------------------------
     @classmethod
-    def open(cls, path: str | os.PathLike, *, create: bool = True) -> "EvidenceStore":
-        """Open (or with ``create=True`` make) the evidence database at ``path``."""
+    def open(cls, path: str | os.PathLike, *, create: bool = True, signer: Signer | None = None) -> "EvidenceStore":
+        """Open (or with ``create=True`` make) the evidence database at ``path``.
+
+        ``signer``: the site key; every row this store appends to the chain is signed with it
+        (without one, rows are chained but unsigned).
+        """
         path = Path(path)
         if path.is_dir():
             raise EvidenceError(f"{path} is a folder; give the database file, e.g. {path / 'evidence.sqlite'}")
@@ -289,7 +349,7 @@ class EvidenceStore:
                                    check_same_thread=False)
         except sqlite3.Error as e:
             raise EvidenceError(f"cannot open the evidence database {path} ({e})") from None
-        store = cls(path, conn)
+        store = cls(path, conn, signer)
         try:
             store._setup()
         except sqlite3.DatabaseError as e:
@@ -323,10 +383,17 @@ class EvidenceStore:
                                 f"this one reads {SCHEMA_VERSION}); upgrade packcheck")
         if version < SCHEMA_VERSION:
             with self._transaction():
+                # Another process may have upgraded it meanwhile: read the version again inside the lock.
+                version = c.execute("PRAGMA user_version").fetchone()[0]
                 # executescript() would commit on its own; run the statements inside this transaction.
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
+                steps = [s for s in _SCHEMA.split(";") if s.strip()] if version < 1 else []
+                for statement in steps:
+                    c.execute(statement)
+                for v in range(max(version, 1) + 1, SCHEMA_VERSION + 1):
+                    for statement in _MIGRATIONS[v]:
                         c.execute(statement)
+                if version == 1:
+                    self._chain_legacy_rows(c)
                 c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
@@ -342,6 +409,49 @@ class EvidenceStore:
     def _transaction(self):
         """``BEGIN IMMEDIATE`` ... ``COMMIT`` holding this store's thread lock."""
         return transaction(self._conn, lock=self._lock)
+
+    # -- the chain -------------------------------------------------------------------
+    @staticmethod
+    def _chain_head(c: sqlite3.Connection) -> tuple[int, str]:
+        """(chain_seq, row_hash) of the newest chained row; (0, GENESIS) before the first."""
+        head = c.execute("SELECT chain_seq, row_hash FROM (SELECT chain_seq, row_hash FROM checks"
+                         " WHERE chain_seq IS NOT NULL UNION ALL SELECT chain_seq, row_hash FROM overrides"
+                         " WHERE chain_seq IS NOT NULL) ORDER BY chain_seq DESC LIMIT 1").fetchone()
+        return (int(head[0]), head[1] or chain.GENESIS) if head else (0, chain.GENESIS)
+
+    @staticmethod
+    def _row(c: sqlite3.Connection, table: str, row_id: int) -> tuple[dict, list[dict]]:
+        """Every column of one row (whatever columns the table has now) and, for a check, its files."""
+        cur = c.execute(f"SELECT * FROM {table} WHERE id = ?", (row_id,))
+        names = [d[0] for d in cur.description]
+        row = dict(zip(names, cur.fetchone()))
+        files = []
+        if table == "checks":
+            cur = c.execute("SELECT * FROM check_files WHERE check_id = ? ORDER BY role, position", (row_id,))
+            names = [d[0] for d in cur.description]
+            files = [dict(zip(names, r)) for r in cur.fetchall()]
+        return row, files
+
+    def _seal(self, c: sqlite3.Connection, table: str, row_id: int, seq: int, prev: str,
+              signer: Signer | None) -> None:
+        """Hash (and sign) a row just inserted at chain position ``seq``, inside the caller's transaction."""
+        row, files = self._row(c, table, row_id)
+        if row.get("chain_seq") != seq or row.get("prev_hash") != prev:
+            raise ValueError(f"{table} #{row_id} was not inserted at chain position {seq}")
+        digest = chain.row_hash(table, row, files)
+        sig = signer.sign(chain.signed_bytes(digest)) if signer else None
+        c.execute(f"UPDATE {table} SET row_hash = ?, row_sig = ? WHERE id = ?", (digest, sig, row_id))
+
+    def _chain_legacy_rows(self, c: sqlite3.Connection) -> None:
+        """Upgrading a schema-1 database: its rows join the chain (unsigned) in the order they were written."""
+        rows = c.execute("SELECT 'checks', id, checked_at FROM checks UNION ALL "
+                         "SELECT 'overrides', id, overridden_at FROM overrides ORDER BY 3, 1, 2").fetchall()
+        seq, prev = 0, chain.GENESIS
+        for table, row_id, _ in rows:
+            seq += 1
+            c.execute(f"UPDATE {table} SET chain_seq = ?, prev_hash = ? WHERE id = ?", (seq, prev, row_id))
+            self._seal(c, table, row_id, seq, prev, None)
+            prev = c.execute(f"SELECT row_hash FROM {table} WHERE id = ?", (row_id,)).fetchone()[0]
 
     # -- files -----------------------------------------------------------------------
     def blob_path(self, sha256: str, ext: str) -> Path:
@@ -417,13 +527,17 @@ class EvidenceStore:
     def record_check(self, verdict: Verdict, *, photos: Sequence[PhotoInput | bytes] = (),
                      listing_images: Mapping[str, Sequence[str | os.PathLike]] | None = None,
                      station: str | None = None, operator: str | None = None, session: str | None = None,
-                     extra: Mapping | None = None, checked_at: str | None = None) -> CheckRecord:
+                     extra: Mapping | None = None, checked_at: str | None = None,
+                     photo_signatures: Sequence | None = None) -> CheckRecord:
         """Keep one check: its photos and listing images as files, then its row, in one transaction.
 
         ``photos`` are the bytes that were judged (their SHA-256 must be the
         verdict's); ``listing_images`` maps each ordered SKU to its listing image
         files, copied now so later catalogue changes do not alter the evidence.
-        The check is linked to the order's previous check (a rescan).
+        The check is linked to the order's previous check (a rescan) and appended to the
+        evidence chain (signed with the store's key, if it has one). ``photo_signatures``: each
+        photo's :class:`~packcheck.core.duplicates.PhotoSignature` (None for one not judged), kept
+        for the reuse look-ups of :meth:`similar_photos`.
         """
         inputs = [p if isinstance(p, PhotoInput) else PhotoInput(bytes(p)) for p in photos]
         files: list[tuple] = []
@@ -446,19 +560,29 @@ class EvidenceStore:
                 files.append(("listing", position, sku, stored[0], stored[1], stored[2], str(path)))
         checked_at = checked_at or utc_now()
         verdict_json = json.dumps(verdict.to_dict(), ensure_ascii=False, default=str)
+        signer = self.signer
         with self._transaction() as c:
             prev = c.execute("SELECT max(id) FROM checks WHERE order_id = ?", (verdict.order_id,)).fetchone()[0]
+            seq, prev_hash = self._chain_head(c)
             cur = c.execute(
                 "INSERT INTO checks (order_id, checked_at, station, operator, session, status, reasons, message,"
-                " thresholds_version, photo_sha256, previous_check_id, verdict_json, extra_json)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " thresholds_version, photo_sha256, previous_check_id, verdict_json, extra_json,"
+                " chain_seq, prev_hash, signed_by)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (verdict.order_id, checked_at, station, operator, session, verdict.status.value,
                  json.dumps(list(verdict.reasons)), verdict.message, verdict.thresholds_version,
-                 json.dumps(shas), prev, verdict_json, json.dumps(extra, ensure_ascii=False, default=str)))
+                 json.dumps(shas), prev, verdict_json, json.dumps(extra, ensure_ascii=False, default=str),
+                 seq + 1, prev_hash, signer.fingerprint if signer else None))
             check_id = cur.lastrowid
             c.executemany(
                 "INSERT INTO check_files (check_id, role, position, sku, sha256, ext, size, source)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [(check_id, *f) for f in files])
+            c.executemany(
+                "INSERT INTO photo_hashes (check_id, position, order_id, sha256, phash, signature)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [(check_id, i, verdict.order_id, shas[i - 1], sig.key, sig.to_bytes())
+                 for i, sig in enumerate(photo_signatures or (), 1) if sig is not None and i <= len(shas)])
+            self._seal(c, "checks", check_id, seq + 1, prev_hash, signer)
         return self.get_check(check_id)
 
     def record_override(self, check_id: int, *, supervisor: str, reason: str, station: str | None = None,
@@ -470,16 +594,55 @@ class EvidenceStore:
         if not reason:
             raise EvidenceError("an override needs a reason")
         at = overridden_at or utc_now()
+        signer = self.signer
         with self._transaction() as c:
             if c.execute("SELECT 1 FROM checks WHERE id = ?", (check_id,)).fetchone() is None:
                 raise EvidenceError(f"there is no check #{check_id} to override")
-            cur = c.execute("INSERT INTO overrides (check_id, overridden_at, supervisor, reason, station, operator)"
-                            " VALUES (?, ?, ?, ?, ?, ?)", (check_id, at, supervisor, reason, station, operator))
-        return OverrideRecord(cur.lastrowid, check_id, at, supervisor, reason, station, operator)
+            seq, prev_hash = self._chain_head(c)
+            cur = c.execute("INSERT INTO overrides (check_id, overridden_at, supervisor, reason, station, operator,"
+                            " chain_seq, prev_hash, signed_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            (check_id, at, supervisor, reason, station, operator, seq + 1, prev_hash,
+                             signer.fingerprint if signer else None))
+            self._seal(c, "overrides", cur.lastrowid, seq + 1, prev_hash, signer)
+            row = c.execute(f"SELECT {self._OVERRIDE_COLUMNS} FROM overrides WHERE id = ?",
+                            (cur.lastrowid,)).fetchone()
+        return self._override(row)
 
     # -- reading ---------------------------------------------------------------------
+    _CHAIN_COLUMNS = "chain_seq, prev_hash, row_hash, row_sig, signed_by"
     _COLUMNS = ("id, order_id, checked_at, station, operator, session, status, reasons, message, "
-                "thresholds_version, photo_sha256, previous_check_id, verdict_json, extra_json")
+                "thresholds_version, photo_sha256, previous_check_id, verdict_json, extra_json, " + _CHAIN_COLUMNS)
+    _OVERRIDE_COLUMNS = "id, check_id, overridden_at, supervisor, reason, station, operator, " + _CHAIN_COLUMNS
+    #: Checks read per query while streaming (:meth:`iter_history`): memory stays flat for any history.
+    BATCH = 500
+
+    @staticmethod
+    def _override(r) -> OverrideRecord:
+        return OverrideRecord(*r[:7], chain=ChainPosition(*r[7:12]))
+
+    def _build(self, rows: list) -> list[CheckRecord]:
+        """CheckRecords of ``rows`` (``_COLUMNS``), with their files and overrides (two queries for all)."""
+        if not rows:
+            return []
+        ids = [r[0] for r in rows]
+        marks = ",".join("?" * len(ids))
+        files: dict[int, list] = {}
+        overrides: dict[int, list] = {}
+        with self._lock:
+            for r in self._conn.execute(
+                    f"SELECT check_id, role, position, sku, sha256, ext, size, source FROM check_files"
+                    f" WHERE check_id IN ({marks}) ORDER BY check_id, role, position", ids):
+                files.setdefault(r[0], []).append(StoredFile(*r[1:]))
+            for r in self._conn.execute(
+                    f"SELECT {self._OVERRIDE_COLUMNS} FROM overrides WHERE check_id IN ({marks}) ORDER BY id", ids):
+                overrides.setdefault(r[1], []).append(self._override(r))
+        return [CheckRecord(
+            id=r[0], order_id=r[1], checked_at=r[2], station=r[3], operator=r[4], session=r[5],
+            status=Status(r[6]), reasons=tuple(json.loads(r[7])), message=r[8], thresholds_version=r[9],
+            photo_sha256=tuple(json.loads(r[10])), previous_check_id=r[11], verdict=json.loads(r[12]),
+            extra=json.loads(r[13]), files=tuple(files.get(r[0], ())), overrides=tuple(overrides.get(r[0], ())),
+            chain=ChainPosition(*r[14:19]),
+        ) for r in rows]
 
     def _records(self, where: str, args: tuple, *, limit: int | None = None, newest_first=False) -> list[CheckRecord]:
         sql = f"SELECT {self._COLUMNS} FROM checks {where} ORDER BY id {'DESC' if newest_first else 'ASC'}"
@@ -487,26 +650,7 @@ class EvidenceStore:
             sql += f" LIMIT {int(limit)}"
         with self._lock:
             rows = self._conn.execute(sql, args).fetchall()
-            if not rows:
-                return []
-            ids = [r[0] for r in rows]
-            marks = ",".join("?" * len(ids))
-            files: dict[int, list] = {}
-            for r in self._conn.execute(
-                    f"SELECT check_id, role, position, sku, sha256, ext, size, source FROM check_files"
-                    f" WHERE check_id IN ({marks}) ORDER BY check_id, role, position", ids):
-                files.setdefault(r[0], []).append(StoredFile(*r[1:]))
-            overrides: dict[int, list] = {}
-            for r in self._conn.execute(
-                    f"SELECT id, check_id, overridden_at, supervisor, reason, station, operator FROM overrides"
-                    f" WHERE check_id IN ({marks}) ORDER BY id", ids):
-                overrides.setdefault(r[1], []).append(OverrideRecord(*r))
-        return [CheckRecord(
-            id=r[0], order_id=r[1], checked_at=r[2], station=r[3], operator=r[4], session=r[5],
-            status=Status(r[6]), reasons=tuple(json.loads(r[7])), message=r[8], thresholds_version=r[9],
-            photo_sha256=tuple(json.loads(r[10])), previous_check_id=r[11], verdict=json.loads(r[12]),
-            extra=json.loads(r[13]), files=tuple(files.get(r[0], ())), overrides=tuple(overrides.get(r[0], ())),
-        ) for r in rows]
+        return self._build(rows)
 
     def get_check(self, check_id: int) -> CheckRecord:
         found = self._records("WHERE id = ?", (int(check_id),))
@@ -522,9 +666,12 @@ class EvidenceStore:
         found = self._records("", (), limit=1, newest_first=True)
         return found[0] if found else None
 
-    def history(self, *, since: str | None = None, statuses: Iterable[str] = (), order_id: str | None = None,
-                limit: int | None = None) -> list[CheckRecord]:
-        """Recorded checks, oldest first. ``since``: UTC text as :func:`parse_since` gives."""
+    def iter_history(self, *, since: str | None = None, statuses: Iterable[str] = (), order_id: str | None = None,
+                     limit: int | None = None) -> Iterator[CheckRecord]:
+        """Recorded checks, oldest first, read :data:`BATCH` at a time (any number of checks in flat memory).
+
+        ``since``: UTC text as :func:`parse_since` gives; ``limit``: only the newest ``limit``.
+        """
         where, args = [], []
         if since:
             where.append("checked_at >= ?")
@@ -536,11 +683,112 @@ class EvidenceStore:
         if order_id is not None:
             where.append("order_id = ?")
             args.append(order_id)
-        clause = ("WHERE " + " AND ".join(where)) if where else ""
-        if limit:  # the newest ``limit``, still listed oldest first
-            return list(reversed(self._records(clause, tuple(args), limit=limit, newest_first=True)))
-        return self._records(clause, tuple(args))
+        if limit:  # the newest ``limit``: start after the id just before them
+            clause = ("WHERE " + " AND ".join(where)) if where else ""
+            with self._lock:
+                ids = self._conn.execute(f"SELECT id FROM checks {clause} ORDER BY id DESC LIMIT 1 OFFSET ?",
+                                         (*args, int(limit))).fetchone()
+            if ids is not None:
+                where.append("id > ?")
+                args.append(ids[0])
+        last = 0
+        while True:
+            clause = "WHERE " + " AND ".join(where + ["id > ?"])
+            with self._lock:
+                rows = self._conn.execute(f"SELECT {self._COLUMNS} FROM checks {clause} ORDER BY id LIMIT ?",
+                                          (*args, last, self.BATCH)).fetchall()
+            if not rows:
+                return
+            yield from self._build(rows)
+            last = rows[-1][0]
+
+    def history(self, **filters) -> list[CheckRecord]:
+        """:meth:`iter_history` as a list (for a few checks; stream a long history instead)."""
+        return list(self.iter_history(**filters))
 
     def count(self) -> int:
         with self._lock:
             return self._conn.execute("SELECT count(*) FROM checks").fetchone()[0]
+
+    # -- verifying the chain -----------------------------------------------------------
+    def _chain_rows(self, conn: sqlite3.Connection) -> Iterator[chain.ChainRow]:
+        """Every check and override in chain order (rows outside the chain first), hashed again, streamed."""
+        def rows(table: str):
+            cur = conn.execute(f"SELECT * FROM {table} ORDER BY chain_seq, id")
+            names = [d[0] for d in cur.description]
+            for values in cur:
+                row = dict(zip(names, values))
+                files = []
+                if table == "checks":
+                    fc = conn.execute("SELECT * FROM check_files WHERE check_id = ? ORDER BY role, position",
+                                      (row["id"],))
+                    fnames = [d[0] for d in fc.description]
+                    files = [dict(zip(fnames, f)) for f in fc.fetchall()]
+                what = (f"check #{row['id']} (order {row.get('order_id')})" if table == "checks"
+                        else f"override #{row['id']} (of check #{row.get('check_id')})")
+                yield chain.ChainRow(table, row["id"], row.get("chain_seq"), row.get("prev_hash"),
+                                     row.get("row_hash"), row.get("row_sig"), chain.row_hash(table, row, files), what)
+
+        def key(r: chain.ChainRow):
+            return (-1 if r.seq is None else r.seq, r.table, r.id)
+
+        return heapq.merge(rows("checks"), rows("overrides"), key=key)
+
+    def verify_chain(self, *, public_key=None, require_signatures: bool = False) -> chain.ChainReport:
+        """Hash every check and override again and walk the chain; the report names each break.
+
+        ``public_key`` (an Ed25519 public key): also check every row signature with it, and with
+        ``require_signatures`` count an unsigned row as a problem. Besides the chain, the ids
+        SQLite handed out are compared with the rows left: deleting the newest checks (which
+        leaves a shorter valid chain) is found there, unless that was edited too.
+        """
+        verify = None
+        if public_key is not None:
+            def verify(digest: str, sig: str) -> bool:
+                return verify_signature(public_key, chain.signed_bytes(digest), sig)
+        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+        try:
+            conn.execute("BEGIN")  # one snapshot: rows another station adds meanwhile are not half seen
+            report = chain.verify_rows(self._chain_rows(conn), verify_sig=verify,
+                                       require_signatures=require_signatures)
+            tail = []
+            for table, what in (("checks", "check"), ("overrides", "override")):
+                handed = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (table,)).fetchone()
+                newest = conn.execute(f"SELECT max(id) FROM {table}").fetchone()[0] or 0
+                if handed and handed[0] > newest:
+                    tail.append(f"{what}s #{newest + 1} to #{handed[0]} were recorded and then deleted "
+                                f"(the database handed out {what} ids up to #{handed[0]})")
+            conn.execute("COMMIT")
+        except sqlite3.DatabaseError as e:
+            raise EvidenceError(f"{self.path} cannot be read to verify it ({e})") from None
+        finally:
+            conn.close()
+        if tail:
+            report = dataclasses.replace(report, problems=report.problems + tuple(tail))
+        return report
+
+    # -- photo hashes ----------------------------------------------------------------------
+    def photo_signatures(self, *, after_check: int = 0, exclude_order: str | None = None,
+                         batch: int = 5000) -> Iterator[tuple[int, int, str, str, bytes]]:
+        """(check_id, position, order_id, sha256, signature bytes) of every judged photo after
+        ``after_check``, oldest first, streamed (for :class:`~packcheck.apps.duplicates.PhotoHistory`)."""
+        last = after_check
+        while True:
+            with self._lock:
+                rows = self._conn.execute(
+                    "SELECT check_id, position, order_id, sha256, signature FROM photo_hashes"
+                    " WHERE check_id > ? ORDER BY check_id, position LIMIT ?", (last, batch)).fetchall()
+            if not rows:
+                return
+            for r in rows:
+                if r[2] != exclude_order:
+                    yield r
+            last = rows[-1][0]
+            if len(rows) < batch:
+                return
+
+    def checks_with_photo(self, sha256: str) -> list[tuple[int, str]]:
+        """(check id, order id) of every check that judged the photo with this SHA-256 (indexed)."""
+        with self._lock:
+            return [tuple(r) for r in self._conn.execute(
+                "SELECT check_id, order_id FROM photo_hashes WHERE sha256 = ? ORDER BY check_id", (sha256,))]
