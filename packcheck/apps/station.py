@@ -38,6 +38,7 @@ from ..core.imaging import jpeg_end
 from ..core.verdict import Status, Verdict, error_verdict
 from ..errors import CameraError, ImageMissing, ImageStillWriting, UnknownOrder
 from .checker import Checker
+from .duplicates import PhotoHistory, with_checks
 from .evidence.store import CheckRecord, EvidenceStore, OverrideRecord, PhotoInput
 
 log = logging.getLogger(__name__)
@@ -449,6 +450,9 @@ class Station:
         self._overridden: set[int] = set()
         self._latest_by_order: dict[str, CheckRecord] = {}
         self._summary = Summary()
+        # photo_reused: every photo this evidence store kept, whichever station took it.
+        self._history = PhotoHistory(lambda after: store.photo_signatures(after_check=after), store.photo_bytes,
+                                     checker.thresholds.duplicates)
 
     # -- the loop body -----------------------------------------------------------------
     def handle(self, line: str) -> Outcome:
@@ -504,6 +508,7 @@ class Station:
                         and any(self.source.changed(p) for p in photos)):
                     break
                 log.info("photo %s changed after it was read; reading it again", ", ".join(p.name for p in photos))
+        verdict, signatures = self._reuse(order_id, verdict)
         t = time.perf_counter()
         listings = {sku: self.checker.catalogue.items[sku].listing_images
                     for sku in dict.fromkeys(order.skus) if sku in self.checker.catalogue.items}
@@ -517,7 +522,8 @@ class Station:
             extra["wait_photo_s"] = round(timings["wait_photo"], 4)
         record = self.store.record_check(
             verdict, photos=[PhotoInput(p.data, p.name) for p in photos], listing_images=listings,
-            station=self.station or order.station, operator=self.operator, session=self.session, extra=extra)
+            station=self.station or order.station, operator=self.operator, session=self.session, extra=extra,
+            photo_signatures=signatures)
         done = time.perf_counter()
         timings["evidence"] = done - t
         if photos:
@@ -526,6 +532,19 @@ class Station:
         self._note(record)
         return Outcome("check", verdict.message, verdict=verdict, record=record,
                        photo=", ".join(p.name for p in photos) or None, timings=tuple(timings.items()))
+
+    def _reuse(self, order_id: str, verdict: Verdict) -> tuple[Verdict, list]:
+        """``photo_reused`` when a judged photo repeats another order's in the evidence store; and each
+        photo's signature, to keep with the check."""
+        found, signatures = [], []
+        for sha in verdict.photos:
+            got = self.checker.copies.recent(sha)
+            signatures.append(got[0] if got else None)
+            if got is not None:
+                hit = self._history.reuse(order_id, sha, *got)
+                if hit is not None:
+                    found.append(hit)
+        return with_checks(verdict, found), signatures
 
     def _ordered_colours(self, skus) -> dict[str, list[float]]:
         index = self.checker.index

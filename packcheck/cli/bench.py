@@ -223,3 +223,38 @@ def scenes(out_dir, products, variants, photos, seed):
                                photos_per_class=photos, seed=seed)
     click.echo(f"wrote {path} ({products * variants} classes, {products * variants * photos} photos) "
                f"in {time.perf_counter() - t:.0f} s")
+
+
+@bench.command("duplicates", context_settings=CONTEXT)
+@click.option("--manifest", "manifests", multiple=True, required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="manifest.csv (class_id,class_name,coarse_class,kind,path); repeatable.")
+@click.option("--same-bench", default=36, show_default=True, type=click.IntRange(min=0),
+              help="Generated products photographed several times at one station each (0: none).")
+@click.option("--shots", default=3, show_default=True, type=click.IntRange(min=2),
+              help="Photos per product at its station.")
+@click.option("--copies", default=120, show_default=True, type=click.IntRange(min=1),
+              help="Photos and listing images copied per kind of copy.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the copies and the generated scenes.")
+@click.option("--thresholds", "thresholds_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Thresholds TOML (default: the shipped one).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the results here.")
+@handle_errors
+def duplicates(manifests, same_bench, shots, copies, seed, thresholds_path, json_out):
+    """photo_reused and photo_is_listing: false rate on genuine photos, detection rate on copies.
+
+    Genuine: every pair of photos of one class (pairs of two 'reference' images
+    apart), generated photos of one product at one bench, every photo against its
+    own listing image. Copies: re-encoded (JPEG 50-95), resized (0.5x-1.5x),
+    cropped (up to 10%), all three, and listing images photographed on a screen.
+
+    \b
+    Example:
+        packcheck bench duplicates --manifest ../shared/realdata/grocerystore/manifest.csv \\
+            --manifest ../shared/realdata/grocerystore/manifest_reference.csv --manifest scenes/manifest.csv
+    """
+    from ..tooling.bench.duplicates import format_report, run
+
+    report = run(list(manifests), same_bench=same_bench, shots=shots, copies=copies, seed=seed,
+                 thresholds_path=thresholds_path, progress=progress_line)
+    emit(format_report(report), report, json_out)

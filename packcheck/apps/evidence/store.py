@@ -787,6 +787,16 @@ class EvidenceStore:
             if len(rows) < batch:
                 return
 
+    def photo_bytes(self, check_id: int, position: int) -> bytes:
+        """The stored bytes of a check's photo (checked against their SHA-256)."""
+        with self._lock:
+            row = self._conn.execute("SELECT role, position, sku, sha256, ext, size, source FROM check_files"
+                                     " WHERE check_id = ? AND role = 'photo' AND position = ?",
+                                     (check_id, position)).fetchone()
+        if row is None:
+            raise EvidenceError(f"check #{check_id} has no photo {position}")
+        return self.read_blob(StoredFile(*row))
+
     def checks_with_photo(self, sha256: str) -> list[tuple[int, str]]:
         """(check id, order id) of every check that judged the photo with this SHA-256 (indexed)."""
         with self._lock:

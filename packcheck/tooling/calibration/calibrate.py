@@ -854,6 +854,7 @@ def thresholds_document(cal: Calibration) -> dict:
                     "min_side_px": b.min_side_px},
         "count": {"review_short_by": b.count_review_short_by, "flag_short_by": b.count_flag_short_by},
         "locate": {f.name: getattr(b.locate, f.name) for f in dataclasses.fields(b.locate)},
+        "duplicates": {f.name: getattr(b.duplicates, f.name) for f in dataclasses.fields(b.duplicates)},
         "provenance": prov,
     }
 
