@@ -477,3 +477,11 @@ def test_history_streams_its_rows(store, monkeypatch):
     assert [line.split()[0] for line in r.stdout.splitlines()[1:-1]] == ["1", "4", "7"]
     assert r.stdout.splitlines()[-1] == "3 checks"
     assert json.loads(CliRunner().invoke(cli, ["history", "--db", str(store.path), "--json", "--order", "x"]).stdout) == []
+
+
+@pytest.mark.parametrize("args", [["keys"], ["keys", "init"], ["keys", "export"], ["bench", "duplicates"]])
+def test_the_new_commands_have_help_with_an_example(args):
+    for flag in ("-h", "--help"):
+        result = CliRunner().invoke(cli, [*args, flag])
+        assert result.exit_code == 0
+        assert "Example" in result.output and f"packcheck {' '.join(args)} " in result.output

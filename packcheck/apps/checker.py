@@ -119,7 +119,7 @@ class Checker:
         verdict_checks, match_t = self.judge(order, fps)
         timings["match"] = match_t
         t = time.perf_counter()
-        verdict_checks += self.copies.listing_checks(order, images)  # photo_is_listing: apps/duplicates.py
+        verdict_checks += self.copies.listing_checks(order, images, fps)  # photo_is_listing: apps/duplicates.py
         timings["copies"] = time.perf_counter() - t
         return combine(order.order_id, verdict_checks, thresholds_version=th.version,
                        photos=[im.sha256 for im in images], photo_paths=names, timings=tuple(timings.items()),

@@ -23,6 +23,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from ..core import duplicates as dup
+from ..core.fingerprint import square_crop_box
 from ..core.imaging import LoadedImage, load_image
 from ..core.locate import listing_mask
 from ..core.records import Catalogue, Order
@@ -36,6 +37,30 @@ log = logging.getLogger(__name__)
 RECENT_PHOTOS = 16
 
 
+def product_frame(image: LoadedImage, fp) -> dup.Frame:
+    """A photo's :class:`~packcheck.core.duplicates.Frame` for the listing comparison, with the keypoints
+    its fingerprint found on the located product (where ``fingerprint_photo`` detects them)."""
+    loc = fp.location
+    box = square_crop_box(image.rgb.shape, loc.bbox) if loc.found else (0, 0, *fp.work_size)
+    return dup.frame_with(image.rgb, fp.keypoints, box)
+
+
+class RecentPhoto:
+    """A photo judged lately: its signature, and its whole-frame :class:`~packcheck.core.duplicates.Frame`
+    computed only when a reuse candidate needs it (a keypoint detection: most photos never need it)."""
+
+    def __init__(self, signature: dup.PhotoSignature, rgb: np.ndarray):
+        self.signature = signature
+        self._rgb = rgb
+        self._frame: dup.Frame | None = None
+
+    @property
+    def frame(self) -> dup.Frame:
+        if self._frame is None:
+            self._frame = dup.frame_of(self._rgb)
+        return self._frame
+
+
 class CopyFinder:
     """The listing check of one order, and what it computed about the photos, kept for the reuse check."""
 
@@ -43,7 +68,7 @@ class CopyFinder:
         self.catalogue = catalogue
         self.limits = limits
         self._listings: dict[tuple[str, int, int], dup.Frame | None] = {}
-        self._recent: OrderedDict[str, tuple[dup.PhotoSignature, dup.Frame]] = OrderedDict()
+        self._recent: OrderedDict[str, RecentPhoto] = OrderedDict()
 
     def _listing_frame(self, path: Path) -> dup.Frame | None:
         try:
@@ -62,28 +87,32 @@ class CopyFinder:
                 self._listings[key] = dup.frame_of(image.rgb, bg)
         return self._listings[key]
 
-    def photo(self, image: LoadedImage) -> tuple[dup.PhotoSignature, dup.Frame]:
-        """The signature and frame of a judged photo (computed once, kept for :meth:`recent`)."""
+    def remember(self, image: LoadedImage) -> dup.PhotoSignature:
+        """A judged photo's signature, kept with its pixels for :meth:`recent` (the last few photos)."""
         got = self._recent.get(image.sha256)
         if got is None:
-            got = (dup.photo_signature(image.rgb), dup.frame_of(image.rgb))
-            self._recent[image.sha256] = got
+            got = self._recent[image.sha256] = RecentPhoto(dup.photo_signature(image.rgb), image.rgb)
             while len(self._recent) > RECENT_PHOTOS:
                 self._recent.popitem(last=False)
-        return got
+        return got.signature
 
-    def recent(self, sha256: str) -> tuple[dup.PhotoSignature, dup.Frame] | None:
-        """What :meth:`photo` computed for the photo with this SHA-256, if it was judged lately."""
+    def recent(self, sha256: str) -> "RecentPhoto | None":
+        """The photo with this SHA-256, if it was judged lately: its signature, and its frame on demand."""
         return self._recent.get(sha256)
 
-    def listing_checks(self, order: Order, images: Sequence[LoadedImage]) -> list[CheckResult]:
-        """``photo_is_listing`` for each photo that is one of the ordered SKUs' listing images (or a
-        sibling's); nothing when none is."""
+    def listing_checks(self, order: Order, images: Sequence[LoadedImage], fps: Sequence) -> list[CheckResult]:
+        """``photo_is_listing`` for each photo that is one of the ordered SKUs' listing images; nothing
+        when none is. ``fps``: the photos' fingerprints, whose keypoints (detected on the located
+        product) are reused, so the check costs no second keypoint detection."""
         out = []
-        skus = list(dict.fromkeys(s for sku in order.skus if sku in self.catalogue.items
-                                  for s in (sku, *self.catalogue.siblings(sku))))
-        for image in images:
-            _, frame = self.photo(image)
+        # The ordered SKUs' own listings: a sibling's listing passed off as the photo is already a
+        # wrong variant.
+        skus = [sku for sku in dict.fromkeys(order.skus) if sku in self.catalogue.items]
+        for image, fp in zip(images, fps):
+            self.remember(image)
+            if not skus or not len(fp.keypoints):
+                continue
+            frame = product_frame(image, fp)
             for sku in skus:
                 hit = next((r for r in (self._compare(frame, sku, p)
                                         for p in self.catalogue.items[sku].listing_images) if r), None)
@@ -144,8 +173,9 @@ class PhotoHistory:
     def __len__(self) -> int:
         return len(self._rows)
 
-    def reuse(self, order_id: str, sha256: str, sig: dup.PhotoSignature, frame: dup.Frame) -> CheckResult | None:
+    def reuse(self, order_id: str, sha256: str, photo: RecentPhoto) -> CheckResult | None:
         """``photo_reused`` naming the other order whose photo this one repeats; None when it repeats none."""
+        sig = photo.signature
         self.refresh()
         if not self._rows:
             return None
@@ -162,7 +192,7 @@ class PhotoHistory:
             except Exception as e:  # noqa: BLE001 - a missing or damaged stored photo is not this order's fault
                 log.warning("photo of check #%s not compared for reuse: %s", check_id, e)
                 continue
-            c = dup.compare_frames(frame, dup.frame_of(stored.rgb), self.limits)
+            c = dup.compare_frames(photo.frame, dup.frame_of(stored.rgb), self.limits)
             if c is not None and dup.is_reuse(c, self.limits):
                 return dup.reuse_result(other, f"check #{check_id}", c, distance=int(distances[i]))
         return None

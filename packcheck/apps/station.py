@@ -508,7 +508,9 @@ class Station:
                         and any(self.source.changed(p) for p in photos)):
                     break
                 log.info("photo %s changed after it was read; reading it again", ", ".join(p.name for p in photos))
+        t = time.perf_counter()
         verdict, signatures = self._reuse(order_id, verdict)
+        timings["reuse"] = time.perf_counter() - t
         t = time.perf_counter()
         listings = {sku: self.checker.catalogue.items[sku].listing_images
                     for sku in dict.fromkeys(order.skus) if sku in self.checker.catalogue.items}
@@ -539,9 +541,9 @@ class Station:
         found, signatures = [], []
         for sha in verdict.photos:
             got = self.checker.copies.recent(sha)
-            signatures.append(got[0] if got else None)
+            signatures.append(got.signature if got else None)
             if got is not None:
-                hit = self._history.reuse(order_id, sha, *got)
+                hit = self._history.reuse(order_id, sha, got)
                 if hit is not None:
                     found.append(hit)
         return with_checks(verdict, found), signatures

@@ -32,6 +32,7 @@ measures the rates they give.
 """
 from __future__ import annotations
 
+import dataclasses
 import struct
 from dataclasses import dataclass
 
@@ -46,6 +47,8 @@ from .verdict import CheckResult, Status
 #: Centre crops (share of each side) the signature hashes besides the whole frame: a photo
 #: cropped by up to 10% lines up with one of them.
 CROPS = (1.0, 0.9, 0.8)
+#: Long side (px) the hashes' crops are taken from.
+HASH_SIDE_PX = 128
 #: Long side (px) of the grey copy that geometry and pixel comparisons use.
 FRAME_SIDE_PX = 400
 #: Pixel comparison grid: the common frame is cut into this many tiles on its long side.
@@ -103,6 +106,10 @@ def photo_signature(rgb: np.ndarray) -> PhotoSignature:
     >>> len(sig.phash), hash_distance(sig, sig)
     (3, 0)
     """
+    h, w = rgb.shape[:2]
+    s = min(1.0, HASH_SIDE_PX / max(h, w))
+    if s < 1.0:  # one shrink, then the crops: the hashes need 32 px, not the whole working copy
+        rgb = cv2.resize(rgb, (max(8, round(w * s)), max(8, round(h * s))), interpolation=cv2.INTER_AREA)
     grey = hashing.luma(rgb)
     ph, dh = [], []
     h, w = grey.shape
@@ -168,6 +175,22 @@ def frame_of(rgb: np.ndarray, background: np.ndarray | None = None) -> Frame:
     return Frame(grey, keypoints.detect(grey, contrast=KEYPOINT_CONTRAST), bg, chroma)
 
 
+def frame_with(rgb: np.ndarray, points: keypoints.Keypoints, box: tuple[int, int, int, int]) -> Frame:
+    """:class:`Frame` of a photo whose keypoints were already detected inside ``box`` (x0, y0, x1, y1 of
+    ``rgb``), e.g. by the fingerprint: they are moved into the frame's pixels instead of detected again."""
+    h, w = rgb.shape[:2]
+    s = FRAME_SIDE_PX / max(h, w)
+    size = (max(8, round(w * s)), max(8, round(h * s)))
+    grey = cv2.resize(hashing.luma(rgb), size, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    x0, y0, x1, y1 = box
+    if len(points) and points.size[0] > 0:
+        back = (x1 - x0) / points.size[0]
+        moved = ((points.points * back + np.float32([x0, y0])) * s).astype(np.float32)
+    else:
+        moved = np.zeros((0, 2), np.float32)
+    return Frame(grey, keypoints.Keypoints(moved, points.descriptors, size))
+
+
 def _tone_curve(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """A monotone 256-entry curve taking ``src`` grey levels to ``dst``'s (exposure, gamma, white balance
     of a screen or a re-encode): the median ``dst`` per level band, interpolated, made non-decreasing."""
@@ -188,40 +211,50 @@ def _tone_curve(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return curve.astype(np.float32)
 
 
-def _tiles(shape, valid: np.ndarray):
-    """Tile slices of the frame that lie (mostly) inside ``valid``."""
-    h, w = shape
-    side = max(h, w) / TILES
-    for y0 in np.arange(0, h - side / 2, side):
-        for x0 in np.arange(0, w - side / 2, side):
-            ys, xs = slice(int(y0), int(min(h, y0 + side))), slice(int(x0), int(min(w, x0 + side)))
-            if valid[ys, xs].mean() >= 0.8:
-                yield ys, xs
+def _tile_edges(n: int, side: float) -> np.ndarray:
+    starts = [int(v) for v in np.arange(0, n - side / 2, side)] or [0]
+    return np.array(starts + [min(n, int(starts[-1] + side))])
 
 
 def _tile_agreement(a: np.ndarray, b: np.ndarray, valid: np.ndarray, min_correlation: float,
                     chroma_shift: np.ndarray | None = None, max_chroma: float = 0.0) -> tuple[float, int]:
     """Share of tiles in which ``a`` and ``b`` show the same thing, and how many tiles were compared.
 
-    A tile with texture agrees when its normalised correlation is at least ``min_correlation``
-    (insensitive to glare and vignetting, which shift and scale a tile); a plain tile when the other
-    is plain too.
+    The frame is cut into :data:`TILES` tiles on its long side; a tile at least 80% inside ``valid``
+    is compared. One with texture agrees when its normalised correlation is at least
+    ``min_correlation`` (insensitive to glare and vignetting, which shift and scale a tile); a plain
+    one when the other is plain too; with ``chroma_shift`` ((H, W, 2) Lab a/b difference), a tile
+    whose mean colour moved more than ``max_chroma`` disagrees (a red mug is not the blue one in the
+    same place). Sums per tile come from integral images: no loop over pixels.
     """
-    agree = total = 0
-    flat = FLAT_STD
-    for ys, xs in _tiles(a.shape, valid):
-        v = valid[ys, xs]
-        ta, tb = a[ys, xs][v].astype(np.float32), b[ys, xs][v].astype(np.float32)
-        sa, sb = float(ta.std()), float(tb.std())
-        total += 1
-        if chroma_shift is not None and float(np.abs(chroma_shift[ys, xs][v].mean(axis=0)).sum()) > max_chroma:
-            continue  # another colour: a red mug is not the blue one in the same place
-        if sa < flat or sb < flat:
-            # Plain in both (a screen's glare may lift one's level: the level is not compared).
-            agree += sa < 2 * flat and sb < 2 * flat
-        else:
-            agree += float(((ta - ta.mean()) * (tb - tb.mean())).mean() / (sa * sb)) >= min_correlation
-    return (agree / total if total else 0.0), total
+    h, w = a.shape
+    side = max(h, w) / TILES
+    ys, xs = _tile_edges(h, side), _tile_edges(w, side)
+
+    def sums(x: np.ndarray) -> np.ndarray:
+        s = cv2.integral(np.ascontiguousarray(x, np.float64))
+        return (s[ys[1:, None], xs[None, 1:]] - s[ys[:-1, None], xs[None, 1:]]
+                - s[ys[1:, None], xs[None, :-1]] + s[ys[:-1, None], xs[None, :-1]])
+
+    v = valid.astype(np.float64)
+    a64, b64 = a.astype(np.float64) * v, b.astype(np.float64) * v
+    n = sums(v)
+    area = (ys[1:] - ys[:-1])[:, None] * (xs[1:] - xs[:-1])[None, :]
+    use = n >= 0.8 * area
+    n = np.maximum(n, 1)
+    ma, mb = sums(a64) / n, sums(b64) / n
+    va = np.maximum(sums(a64 * a) / n - ma ** 2, 0)
+    vb = np.maximum(sums(b64 * b) / n - mb ** 2, 0)
+    cov = sums(a64 * b) / n - ma * mb
+    sa, sb = np.sqrt(va), np.sqrt(vb)
+    flat = (sa < FLAT_STD) | (sb < FLAT_STD)
+    agree = np.where(flat, (sa < 2 * FLAT_STD) & (sb < 2 * FLAT_STD),
+                     cov / np.maximum(sa * sb, 1e-9) >= min_correlation)
+    if chroma_shift is not None:
+        moved = sum(np.abs(sums(chroma_shift[..., k] * v) / n) for k in range(chroma_shift.shape[2]))
+        agree &= moved <= max_chroma
+    total = int(use.sum())
+    return (float(agree[use].sum()) / total if total else 0.0), total
 
 
 @dataclass(frozen=True)
@@ -257,12 +290,19 @@ def compare_frames(query: Frame, other: Frame, limits: DuplicateLimits) -> Compa
         return None
     H, src, dst, inlier = found
     h, w = query.grey.shape
+    coverage = _coverage(dst, inlier, (w, h))
+    if other.background is not None:
+        # A listing: where its frame falls decides most photos without a pixel compared (the frame
+        # reaches far past the photo, or the bench continues past it). Only then the costly part.
+        geometry = Comparison(int(inlier.sum()), coverage, 1.0, 0, 1.0, 1.0, _frame_edge(query.grey, other.grey.shape, H),
+                              frame_visible=_visible(other.grey.shape, H, (w, h)))
+        if not is_listing_copy(geometry, limits):
+            return dataclasses.replace(geometry, agreement=0.0, background_agreement=0.0, background_share=0.0)
     warped = cv2.warpPerspective(other.grey, H, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
     valid = cv2.warpPerspective(np.full(other.grey.shape, 255, np.uint8), H, (w, h), flags=cv2.INTER_NEAREST) > 0
     valid = cv2.erode(valid.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
     if valid.sum() < 64:
         return None
-    coverage = _coverage(dst, inlier, (w, h))
     if other.background is None:
         fitted = _tone_curve(warped[valid], query.grey[valid])[warped]
         shift = None
@@ -279,6 +319,12 @@ def compare_frames(query: Frame, other: Frame, limits: DuplicateLimits) -> Compa
     # The background is judged away from its edges (the product's outline, the frame's border), where
     # any picture has a gradient.
     bg = cv2.erode(bg.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    cheap = Comparison(int(inlier.sum()), coverage, 1.0, 0, 1.0, float(bg.mean()),
+                       _frame_edge(query.grey, other.grey.shape, H), frame_visible=_visible(other.grey.shape, H, (w, h)))
+    if not is_listing_copy(cheap, limits):
+        # Decided by geometry alone (the frame reaches past the photo, no edge where it ends): the
+        # pixels are not compared (this is most genuine photos, and it is the costly part).
+        return dataclasses.replace(cheap, agreement=0.0, background_agreement=0.0)
     # The tone curve is fitted on the product only, then the listing's background is held against
     # the photo: a screen shows it plain and at the listing's level (glare aside), a bench shows bench.
     fitted = _tone_curve(warped[product] if product.sum() >= 64 else warped[valid],
@@ -288,8 +334,7 @@ def compare_frames(query: Frame, other: Frame, limits: DuplicateLimits) -> Compa
         agreement, tiles = _tile_agreement(fitted, query.grey, valid, limits.tile_min_correlation)
     level = np.abs(fitted - query.grey.astype(np.float32)) <= limits.listing_background_levels
     background = _plain_share(query.grey, bg, limits.plain_max_gradient, level)
-    return Comparison(int(inlier.sum()), coverage, agreement, tiles, background, float(bg.mean()),
-                      _frame_edge(query.grey, other.grey.shape, H), frame_visible=_visible(other.grey.shape, H, (w, h)))
+    return dataclasses.replace(cheap, agreement=agreement, tiles=tiles, background_agreement=background)
 
 
 def _warped_corners(shape, H: np.ndarray) -> np.ndarray:

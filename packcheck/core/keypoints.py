@@ -46,6 +46,15 @@ class Keypoints:
     def __len__(self) -> int:
         return len(self.points)
 
+    @property
+    def root(self) -> np.ndarray:
+        """The RootSIFT descriptors (:func:`root_sift`), computed once per object."""
+        got = self.__dict__.get("_root")
+        if got is None:
+            got = root_sift(self.descriptors)
+            object.__setattr__(self, "_root", got)
+        return got
+
 
 def _detector(contrast: float | None = None):
     key = contrast or 0.0
@@ -154,7 +163,7 @@ def match_homography(src: Keypoints, dst: Keypoints, *, min_inliers: int):
     """
     if len(src) < MIN_MATCHES or len(dst) < 2:
         return None
-    good, nearest = _ratio_matches(root_sift(src.descriptors) @ root_sift(dst.descriptors).T)
+    good, nearest = _ratio_matches(src.root @ dst.root.T)
     if len(good) < max(MIN_MATCHES, min_inliers):
         return None
     a, b = src.points[good], dst.points[nearest]

@@ -38,7 +38,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from ...apps.duplicates import product_frame
 from ...core import duplicates as dup
+from ...core.fingerprint import fingerprint_photo
 from ...core.imaging import load_image
 from ...core.locate import listing_mask
 from ...core.thresholds import DuplicateLimits, load_thresholds
@@ -128,10 +130,18 @@ def screen_photo(listing: np.ndarray, rng: np.random.Generator, room: np.ndarray
 class _Cache:
     """Decoded pictures, their signatures and frames, each computed once."""
 
-    def __init__(self):
+    def __init__(self, locate):
+        self.locate = locate
         self.rgb: dict[Path, np.ndarray] = {}
         self.frames: dict[Path, dup.Frame] = {}
+        self.products: dict[Path, dup.Frame] = {}
         self.sigs: dict[Path, dup.PhotoSignature] = {}
+
+    def product(self, path: Path) -> dup.Frame:
+        """The photo's frame as the checker's listing comparison has it (the fingerprint's keypoints)."""
+        if path not in self.products:
+            self.products[path] = photo_product_frame(load_image(path), self.locate)
+        return self.products[path]
 
     def load(self, path: Path) -> np.ndarray:
         if path not in self.rgb:
@@ -152,6 +162,13 @@ class _Cache:
         if path not in self.sigs:
             self.sigs[path] = dup.photo_signature(self.load(path))
         return self.sigs[path]
+
+
+def photo_product_frame(image, locate) -> dup.Frame:
+    """:func:`~packcheck.apps.duplicates.product_frame` of a photo fingerprinted as the checker does
+    (the embedding, which the comparison does not use, left out)."""
+    fp = fingerprint_photo(image, locate=locate, use_embedding=False)
+    return product_frame(image, fp)
 
 
 def _reused(query_sig, query_frame, other_sig, other_frame, limits: DuplicateLimits) -> tuple[bool, bool]:
@@ -196,9 +213,10 @@ def _encode(rgb: np.ndarray) -> bytes:
 def run(manifests: list[Path], *, same_bench: int = 36, shots: int = 3, copies: int = 120, seed: int = 0,
         thresholds_path: Path | None = None, progress: Callable[[str, int, int], None] | None = None) -> dict:
     """Measure the false and detection rates; returns a JSON-able report."""
-    limits = load_thresholds(thresholds_path).duplicates
+    th = load_thresholds(thresholds_path)
+    limits = th.duplicates
     rng = np.random.default_rng([seed, 0xD0C])
-    cache = _Cache()
+    cache = _Cache(th.locate)
     report: dict = {"limits": limits.__dict__, "sets": {}, "copies": {}}
     t0 = time.perf_counter()
     all_photos: list[Path] = []
@@ -225,7 +243,7 @@ def run(manifests: list[Path], *, same_bench: int = 36, shots: int = 3, copies: 
             for icon in icons:
                 for p in photos:
                     listing_n += 1
-                    listing_hits += _listing(cache.frame(p.path), cache.frame(icon.path, listing=True), limits)
+                    listing_hits += _listing(cache.product(p.path), cache.frame(icon.path, listing=True), limits)
             all_photos += [p.path for p in photos]
             all_listings += [i.path for i in icons]
             # Free the pixels of a finished class (frames and signatures stay, small).
@@ -270,8 +288,8 @@ def run(manifests: list[Path], *, same_bench: int = 36, shots: int = 3, copies: 
         for k, path in enumerate(lpicks):
             rgb = load_image(path, work_side=1000).rgb
             copy = screen_photo(rgb, rng) if kind == "screen" else attack(rgb, kind, rng)
-            copy = load_image(_encode(copy)).rgb
-            hits += _listing(dup.frame_of(copy), cache.frame(path, listing=True), limits)
+            copy = load_image(_encode(copy))
+            hits += _listing(photo_product_frame(copy, th.locate), cache.frame(path, listing=True), limits)
             if progress:
                 progress(f"listing copies ({kind})", k + 1, len(lpicks))
         report["copies"][f"photo_is_listing, {kind}"] = _rate(hits, len(lpicks))
