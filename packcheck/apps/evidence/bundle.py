@@ -104,10 +104,7 @@ SIGNATURE.json       the site's signature over SHA256SUMS and the chain position
 
 def _chain_entry(store: EvidenceStore, table: str, row_id: int, pos) -> dict:
     """A row's chain position and the exact content its hash was taken over."""
-    with store._lock:
-        row, files = store._row(store._conn, table, row_id)
-    return {"table": table, "id": row_id, **pos.to_dict(),
-            "record": json.loads(chain.canonical(table, row, files))}
+    return {"table": table, "id": row_id, **pos.to_dict(), "record": store.chain_record(table, row_id)}
 
 
 def write_bundle(store: EvidenceStore, order_id: str, out: str | os.PathLike, *, signer: Signer) -> Bundle:
@@ -406,18 +403,19 @@ def _verify_against_db(store: EvidenceStore, entries: list[dict], public, proble
         table, rid = e.get("table"), e.get("id")
         if table not in ("checks", "overrides"):
             continue
-        with store._lock:
-            got = store._conn.execute(f"SELECT chain_seq, row_hash, status FROM {table} WHERE id = ?"
-                                      if table == "checks" else
-                                      f"SELECT chain_seq, row_hash, NULL FROM {table} WHERE id = ?",
-                                      (rid,)).fetchone()
         what = f"{table[:-1]} #{rid}"
-        if got is None:
+        try:
+            here = store.chain_record(table, int(rid))
+        except (TypeError, ValueError, EvidenceError):
             problems.append(f"{what} of the bundle is not in the database {store.path}")
-        elif (got[0], got[1]) != (e.get("seq"), e.get("row_hash")):
+            continue
+        row = here.get("row", {})
+        # The database's chain was verified above: a row equal to the bundle's record is the one signed.
+        if here != e.get("record") or row.get("chain_seq") != e.get("seq"):
             recorded = (e.get("record") or {}).get("row", {}).get("status")
             problems.append(f"{what} differs between the bundle and the database"
-                            + (f" (bundle: {recorded}, database: {got[2]})" if got[2] and recorded else ""))
+                            + (f" (bundle: {recorded}, database: {row.get('status')})"
+                               if table == "checks" and recorded else ""))
     return report.rows
 
 

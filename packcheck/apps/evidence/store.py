@@ -424,13 +424,24 @@ class EvidenceStore:
         """Every column of one row (whatever columns the table has now) and, for a check, its files."""
         cur = c.execute(f"SELECT * FROM {table} WHERE id = ?", (row_id,))
         names = [d[0] for d in cur.description]
-        row = dict(zip(names, cur.fetchone()))
+        values = cur.fetchone()
+        if values is None:
+            raise EvidenceError(f"there is no {table[:-1]} #{row_id}")
+        row = dict(zip(names, values))
         files = []
         if table == "checks":
             cur = c.execute("SELECT * FROM check_files WHERE check_id = ? ORDER BY role, position", (row_id,))
             names = [d[0] for d in cur.description]
             files = [dict(zip(names, r)) for r in cur.fetchall()]
         return row, files
+
+    def chain_record(self, table: str, row_id: int) -> dict:
+        """The exact content a row's chain hash was taken over (:func:`chain.canonical`), as JSON data."""
+        if table not in ("checks", "overrides"):
+            raise ValueError(f"no chain in table {table!r}")
+        with self._lock:
+            row, files = self._row(self._conn, table, row_id)
+        return json.loads(chain.canonical(table, row, files))
 
     def _seal(self, c: sqlite3.Connection, table: str, row_id: int, seq: int, prev: str,
               signer: Signer | None) -> None:
@@ -746,7 +757,7 @@ class EvidenceStore:
         if public_key is not None:
             def verify(digest: str, sig: str) -> bool:
                 return verify_signature(public_key, chain.signed_bytes(digest), sig)
-        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+        conn = sqlite3.connect(self.path.resolve().as_uri() + "?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
         try:
             conn.execute("BEGIN")  # one snapshot: rows another station adds meanwhile are not half seen
             report = chain.verify_rows(self._chain_rows(conn), verify_sig=verify,
