@@ -266,3 +266,19 @@ def test_the_audit_marks_both_orders_of_a_reused_photo(demo, tmp_path):
     assert extras and all(e["photo_hashes"] and all(len(h) == 6 for h in e["photo_hashes"]) for e in extras)
 
 
+
+
+def test_the_listing_image_dropped_in_the_station_inbox_is_recorded_as_flag(demo, tmp_path):
+    """#14: the listing image dropped into the station inbox was recorded as PASS."""
+    from packcheck.apps.checker import Checker
+    from packcheck.apps.evidence.store import EvidenceStore
+    from packcheck.apps.station import FolderSource, Station
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    listing = _ordered_listing(demo, "ORD-1001")
+    (inbox / "ORD-1001.jpg").write_bytes(listing.read_bytes())
+    with EvidenceStore.open(tmp_path / "evidence.sqlite") as store:
+        out = Station(Checker.open(demo), store, FolderSource(inbox), timeout_s=5).handle("ORD-1001")
+        assert out.record.status is Status.FLAG and "photo_is_listing" in out.record.reasons
+        assert store.get_check(out.record.id).verdict["checks"][-1]["check"] == "is_listing"

@@ -318,7 +318,7 @@ def compare_frames(query: Frame, other: Frame, limits: DuplicateLimits) -> Compa
     product = valid & ~bg
     # The background is judged away from its edges (the product's outline, the frame's border), where
     # any picture has a gradient.
-    bg = cv2.erode(bg.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    bg = cv2.erode(bg.astype(np.uint8), np.ones((11, 11), np.uint8)) > 0
     cheap = Comparison(int(inlier.sum()), coverage, 1.0, 0, 1.0, float(bg.mean()),
                        _frame_edge(query.grey, other.grey.shape, H), frame_visible=_visible(other.grey.shape, H, (w, h)))
     if not is_listing_copy(cheap, limits):
@@ -332,7 +332,9 @@ def compare_frames(query: Frame, other: Frame, limits: DuplicateLimits) -> Compa
     agreement, tiles = _tile_agreement(fitted, query.grey, product, limits.tile_min_correlation)
     if tiles == 0:  # a product too small for a tile of its own: the whole common frame
         agreement, tiles = _tile_agreement(fitted, query.grey, valid, limits.tile_min_correlation)
-    level = np.abs(fitted - query.grey.astype(np.float32)) <= limits.listing_background_levels
+    # One-sided: a screen shows the listing's white at least as bright as the product's brightest
+    # tone (the curve stops there; glare only brightens it); a dark mat or bench is darker.
+    level = query.grey.astype(np.float32) >= fitted - limits.listing_background_levels
     background = _plain_share(query.grey, bg, limits.plain_max_gradient, level)
     return dataclasses.replace(cheap, agreement=agreement, tiles=tiles, background_agreement=background)
 
@@ -355,11 +357,13 @@ def _visible(listing_shape, H: np.ndarray, size: tuple[int, int]) -> float:
 
 
 def _plain_share(photo: np.ndarray, where: np.ndarray, max_gradient: float, level: np.ndarray) -> float:
-    """Share of ``where`` the photo shows as the listing does: plain (local gradient, 3x3 morphological
-    averaged over 5x5, at most ``max_gradient``: a screen's white, not a bench) and at its level."""
+    """Share of ``where`` the photo shows as the listing does: plain (local gradient of the photo smoothed
+    at 2 px, 3x3 morphological averaged over 5x5, at most ``max_gradient``: a screen's white, not a
+    bench) and at its level (``level``)."""
     if not where.any():
         return 0.0
-    grad = cv2.morphologyEx(photo, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
+    # Smoothed first: a screen's moire and the sensor's noise are finer than a bench's grain and edges.
+    grad = cv2.morphologyEx(cv2.GaussianBlur(photo, (0, 0), 2.0), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
     local = cv2.blur(grad.astype(np.float32), (5, 5))
     return float(((local <= max_gradient) & level)[where].mean())
 

@@ -90,8 +90,9 @@ HAND_SET = {
                                          "from the printed product itself: not judged",
     "duplicates.listing_min_background_agreement": "a screen shows the listing's background as the listing "
                                                    "does; a bench around a real product does not",
-    "duplicates.listing_background_levels": "a screen's white, toned like the product, is within it even under "
-                                            "glare; a dark mat or a coloured bench is not",
+    "duplicates.listing_background_levels": "a screen's white is at most this darker than the product's "
+                                            "brightest tone (glare only brightens it); a dark mat or bench is "
+                                            "darker",
     "duplicates.listing_min_visible": "a copy cropped by up to 10% a side keeps 81% of the listing's frame; a real "
                                       "product photographed larger than in the listing puts its frame far "
                                       "outside the photo",
@@ -137,7 +138,7 @@ class DuplicateLimits:
     listing_min_agreement: float  # share of tiles that agree after warping the listing onto the photo
     listing_min_background: float  # share of the photo the listing's background must cover to be judged
     listing_min_background_agreement: float  # share of that background the photo shows as the listing does
-    listing_background_levels: float  # ... plain and within this many grey levels of the listing's, toned
+    listing_background_levels: float  # ... plain and at most this many grey levels darker than the listing's, toned
     listing_min_visible: float  # share of the listing's frame that must lie inside the photo
     listing_min_frame_edge: float  # contrast (0..255) where the listing's frame ends inside the photo
 
