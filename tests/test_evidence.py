@@ -168,7 +168,7 @@ def test_wal_and_full_sync(store):
     c = sqlite3.connect(store.path)
     assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     c.close()
-    assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
 
 
 # ---------------------------------------------------------------- bundles

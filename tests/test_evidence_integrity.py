@@ -226,9 +226,10 @@ def test_a_schema_1_database_is_upgraded_and_its_rows_chained(tmp_path):
     """An evidence database of the previous release opens: its rows join the chain (unsigned) in time order."""
     db = tmp_path / "old.sqlite"
     from packcheck.apps.evidence import store as store_mod
+    from packcheck.apps.evidence.backends import SqliteBackend
 
     conn = sqlite3.connect(db)
-    conn.executescript(store_mod._SCHEMA + "PRAGMA user_version = 1;")
+    conn.executescript(SqliteBackend.ddl(store_mod._SCHEMA) + "PRAGMA user_version = 1;")
     conn.execute("INSERT INTO checks (order_id, checked_at, status, reasons, message, thresholds_version, photo_sha256,"
                  " verdict_json, extra_json) VALUES ('O1', '2026-01-01T00:00:00.000Z', 'FLAG', '[]', 'x', 't', '[]',"
                  " '{}', '{}')")

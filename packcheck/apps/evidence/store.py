@@ -29,9 +29,6 @@ import json
 import logging
 import os
 import re
-import sqlite3
-import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,23 +37,24 @@ from typing import Iterable, Iterator, Mapping, Sequence
 from ...core.verdict import Status, Verdict
 from ...errors import PackcheckError
 from ...util.fsio import TEMP_PREFIX, atomic_write, sweep_temp_files
-from ...util.sqlite import transaction
 from . import chain
+from .backends import DatabaseUnavailable, SqliteBackend, is_url, open_backend
 from .keys import Signer, verify_signature
 
 log = logging.getLogger(__name__)
 
 #: Bumped when the tables change (a step is added to :data:`_MIGRATIONS`); a database from a newer
 #: packcheck is refused, an older one is upgraded when opened.
-SCHEMA_VERSION = 2
-#: How long a writer waits for another process's transaction before giving up.
-BUSY_TIMEOUT_MS = 30_000
-#: Folder, beside the database, holding the content-addressed image files.
+SCHEMA_VERSION = 3
+#: Folder, beside a SQLite database, holding the content-addressed image files (a PostgreSQL store
+#: is given its photo folder: ``--photos-dir`` / ``PACKCHECK_PHOTOS``).
 BLOB_DIR = "photos"
+#: The environment variable naming the photo folder when ``--photos-dir`` is not given.
+PHOTOS_ENV = "PACKCHECK_PHOTOS"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS checks (
-    id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+    id                 {serial},
     order_id           TEXT NOT NULL,
     checked_at         TEXT NOT NULL,   -- UTC, ISO 8601, e.g. 2026-11-26T10:33:51.123Z
     station            TEXT,
@@ -67,26 +65,26 @@ CREATE TABLE IF NOT EXISTS checks (
     message            TEXT NOT NULL,   -- the verdict in plain words
     thresholds_version TEXT NOT NULL,
     photo_sha256       TEXT NOT NULL,   -- JSON list, one per photo judged
-    previous_check_id  INTEGER REFERENCES checks(id),  -- the order's check before this one (rescan)
+    previous_check_id  BIGINT REFERENCES checks(id),  -- the order's check before this one (rescan)
     verdict_json       TEXT NOT NULL,   -- Verdict.to_dict(): every check, score, limit and timing
     extra_json         TEXT NOT NULL    -- station facts: photo file names, colours, stage timings
 );
 CREATE INDEX IF NOT EXISTS checks_by_order ON checks (order_id, id);
 CREATE INDEX IF NOT EXISTS checks_by_time ON checks (checked_at);
 CREATE TABLE IF NOT EXISTS check_files (
-    check_id  INTEGER NOT NULL REFERENCES checks(id),
+    check_id  BIGINT NOT NULL REFERENCES checks(id),
     role      TEXT NOT NULL CHECK (role IN ('photo', 'listing')),
     position  INTEGER NOT NULL,
     sku       TEXT,                     -- listing images: whose listing
     sha256    TEXT NOT NULL,
     ext       TEXT NOT NULL,            -- the file is photos/<sha256[:2]>/<sha256><ext>
-    size      INTEGER NOT NULL,
+    size      BIGINT NOT NULL,
     source    TEXT,                     -- where it came from (photo file name, listing path)
     PRIMARY KEY (check_id, role, position)
 );
 CREATE TABLE IF NOT EXISTS overrides (
-    id            INTEGER PRIMARY KEY AUTOINCREMENT,
-    check_id      INTEGER NOT NULL REFERENCES checks(id),
+    id            {serial},
+    check_id      BIGINT NOT NULL REFERENCES checks(id),
     overridden_at TEXT NOT NULL,
     supervisor    TEXT NOT NULL,
     reason        TEXT NOT NULL,
@@ -97,12 +95,13 @@ CREATE INDEX IF NOT EXISTS overrides_by_check ON overrides (check_id);
 """
 
 #: The schema's later versions, as steps from the one before: a new database runs every step, an
-#: older one the steps it lacks (``PRAGMA user_version`` says which it has). Another backend
-#: (PostgreSQL, #18) applies the same steps.
+#: older one the steps it lacks. SQLite and PostgreSQL run the same steps (:mod:`.backends` turns
+#: ``{serial}`` and ``{bytes}`` into each one's type); each step is noted in ``schema_migrations``
+#: (SQLite also keeps ``PRAGMA user_version``, which older packchecks read).
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     # 2: the evidence chain (see chain.py) on checks and overrides; the photos' perceptual hashes.
     2: tuple(f"ALTER TABLE {table} ADD COLUMN {column}" for table in ("checks", "overrides") for column in (
-        "chain_seq INTEGER",  # place in the one chain of checks and overrides: 1, 2, 3 ...
+        "chain_seq BIGINT",  # place in the one chain of checks and overrides: 1, 2, 3 ...
         "prev_hash TEXT",  # row_hash of the row at chain_seq - 1 (64 zeros for the first)
         "row_hash TEXT",  # SHA-256 of the row's canonical content (chain.canonical)
         "row_sig TEXT",  # the site key's Ed25519 signature of row_hash, base64 (NULL: no key)
@@ -111,16 +110,27 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE UNIQUE INDEX checks_by_chain ON checks (chain_seq)",
         "CREATE UNIQUE INDEX overrides_by_chain ON overrides (chain_seq)",
         """CREATE TABLE photo_hashes (
-            check_id  INTEGER NOT NULL REFERENCES checks(id),
+            check_id  BIGINT NOT NULL REFERENCES checks(id),
             position  INTEGER NOT NULL,          -- as check_files.position of the photo
             order_id  TEXT NOT NULL,
             sha256    TEXT NOT NULL,
-            phash     INTEGER NOT NULL,          -- the whole frame's 64-bit pHash (as a signed integer)
-            signature BLOB NOT NULL,             -- core.duplicates.PhotoSignature.to_bytes()
+            phash     BIGINT NOT NULL,           -- the whole frame's 64-bit pHash (as a signed integer)
+            signature {bytes} NOT NULL,             -- core.duplicates.PhotoSignature.to_bytes()
             PRIMARY KEY (check_id, position)
         )""",
         "CREATE INDEX photo_hashes_by_sha ON photo_hashes (sha256)",
         "CREATE INDEX photo_hashes_by_phash ON photo_hashes (phash)",
+    ),
+    # 3: a shared store (#18): the versions applied, the chain's head (locked by each append; a deleted
+    # tail shows against it), and look-ups by station.
+    3: (
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
+        """CREATE TABLE chain_head (
+            id       INTEGER PRIMARY KEY CHECK (id = 1),
+            seq      BIGINT NOT NULL,            -- chain_seq of the newest row in the chain
+            row_hash TEXT NOT NULL               -- its row_hash
+        )""",
+        "CREATE INDEX checks_by_station ON checks (station, id)",
     ),
 }
 
@@ -300,8 +310,11 @@ def blob_relpath(sha256: str, ext: str) -> str:
 class EvidenceStore:
     """The evidence database and its content-addressed files.
 
-    Open with :meth:`open`; safe to share between threads of one process (a lock
-    serialises use of the connection) and between processes (SQLite locking).
+    Open with :meth:`open`: a SQLite file (one station; photos in ``photos/`` beside it) or a
+    PostgreSQL URL (every station of a warehouse; photos in a shared folder given as
+    ``photos_dir``). Safe to share between threads of one process (a lock serialises use of the
+    connection) and between processes and stations (each append to the evidence chain holds the
+    database's write lock).
 
     Examples
     --------
@@ -316,89 +329,107 @@ class EvidenceStore:
     >>> store.close()
     """
 
-    def __init__(self, path: Path, conn: sqlite3.Connection, signer: Signer | None = None):
-        self.path = path
+    def __init__(self, backend, signer: Signer | None = None, photos_dir: Path | None = None):
+        self._db = backend
+        self.kind = backend.kind
+        self.path: Path | None = backend.path  # the SQLite file (None on PostgreSQL)
+        self.where: str = backend.where  # the file or the URL without its password, for messages
         self.signer = signer
-        self.root = path.parent
-        self.blob_root = self.root / BLOB_DIR
-        self._conn = conn
-        self._lock = threading.RLock()
+        self.root = self.path.parent if self.path is not None else None
+        self.blob_root: Path | None = Path(photos_dir) if photos_dir else (
+            self.root / BLOB_DIR if self.root is not None else None)
+        self._lock = backend.lock
         self._listing_cache: dict[tuple[str, int, int], tuple[str, str, int]] = {}
 
     # -- opening ---------------------------------------------------------------------
     @classmethod
-    def open(cls, path: str | os.PathLike, *, create: bool = True, signer: Signer | None = None) -> "EvidenceStore":
-        """Open (or with ``create=True`` make) the evidence database at ``path``.
+    def open(cls, target: str | os.PathLike, *, create: bool = True, signer: Signer | None = None,
+             photos_dir: str | os.PathLike | None = None, upgrade: bool | None = None) -> "EvidenceStore":
+        """Open (or with ``create=True`` make) the evidence store at ``target``.
 
-        ``signer``: the site key; every row this store appends to the chain is signed with it
-        (without one, rows are chained but unsigned).
+        ``target``: a SQLite file path, or a ``postgresql://USER@HOST/DB`` URL. ``signer``: the site
+        key; every row this store appends to the chain is signed with it (without one, rows are
+        chained but unsigned). ``photos_dir``: the folder of the photos and listing images (default
+        for SQLite: ``photos/`` beside the file; a PostgreSQL store needs it to keep or read files).
+        ``upgrade``: bring an older schema up to date (default: yes for SQLite; for PostgreSQL only
+        when asked, as ``packcheck db upgrade`` does, so stations never migrate a shared database
+        mid-shift).
         """
-        path = Path(path)
-        if path.is_dir():
-            raise EvidenceError(f"{path} is a folder; give the database file, e.g. {path / 'evidence.sqlite'}")
-        if not path.exists():
-            if not create:
-                raise EvidenceError(f"no evidence database at {path}; check the --db path "
-                                    "(packcheck station --db creates one)")
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as e:
-                raise EvidenceError(f"cannot create the folder for {path} ({e.strerror or e})") from None
+        postgres = is_url(target)
+        if not postgres:
+            path = Path(target)
+            if path.is_dir():
+                raise EvidenceError(f"{path} is a folder; give the database file, e.g. {path / 'evidence.sqlite'}")
+            if not path.exists():
+                if not create:
+                    raise EvidenceError(f"no evidence database at {path}; check the --db path "
+                                        "(packcheck station --db creates one)")
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as e:
+                    raise EvidenceError(f"cannot create the folder for {path} ({e.strerror or e})") from None
         try:
-            conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                                   check_same_thread=False)
-        except sqlite3.Error as e:
-            raise EvidenceError(f"cannot open the evidence database {path} ({e})") from None
-        store = cls(path, conn, signer)
+            backend = open_backend(target)
+        except (OSError, *SqliteBackend.errors) as e:
+            raise EvidenceError(f"cannot open the evidence database {target} ({e})") from None
+        store = cls(backend, signer, Path(photos_dir) if photos_dir else None)
         try:
-            store._setup()
-        except sqlite3.DatabaseError as e:
-            conn.close()
-            raise EvidenceError(f"{path} is not a packcheck evidence database or is damaged ({e}); "
+            backend.setup()
+            store._upgrade(allowed=(not postgres) if upgrade is None else upgrade)
+        except backend.errors as e:
+            backend.close()
+            raise EvidenceError(f"{store.where} is not a packcheck evidence database or is damaged ({e}); "
                                 "check the --db path") from None
+        except BaseException:
+            backend.close()
+            raise
         store._sweep_temp_files()
         return store
 
-    def _setup(self) -> None:
-        c = self._conn
-        c.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        # Switching to WAL needs a moment of exclusive access; another process
-        # opening the same new database at the same instant can make it fail once.
-        for attempt in range(50):
-            try:
-                mode = c.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-                break
-            except sqlite3.OperationalError as e:
-                if "locked" not in str(e) or attempt == 49:
-                    raise
-                time.sleep(0.05)
-        if str(mode).lower() != "wal":
-            log.warning("evidence database %s is in %s journal mode, not WAL", self.path, mode)
-        # FULL: a committed check survives a power cut, not only a process crash.
-        c.execute("PRAGMA synchronous = FULL")
-        c.execute("PRAGMA foreign_keys = ON")
-        version = c.execute("PRAGMA user_version").fetchone()[0]
+    def schema_version(self) -> int:
+        with self._lock:
+            return self._db.schema_version()
+
+    def _upgrade(self, *, allowed: bool) -> list[int]:
+        """Run the schema steps this database lacks (all of them on a new one); returns the versions applied."""
+        db = self._db
+        version = db.schema_version()
         if version > SCHEMA_VERSION:
-            raise EvidenceError(f"{self.path} was written by a newer packcheck (schema {version}, "
+            raise EvidenceError(f"{self.where} was written by a newer packcheck (schema {version}, "
                                 f"this one reads {SCHEMA_VERSION}); upgrade packcheck")
-        if version < SCHEMA_VERSION:
-            with self._transaction():
-                # Another process may have upgraded it meanwhile: read the version again inside the lock.
-                version = c.execute("PRAGMA user_version").fetchone()[0]
-                # executescript() would commit on its own; run the statements inside this transaction.
-                steps = [s for s in _SCHEMA.split(";") if s.strip()] if version < 1 else []
-                for statement in steps:
-                    c.execute(statement)
-                for v in range(max(version, 1) + 1, SCHEMA_VERSION + 1):
-                    for statement in _MIGRATIONS[v]:
-                        c.execute(statement)
-                if version == 1:
+        if version == SCHEMA_VERSION:
+            return []
+        if not allowed:
+            raise EvidenceError(f"the evidence database {self.where} has schema {version}, this packcheck needs "
+                                f"{SCHEMA_VERSION}; run once, from one machine: packcheck db upgrade --db URL")
+        applied = []
+        with self._transaction() as c:
+            # Another process may have upgraded it meanwhile: read the version again inside the lock.
+            version = db.schema_version()
+            steps = [s for s in _SCHEMA.split(";") if s.strip()] if version < 1 else []
+            for statement in steps:
+                c.execute(db.ddl(statement))
+            for v in range(max(version, 1) + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[v]:
+                    c.execute(db.ddl(statement))
+                if v == 2 and version == 1:
                     self._chain_legacy_rows(c)
-                c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                if v == 3:
+                    seq, head = self._scan_head(c)
+                    c.execute("INSERT INTO chain_head (id, seq, row_hash) VALUES (1, ?, ?)", (seq, head))
+            now = utc_now()
+            for v in range(version + 1, SCHEMA_VERSION + 1):
+                c.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", (v, now))
+                applied.append(v)
+            db.set_schema_version(SCHEMA_VERSION)
+        return applied
+
+    def upgrade(self) -> list[int]:
+        """``packcheck db upgrade``: bring the schema up to date; returns the versions applied (empty: none)."""
+        return self._upgrade(allowed=True)
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self._db.close()
 
     def __enter__(self) -> "EvidenceStore":
         return self
@@ -407,20 +438,29 @@ class EvidenceStore:
         self.close()
 
     def _transaction(self):
-        """``BEGIN IMMEDIATE`` ... ``COMMIT`` holding this store's thread lock."""
-        return transaction(self._conn, lock=self._lock)
+        """One write transaction holding the database's append lock (and this store's thread lock)."""
+        return self._db.write()
 
     # -- the chain -------------------------------------------------------------------
     @staticmethod
-    def _chain_head(c: sqlite3.Connection) -> tuple[int, str]:
-        """(chain_seq, row_hash) of the newest chained row; (0, GENESIS) before the first."""
+    def _scan_head(c) -> tuple[int, str]:
+        """(chain_seq, row_hash) of the newest chained row, found by scanning; (0, GENESIS) before the first."""
         head = c.execute("SELECT chain_seq, row_hash FROM (SELECT chain_seq, row_hash FROM checks"
                          " WHERE chain_seq IS NOT NULL UNION ALL SELECT chain_seq, row_hash FROM overrides"
-                         " WHERE chain_seq IS NOT NULL) ORDER BY chain_seq DESC LIMIT 1").fetchone()
+                         " WHERE chain_seq IS NOT NULL) AS chained ORDER BY chain_seq DESC LIMIT 1").fetchone()
         return (int(head[0]), head[1] or chain.GENESIS) if head else (0, chain.GENESIS)
 
     @staticmethod
-    def _row(c: sqlite3.Connection, table: str, row_id: int) -> tuple[dict, list[dict]]:
+    def _chain_head(c) -> tuple[int, str]:
+        """(chain_seq, row_hash) the next row links to, from the ``chain_head`` row (inside the write lock)."""
+        head = c.execute("SELECT seq, row_hash FROM chain_head WHERE id = 1").fetchone()
+        if head is None:
+            raise EvidenceError("the evidence database has no chain head row (chain_head was emptied by hand); "
+                                "run packcheck history --verify to see what else changed")
+        return int(head[0]), head[1]
+
+    @staticmethod
+    def _row(c, table: str, row_id: int) -> tuple[dict, list[dict]]:
         """Every column of one row (whatever columns the table has now) and, for a check, its files."""
         cur = c.execute(f"SELECT * FROM {table} WHERE id = ?", (row_id,))
         names = [d[0] for d in cur.description]
@@ -440,20 +480,24 @@ class EvidenceStore:
         if table not in ("checks", "overrides"):
             raise ValueError(f"no chain in table {table!r}")
         with self._lock:
-            row, files = self._row(self._conn, table, row_id)
+            row, files = self._row(self._db, table, row_id)
         return json.loads(chain.canonical(table, row, files))
 
-    def _seal(self, c: sqlite3.Connection, table: str, row_id: int, seq: int, prev: str,
-              signer: Signer | None) -> None:
-        """Hash (and sign) a row just inserted at chain position ``seq``, inside the caller's transaction."""
+    def _seal(self, c, table: str, row_id: int, seq: int, prev: str, signer: Signer | None, *,
+              move_head: bool = True) -> str:
+        """Hash (and sign) a row just inserted at chain position ``seq``, inside the caller's transaction;
+        the chain head moves to it. Returns its hash."""
         row, files = self._row(c, table, row_id)
         if row.get("chain_seq") != seq or row.get("prev_hash") != prev:
             raise ValueError(f"{table} #{row_id} was not inserted at chain position {seq}")
         digest = chain.row_hash(table, row, files)
         sig = signer.sign(chain.signed_bytes(digest)) if signer else None
         c.execute(f"UPDATE {table} SET row_hash = ?, row_sig = ? WHERE id = ?", (digest, sig, row_id))
+        if move_head:
+            c.execute("UPDATE chain_head SET seq = ?, row_hash = ? WHERE id = 1", (seq, digest))
+        return digest
 
-    def _chain_legacy_rows(self, c: sqlite3.Connection) -> None:
+    def _chain_legacy_rows(self, c) -> None:
         """Upgrading a schema-1 database: its rows join the chain (unsigned) in the order they were written."""
         rows = c.execute("SELECT 'checks', id, checked_at FROM checks UNION ALL "
                          "SELECT 'overrides', id, overridden_at FROM overrides ORDER BY 3, 1, 2").fetchall()
@@ -461,21 +505,28 @@ class EvidenceStore:
         for table, row_id, _ in rows:
             seq += 1
             c.execute(f"UPDATE {table} SET chain_seq = ?, prev_hash = ? WHERE id = ?", (seq, prev, row_id))
-            self._seal(c, table, row_id, seq, prev, None)
-            prev = c.execute(f"SELECT row_hash FROM {table} WHERE id = ?", (row_id,)).fetchone()[0]
+            prev = self._seal(c, table, row_id, seq, prev, None, move_head=False)
 
     # -- files -----------------------------------------------------------------------
     def blob_path(self, sha256: str, ext: str) -> Path:
         if not _SHA_RE.match(sha256) or not re.fullmatch(r"\.[a-z0-9]{2,5}", ext):
             raise ValueError(f"not a stored file name: {sha256!r}{ext!r}")
-        return self.root / blob_relpath(sha256, ext)
+        return self._photos() / sha256[:2] / f"{sha256}{ext}"
+
+    def _photos(self) -> Path:
+        if self.blob_root is None:
+            raise EvidenceError(f"the evidence store {self.where} keeps its photos in a shared folder: give it "
+                                f"with --photos-dir DIR (or {PHOTOS_ENV}=DIR)")
+        return self.blob_root
 
     def put_blob(self, data: bytes, *, ext: str | None = None) -> tuple[str, str]:
-        """Keep ``data`` as ``photos/ab/<sha256><ext>``; returns (sha256, ext).
+        """Keep ``data`` as ``<photos folder>/ab/<sha256><ext>``; returns (sha256, ext).
 
-        Written by :func:`~packcheck.util.fsio.atomic_write` without overwriting: a
-        stored file is never replaced, and a crash leaves at most a ``.tmp-*`` file
-        behind (swept when the store is next opened).
+        Written by :func:`~packcheck.util.fsio.atomic_write` without overwriting: a temporary file
+        in the same folder, fsynced, linked to its name, then the folder fsynced. Another station
+        or reader (the folder may be a network mount) never sees a partial file under a stored
+        name, a stored file is never replaced, and a crash leaves at most a ``.tmp-*`` file behind
+        (swept when a store on the machine that wrote it is next opened).
         """
         sha = hashlib.sha256(data).hexdigest()
         ext = ext or sniff_ext(data)
@@ -486,7 +537,7 @@ class EvidenceStore:
 
     def read_blob(self, f: StoredFile) -> bytes:
         """A stored file's bytes, checked against its name."""
-        path = self.root / f.relpath
+        path = self.blob_path(f.sha256, f.ext)
         try:
             data = path.read_bytes()
         except OSError as e:
@@ -501,14 +552,14 @@ class EvidenceStore:
         """Problems with the stored files: missing, damaged, or a stray temporary file. Empty = all good."""
         problems = []
         with self._lock:
-            rows = self._conn.execute("SELECT DISTINCT sha256, ext FROM check_files").fetchall()
+            rows = self._db.execute("SELECT DISTINCT sha256, ext FROM check_files").fetchall()
         for sha, ext in rows:
             p = self.blob_path(sha, ext)
             if not p.is_file():
                 problems.append(f"missing {p}")
             elif hashlib.sha256(p.read_bytes()).hexdigest() != sha:
                 problems.append(f"damaged {p}")
-        if self.blob_root.is_dir():
+        if self._photos().is_dir():
             for p in self.blob_root.rglob("*"):
                 if p.is_file() and not p.name.startswith(TEMP_PREFIX):
                     sha = p.name.split(".")[0]
@@ -518,7 +569,8 @@ class EvidenceStore:
 
     def _sweep_temp_files(self) -> None:
         """Remove temporary files left by a killed writer of this machine (never a live one's)."""
-        sweep_temp_files(self.blob_root, f"*/{TEMP_PREFIX}*")
+        if self.blob_root is not None:
+            sweep_temp_files(self.blob_root, f"*/{TEMP_PREFIX}*")
 
     def _listing_blob(self, path: Path) -> tuple[str, str, int] | None:
         """Store a listing image (hashed once per size and mtime); None when it cannot be read."""
@@ -579,12 +631,12 @@ class EvidenceStore:
                 "INSERT INTO checks (order_id, checked_at, station, operator, session, status, reasons, message,"
                 " thresholds_version, photo_sha256, previous_check_id, verdict_json, extra_json,"
                 " chain_seq, prev_hash, signed_by)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (verdict.order_id, checked_at, station, operator, session, verdict.status.value,
                  json.dumps(list(verdict.reasons)), verdict.message, verdict.thresholds_version,
                  json.dumps(shas), prev, verdict_json, json.dumps(extra, ensure_ascii=False, default=str),
                  seq + 1, prev_hash, signer.fingerprint if signer else None))
-            check_id = cur.lastrowid
+            check_id = cur.fetchone()[0]
             c.executemany(
                 "INSERT INTO check_files (check_id, role, position, sku, sha256, ext, size, source)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [(check_id, *f) for f in files])
@@ -611,12 +663,13 @@ class EvidenceStore:
                 raise EvidenceError(f"there is no check #{check_id} to override")
             seq, prev_hash = self._chain_head(c)
             cur = c.execute("INSERT INTO overrides (check_id, overridden_at, supervisor, reason, station, operator,"
-                            " chain_seq, prev_hash, signed_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            " chain_seq, prev_hash, signed_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                             (check_id, at, supervisor, reason, station, operator, seq + 1, prev_hash,
                              signer.fingerprint if signer else None))
-            self._seal(c, "overrides", cur.lastrowid, seq + 1, prev_hash, signer)
+            override_id = cur.fetchone()[0]
+            self._seal(c, "overrides", override_id, seq + 1, prev_hash, signer)
             row = c.execute(f"SELECT {self._OVERRIDE_COLUMNS} FROM overrides WHERE id = ?",
-                            (cur.lastrowid,)).fetchone()
+                            (override_id,)).fetchone()
         return self._override(row)
 
     # -- reading ---------------------------------------------------------------------
@@ -640,11 +693,11 @@ class EvidenceStore:
         files: dict[int, list] = {}
         overrides: dict[int, list] = {}
         with self._lock:
-            for r in self._conn.execute(
+            for r in self._db.execute(
                     f"SELECT check_id, role, position, sku, sha256, ext, size, source FROM check_files"
                     f" WHERE check_id IN ({marks}) ORDER BY check_id, role, position", ids):
                 files.setdefault(r[0], []).append(StoredFile(*r[1:]))
-            for r in self._conn.execute(
+            for r in self._db.execute(
                     f"SELECT {self._OVERRIDE_COLUMNS} FROM overrides WHERE check_id IN ({marks}) ORDER BY id", ids):
                 overrides.setdefault(r[1], []).append(self._override(r))
         return [CheckRecord(
@@ -660,7 +713,7 @@ class EvidenceStore:
         if limit:
             sql += f" LIMIT {int(limit)}"
         with self._lock:
-            rows = self._conn.execute(sql, args).fetchall()
+            rows = self._db.execute(sql, args).fetchall()
         return self._build(rows)
 
     def get_check(self, check_id: int) -> CheckRecord:
@@ -697,7 +750,7 @@ class EvidenceStore:
         if limit:  # the newest ``limit``: start after the id just before them
             clause = ("WHERE " + " AND ".join(where)) if where else ""
             with self._lock:
-                ids = self._conn.execute(f"SELECT id FROM checks {clause} ORDER BY id DESC LIMIT 1 OFFSET ?",
+                ids = self._db.execute(f"SELECT id FROM checks {clause} ORDER BY id DESC LIMIT 1 OFFSET ?",
                                          (*args, int(limit))).fetchone()
             if ids is not None:
                 where.append("id > ?")
@@ -706,7 +759,7 @@ class EvidenceStore:
         while True:
             clause = "WHERE " + " AND ".join(where + ["id > ?"])
             with self._lock:
-                rows = self._conn.execute(f"SELECT {self._COLUMNS} FROM checks {clause} ORDER BY id LIMIT ?",
+                rows = self._db.execute(f"SELECT {self._COLUMNS} FROM checks {clause} ORDER BY id LIMIT ?",
                                           (*args, last, self.BATCH)).fetchall()
             if not rows:
                 return
@@ -719,10 +772,10 @@ class EvidenceStore:
 
     def count(self) -> int:
         with self._lock:
-            return self._conn.execute("SELECT count(*) FROM checks").fetchone()[0]
+            return self._db.execute("SELECT count(*) FROM checks").fetchone()[0]
 
     # -- verifying the chain -----------------------------------------------------------
-    def _chain_rows(self, conn: sqlite3.Connection) -> Iterator[chain.ChainRow]:
+    def _chain_rows(self, conn) -> Iterator[chain.ChainRow]:
         """Every check and override in chain order (rows outside the chain first), hashed again, streamed."""
         def rows(table: str):
             cur = conn.execute(f"SELECT * FROM {table} ORDER BY chain_seq, id")
@@ -749,31 +802,38 @@ class EvidenceStore:
         """Hash every check and override again and walk the chain; the report names each break.
 
         ``public_key`` (an Ed25519 public key): also check every row signature with it, and with
-        ``require_signatures`` count an unsigned row as a problem. Besides the chain, the ids
-        SQLite handed out are compared with the rows left: deleting the newest checks (which
-        leaves a shorter valid chain) is found there, unless that was edited too.
+        ``require_signatures`` count an unsigned row as a problem. Besides the chain, its last row
+        is compared with the ``chain_head`` row each append moves (and, on SQLite, with the ids it
+        handed out): deleting the newest rows (which leaves a shorter valid chain) is found there,
+        unless that was edited too.
         """
         verify = None
         if public_key is not None:
             def verify(digest: str, sig: str) -> bool:
                 return verify_signature(public_key, chain.signed_bytes(digest), sig)
-        conn = sqlite3.connect(self.path.resolve().as_uri() + "?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
         try:
-            conn.execute("BEGIN")  # one snapshot: rows another station adds meanwhile are not half seen
-            report = chain.verify_rows(self._chain_rows(conn), verify_sig=verify,
-                                       require_signatures=require_signatures)
-            tail = []
-            for table, what in (("checks", "check"), ("overrides", "override")):
-                handed = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (table,)).fetchone()
-                newest = conn.execute(f"SELECT max(id) FROM {table}").fetchone()[0] or 0
-                if handed and handed[0] > newest:
-                    tail.append(f"{what}s #{newest + 1} to #{handed[0]} were recorded and then deleted "
-                                f"(the database handed out {what} ids up to #{handed[0]})")
-            conn.execute("COMMIT")
-        except sqlite3.DatabaseError as e:
-            raise EvidenceError(f"{self.path} cannot be read to verify it ({e})") from None
-        finally:
-            conn.close()
+            # One snapshot: rows another station adds meanwhile are not half seen.
+            with self._db.snapshot() as conn:
+                report = chain.verify_rows(self._chain_rows(conn), verify_sig=verify,
+                                           require_signatures=require_signatures)
+                tail = []
+                head = conn.execute("SELECT seq, row_hash FROM chain_head WHERE id = 1").fetchone()
+                if head is None:
+                    tail.append("the chain head row is missing (chain_head was emptied by hand)")
+                elif int(head[0]) > report.head_seq:
+                    tail.append(f"chain positions {report.head_seq + 1} to {head[0]} were recorded and then deleted "
+                                f"(the chain head says {head[0]} rows were appended)")
+                elif (int(head[0]), head[1]) != (report.head_seq, report.head_hash):
+                    tail.append(f"the chain head (position {head[0]}) does not match the last row in the chain "
+                                f"(position {report.head_seq}): rows were added or edited by hand")
+                for table, what in (("checks", "check"), ("overrides", "override")):
+                    handed = conn.handed_out_id(table)
+                    newest = conn.execute(f"SELECT max(id) FROM {table}").fetchone()[0] or 0
+                    if handed is not None and handed > newest:
+                        tail.append(f"{what}s #{newest + 1} to #{handed} were recorded and then deleted "
+                                    f"(the database handed out {what} ids up to #{handed})")
+        except self._db.errors as e:
+            raise EvidenceError(f"{self.where} cannot be read to verify it ({e})") from None
         if tail:
             report = dataclasses.replace(report, problems=report.problems + tuple(tail))
         return report
@@ -786,7 +846,7 @@ class EvidenceStore:
         last = after_check
         while True:
             with self._lock:
-                rows = self._conn.execute(
+                rows = self._db.execute(
                     "SELECT check_id, position, order_id, sha256, signature FROM photo_hashes"
                     " WHERE check_id > ? ORDER BY check_id, position LIMIT ?", (last, batch)).fetchall()
             if not rows:
@@ -801,7 +861,7 @@ class EvidenceStore:
     def photo_bytes(self, check_id: int, position: int) -> bytes:
         """The stored bytes of a check's photo (checked against their SHA-256)."""
         with self._lock:
-            row = self._conn.execute("SELECT role, position, sku, sha256, ext, size, source FROM check_files"
+            row = self._db.execute("SELECT role, position, sku, sha256, ext, size, source FROM check_files"
                                      " WHERE check_id = ? AND role = 'photo' AND position = ?",
                                      (check_id, position)).fetchone()
         if row is None:
@@ -811,5 +871,5 @@ class EvidenceStore:
     def checks_with_photo(self, sha256: str) -> list[tuple[int, str]]:
         """(check id, order id) of every check that judged the photo with this SHA-256 (indexed)."""
         with self._lock:
-            return [tuple(r) for r in self._conn.execute(
+            return [tuple(r) for r in self._db.execute(
                 "SELECT check_id, order_id FROM photo_hashes WHERE sha256 = ? ORDER BY check_id", (sha256,))]
