@@ -41,10 +41,19 @@ def verdict_for(order_id: str, photos: list[bytes], status: Status = Status.PASS
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = EvidenceStore.open(tmp_path / "ev" / "evidence.sqlite")
+def store(evidence_db):
+    """The evidence store on each backend (#18: the evidence tests run on SQLite and on PostgreSQL)."""
+    db, photos = evidence_db
+    s = EvidenceStore.open(db, photos_dir=photos)
     yield s
     s.close()
+
+
+def db_args(store) -> list[str]:
+    """The CLI's --db (and, for PostgreSQL, --photos-dir) naming ``store``."""
+    if store.path is not None:
+        return ["--db", str(store.path)]
+    return ["--db", store._db.url, "--photos-dir", str(store.blob_root)]
 
 
 @pytest.fixture
@@ -76,7 +85,8 @@ def test_record_and_read_back(store, listing):
     [lst] = rec.listings
     assert (p.source, p.ext, lst.sku, lst.ext) == ("IMG_1.jpg", ".jpg", "SHIRT-RED", ".png")
     assert p.relpath == f"photos/{p.sha256[:2]}/{p.sha256}.jpg"
-    assert (store.root / p.relpath).read_bytes() == photo
+    assert store.blob_path(p.sha256, p.ext).read_bytes() == photo
+    assert store.blob_path(p.sha256, p.ext).relative_to(store.blob_root).as_posix() == p.relpath.split("/", 1)[1]
     assert rec.verdict["checks"][0]["details"]["nearest_sibling"] == "SHIRT-GRN"
     assert rec.extra == {"note": "x"}
     assert store.get_check(1) == rec
@@ -165,6 +175,8 @@ def test_open_refuses_what_is_not_an_evidence_database(tmp_path):
 
 
 def test_wal_and_full_sync(store):
+    if store.kind != "sqlite":
+        pytest.skip("SQLite's journal and sync settings")
     c = sqlite3.connect(store.path)
     assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     c.close()
@@ -248,9 +260,10 @@ def test_verify_refuses_a_file_that_is_not_a_zip(tmp_path):
 def test_cli_evidence_verify_and_history(store, listing, tmp_path, signer):
     _flagged_then_fixed(store, listing)
     runner = CliRunner()
-    db = str(store.path)
+    db = store.where
+    dbargs = db_args(store)
     out = tmp_path / "appeal.zip"
-    r = runner.invoke(cli, ["evidence", "O2", "--db", db, "--out", str(out), "--signing-key", str(signer.path)])
+    r = runner.invoke(cli, ["evidence", "O2", *dbargs, "--out", str(out), "--signing-key", str(signer.path)])
     assert r.exit_code == 0
     assert r.output.splitlines()[0] == f"wrote {out}: 2 checks of order O2, 9 files, signed by {signer.fingerprint}"
     r = runner.invoke(cli, ["evidence", "--verify", str(out)])
@@ -263,7 +276,7 @@ def test_cli_evidence_verify_and_history(store, listing, tmp_path, signer):
     assert r.exit_code == 2
     assert r.output.startswith(f"Error: {tampered}: verdict.json does not match SHA256SUMS (expected ")
     key = ["--signing-key", str(signer.path)]
-    r = runner.invoke(cli, ["evidence", "O404", "--db", db, "--out", str(tmp_path / "x.zip"), *key])
+    r = runner.invoke(cli, ["evidence", "O404", *dbargs, "--out", str(tmp_path / "x.zip"), *key])
     assert (r.exit_code, r.output) == (2, f"Error: order 'O404' was never checked in {db}; check the order id "
                                           f"(packcheck history --db {db} lists the checked orders)\n")
     assert not (tmp_path / "x.zip").exists()
@@ -271,18 +284,18 @@ def test_cli_evidence_verify_and_history(store, listing, tmp_path, signer):
     assert r.exit_code == 2 and "Error: no evidence database at" in r.output
     assert not (tmp_path / "none.sqlite").exists()
 
-    r = runner.invoke(cli, ["history", "--db", db])
+    r = runner.invoke(cli, ["history", *dbargs])
     assert r.exit_code == 0
     lines = r.output.splitlines()
     assert lines[0].split() == ["#", "time", "(UTC)", "order", "station", "operator", "status", "message"]
     assert lines[1].split()[2:6] == ["O2", "bench-1", "ana", "FLAG"]
     assert "overridden by maria at" in lines[2] and lines[2].endswith(": checked by hand <b>ok</b>")
     assert lines[4].strip() == "rescan of #1" and lines[-1] == "2 checks"
-    r = runner.invoke(cli, ["history", "--db", db, "--status", "PASS", "--json"])
+    r = runner.invoke(cli, ["history", *dbargs, "--status", "PASS", "--json"])
     assert [(c["id"], c["status"], c["previous_check_id"]) for c in json.loads(r.output)] == [(2, "PASS", 1)]
-    r = runner.invoke(cli, ["history", "--db", db, "--since", "2999-01-01"])
+    r = runner.invoke(cli, ["history", *dbargs, "--since", "2999-01-01"])
     assert (r.exit_code, r.output) == (0, "no checks recorded that match\n")
-    r = runner.invoke(cli, ["history", "--db", db, "--since", "soon"])
+    r = runner.invoke(cli, ["history", *dbargs, "--since", "soon"])
     assert (r.exit_code, r.output) == (2, "Error: 'soon' is not a date; give it as 2026-11-26 or 2026-11-26T14:30\n")
 
 
@@ -292,7 +305,7 @@ WRITER = textwrap.dedent("""
     from packcheck.apps.evidence.store import EvidenceStore, PhotoInput
     from packcheck.core.verdict import error_verdict
     db, tag, n, size = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-    store = EvidenceStore.open(db)
+    store = EvidenceStore.open(db, photos_dir=os.environ.get("PACKCHECK_PHOTOS"))
     if len(sys.argv) > 5:  # a start line: wait until every writer is ready, then all write at once
         print("ready", flush=True)
         while not os.path.exists(sys.argv[5]):
@@ -307,17 +320,21 @@ WRITER = textwrap.dedent("""
 """)
 
 
-def _writer(db: Path, tag: str, n: int, size: int, go: Path | None = None) -> subprocess.Popen:
+def _writer(db: Path | str, tag: str, n: int, size: int, go: Path | None = None,
+            photos: Path | None = None) -> subprocess.Popen:
+    env = {**os.environ, **({"PACKCHECK_PHOTOS": str(photos)} if photos else {})}
     return subprocess.Popen([sys.executable, "-c", WRITER, str(db), tag, str(n), str(size)]
-                            + ([str(go)] if go else []),
+                            + ([str(go)] if go else []), env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def test_two_processes_writing_one_database_lose_nothing(tmp_path):
-    db = tmp_path / "evidence.sqlite"
-    n = 40
+def test_stations_writing_one_database_at_once_lose_nothing_and_never_fork_the_chain(tmp_path, evidence_db):
+    """#18: several station processes append to one store at the same moment (SQLite file or PostgreSQL):
+    every check is kept once and the evidence chain verifies, one position per row, no fork."""
+    db, photos = evidence_db
+    n = 25
     go = tmp_path / "go"
-    procs = [_writer(db, tag, n, 20_000, go) for tag in ("A", "B")]
+    procs = [_writer(db, tag, n, 20_000, go, photos) for tag in "ABCD"]
     # Both start writing at the same moment (not whenever their imports finish), so
     # the interleaving asserted below does not depend on the machine's load.
     for p in procs:
@@ -326,15 +343,20 @@ def test_two_processes_writing_one_database_lose_nothing(tmp_path):
     outs = [p.communicate(timeout=120) for p in procs]
     for p, (out, err) in zip(procs, outs):
         assert p.returncode == 0, err
-    with EvidenceStore.open(db, create=False) as store:
+    with EvidenceStore.open(db, create=False, photos_dir=photos) as store:
         recs = store.history()
-        assert sorted(r.order_id for r in recs) == sorted(f"{t}-{i}" for t in "AB" for i in range(n))
-        assert len({r.id for r in recs}) == 2 * n
+        assert sorted(r.order_id for r in recs) == sorted(f"{t}-{i}" for t in "ABCD" for i in range(n))
+        assert len({r.id for r in recs}) == 4 * n
         assert all(len(r.photos) == 1 for r in recs)
         assert store.verify_files() == []
-        # Both really wrote at the same time: their records interleave.
+        # They really wrote at the same time: their records interleave.
         stations = [r.station for r in recs]
         assert sum(a != b for a, b in zip(stations, stations[1:])) > 2
+        report = store.verify_chain()
+        assert report.ok and report.rows == 4 * n and report.head_seq == 4 * n, report.problems
+        assert sorted(r.chain.seq for r in recs) == list(range(1, 4 * n + 1))
+    if store.kind != "sqlite":
+        return
     conn = sqlite3.connect(db)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     conn.close()

@@ -522,6 +522,8 @@ class Station:
         }
         if photos:
             extra["wait_photo_s"] = round(timings["wait_photo"], 4)
+            # Photo complete to verdict known (before recording): the per-station summary's median.
+            extra["photo_to_verdict_s"] = round(time.perf_counter() - max(p.complete_at for p in photos), 4)
         record = self.store.record_check(
             verdict, photos=[PhotoInput(p.data, p.name) for p in photos], listing_images=listings,
             station=self.station or order.station, operator=self.operator, session=self.session, extra=extra,

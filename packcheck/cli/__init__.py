@@ -33,6 +33,7 @@ COMMANDS = {
     "evidence": ("evidence", "evidence"),
     "history": ("evidence", "history"),
     "keys": ("evidence", "keys"),
+    "db": ("db", "db"),
     "calibrate": ("calibrate", "calibrate"),
     "bench": ("bench", "bench"),
 }

@@ -8,6 +8,7 @@ import click
 
 from ..core.verdict import Status
 from .common import CONTEXT, EXIT_ERROR, dump_json, fail, handle_errors
+from .db import db_options, open_store, photos_folder
 
 
 def _signing_key_option(func):
@@ -23,8 +24,7 @@ def _public_key_option(help_text: str):
 
 @click.command(context_settings=CONTEXT)
 @click.argument("order_id", required=False)
-@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Evidence database written by 'packcheck station' (with --verify: cross-check it too).")
+@db_options("Evidence store written by 'packcheck station' (with --verify: cross-check it too).", required=False)
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
               help="The zip to write (default: appeal-ORDER_ID.zip).")
 @click.option("--verify", "verify_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -32,7 +32,7 @@ def _public_key_option(help_text: str):
 @_public_key_option("With --verify: the seller's published public key (.pem) the bundle must be signed with.")
 @_signing_key_option
 @handle_errors
-def evidence(order_id, db_path, out_path, verify_path, public_key, signing_key):
+def evidence(order_id, db_path, photos_dir, out_path, verify_path, public_key, signing_key):
     """Write the signed appeal bundle of ORDER_ID, or --verify one.
 
     The zip holds the packing photo(s), the listing image(s) as they were at
@@ -52,16 +52,16 @@ def evidence(order_id, db_path, out_path, verify_path, public_key, signing_key):
         packcheck evidence ORD-1002 --db evidence.sqlite --out appeal.zip
         packcheck evidence --verify appeal.zip --key seller-key.pem
         packcheck evidence --verify appeal.zip --db evidence.sqlite
+        packcheck evidence ORD-1002 --db postgresql://office@db.lan/evidence --photos-dir /mnt/evidence-photos
     """
     from ..apps.evidence.bundle import verify_bundle, write_bundle
     from ..apps.evidence.keys import load_public, load_signer
-    from ..apps.evidence.store import EvidenceStore
 
     if verify_path is not None:
         if order_id or out_path:
             fail("--verify checks an existing zip; give it alone: packcheck evidence --verify appeal.zip")
         key = load_public(public_key) if public_key else None
-        store = EvidenceStore.open(db_path, create=False) if db_path else None
+        store = open_store(db_path, photos_dir) if db_path else None
         try:
             result = verify_bundle(verify_path, key=key, store=store)
         finally:
@@ -73,15 +73,15 @@ def evidence(order_id, db_path, out_path, verify_path, public_key, signing_key):
         click.echo(f"signed by key {result.key_fingerprint}"
                    + (" (the key given)" if key else ": compare it with the seller's published key"))
         if result.database_checked:
-            click.echo(f"database {db_path}: chain of {result.chain_rows} rows valid; the bundle's checks "
+            click.echo(f"database {store.where}: chain of {result.chain_rows} rows valid; the bundle's checks "
                        "match their rows")
         return
     if not order_id:
         fail("give the ORDER_ID whose evidence to bundle (or --verify ZIP)")
     if db_path is None:
-        fail("give the evidence database: --db evidence.sqlite")
+        fail("give the evidence database: --db evidence.sqlite (or postgresql://USER@HOST/DB)")
     signer = load_signer(signing_key)
-    with EvidenceStore.open(db_path, create=False) as store:
+    with open_store(db_path, photos_dir) as store:
         bundle = write_bundle(store, order_id, out_path or Path(f"appeal-{_file_safe(order_id)}.zip"), signer=signer)
     click.echo(f"wrote {bundle.path}: {bundle.checks} check{'s' if bundle.checks != 1 else ''} of order {order_id}, "
                f"{len(bundle.files)} files, signed by {signer.fingerprint}")
@@ -94,12 +94,15 @@ def _file_safe(text: str) -> str:
 
 
 @click.command(context_settings=CONTEXT)
-@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Evidence database written by 'packcheck station'.")
+@db_options("Evidence store written by 'packcheck station'.")
 @click.option("--since", help="Only checks at or after this UTC date or time (2026-11-26, 2026-11-26T14:00).")
 @click.option("--status", "statuses", multiple=True, type=click.Choice([s.value for s in Status], case_sensitive=False),
               help="Only checks with this status (repeatable).")
 @click.option("--order", "order_id", help="Only the checks of this order.")
+@click.option("--station", "station", help="Only the checks of this station (every station's by default).")
+@click.option("--stations", "stations", is_flag=True,
+              help="Instead of the checks: one line per station (checks, FLAG/REVIEW rates, overrides, median "
+                   "photo-to-verdict time); with --since, only since then.")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the newest N checks.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (a list of checks, with overrides and verdicts).")
 @click.option("--verify", "verify", is_flag=True,
@@ -108,8 +111,9 @@ def _file_safe(text: str) -> str:
                     "default: the site key, when this account can read it.")
 @_signing_key_option
 @handle_errors
-def history(db_path, since, statuses, order_id, limit, as_json, verify, public_key, signing_key):
-    """List the checks recorded by 'packcheck station', oldest first, or --verify the chain.
+def history(db_path, photos_dir, since, statuses, order_id, station, stations, limit, as_json, verify, public_key,
+            signing_key):
+    """List the checks recorded by 'packcheck station' (every station's), oldest first, or --verify the chain.
 
     Rows are read a few hundred at a time, so any history lists in flat memory.
     A photo that is a copy of a listing image or of another order's photo is
@@ -120,17 +124,25 @@ def history(db_path, since, statuses, order_id, limit, as_json, verify, public_k
         packcheck history --db evidence.sqlite --since 2026-11-26 --status FLAG
         packcheck history --db evidence.sqlite --order ORD-1002 --json
         packcheck history --db evidence.sqlite --verify --key seller-key.pem
+        packcheck history --db postgresql://office@db.lan/evidence --station bench-3 --status FLAG
+        packcheck history --db postgresql://office@db.lan/evidence --stations --since 2026-11-26
     """
-    from ..apps.evidence.store import EvidenceStore, parse_since
+    from ..apps.evidence.store import parse_since
 
     if verify:
-        if since or statuses or order_id or limit or as_json:
+        if since or statuses or order_id or station or stations or limit or as_json:
             fail("--verify checks the whole chain; give it with --db (and --key) only")
-        _verify_history(db_path, public_key, signing_key)
+        _verify_history(db_path, photos_dir, public_key, signing_key)
         return
     since_utc = parse_since(since) if since else None
-    with EvidenceStore.open(db_path, create=False) as store:
-        records = store.iter_history(since=since_utc, statuses=statuses, order_id=order_id, limit=limit)
+    if stations:
+        if statuses or order_id or station or limit:
+            fail("--stations sums up every station; give it with --db (and --since, --json) only")
+        _station_summary(db_path, photos_dir, since_utc, as_json)
+        return
+    with open_store(db_path, photos_dir) as store:
+        records = store.iter_history(since=since_utc, statuses=statuses, order_id=order_id, station=station,
+                                     limit=limit)
         if as_json:
             # Streamed: one check at a time, never the whole list in memory.
             n = 0
@@ -149,7 +161,7 @@ def history(db_path, since, statuses, order_id, limit, as_json, verify, public_k
             n += 1
             _history_lines(r)
     if not n:
-        click.echo("no checks recorded" + (" that match" if (since or statuses or order_id) else ""))
+        click.echo("no checks recorded" + (" that match" if (since or statuses or order_id or station) else ""))
         return
     click.echo(f"{n} check{'s' if n != 1 else ''}")
 
@@ -169,11 +181,31 @@ def _history_lines(r) -> None:
         click.echo(f"{pad}overridden by {o.supervisor} at {o.overridden_at}: {o.reason}")
 
 
-def _verify_history(db_path: Path, public_key: Path | None, signing_key: Path | None) -> None:
+def _station_summary(db_path: str, photos_dir: Path | None, since_utc: str | None, as_json: bool) -> None:
+    from ..apps.evidence.fleet import station_summaries
+
+    with open_store(db_path, photos_dir) as store:
+        rows = station_summaries(store, since=since_utc)
+    if as_json:
+        click.echo(dump_json([r.to_dict() for r in rows]))
+        return
+    if not rows:
+        click.echo("no checks recorded")
+        return
+    click.echo(f"{'station':14} {'checks':>7} {'FLAG':>7} {'REVIEW':>7} {'ERROR':>6} {'overrides':>9} "
+               f"{'photo->verdict (median)':>24}")
+    for r in rows:
+        median = f"{1000 * r.median_photo_to_verdict_s:.0f} ms" if r.median_photo_to_verdict_s is not None else "-"
+        click.echo(f"{r.station[:14]:14} {r.checks:>7} {100 * r.flag_rate:>6.1f}% {100 * r.review_rate:>6.1f}% "
+                   f"{r.error:>6} {r.overrides:>9} {median:>24}")
+    total = sum(r.checks for r in rows)
+    click.echo(f"{len(rows)} station{'s' if len(rows) != 1 else ''}, {total} check{'s' if total != 1 else ''}")
+
+
+def _verify_history(db_path: str, photos_dir: Path | None, public_key: Path | None, signing_key: Path | None) -> None:
     import sys
 
     from ..apps.evidence.keys import SigningKeyError, load_public, load_signer
-    from ..apps.evidence.store import EvidenceStore
 
     key, where = None, ""
     if public_key:
@@ -184,18 +216,19 @@ def _verify_history(db_path: Path, public_key: Path | None, signing_key: Path | 
             key, where = signer.public, f"the site key {signer.path}"
         except SigningKeyError:
             key = None
-    with EvidenceStore.open(db_path, create=False) as store:
+    with open_store(db_path, photos_dir) as store:
         report = store.verify_chain(public_key=key, require_signatures=public_key is not None)
+        where = store.where
     for p in report.problems:
         click.echo(f"FOUND: {p}")
     sig_note = (f"{report.signed} of {report.rows} rows signed, signatures checked with {where}"
                 if report.signatures_checked else
                 f"{report.signed} of {report.rows} rows signed, signatures NOT checked (give --key PUBKEY)")
     if report.problems:
-        click.echo(f"Error: the evidence chain of {db_path} is broken: {len(report.problems)} problem"
+        click.echo(f"Error: the evidence chain of {where} is broken: {len(report.problems)} problem"
                    f"{'s' if len(report.problems) != 1 else ''} found ({sig_note})", err=True)
         sys.exit(EXIT_ERROR)
-    click.echo(f"OK: the evidence chain of {db_path} holds: {report.rows} rows, none edited, deleted or "
+    click.echo(f"OK: the evidence chain of {where} holds: {report.rows} rows, none edited, deleted or "
                f"reordered; {sig_note}")
     click.echo(f"chain head: position {report.head_seq}, hash {report.head_hash} (note it: deleting the newest "
                "rows is found against a noted head or a bundle)")
@@ -227,10 +260,9 @@ def keys():
 @_signing_key_option
 @click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
               help="The data folder the key must stay out of.")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="The evidence database whose photos folder the key must stay out of.")
+@db_options("The evidence store whose photos folder the key must stay out of.", required=False)
 @handle_errors
-def keys_init(signing_key, data_dir, db_path):
+def keys_init(signing_key, data_dir, db_path, photos_dir):
     """Create the site's signing key (never replaces one) and print its fingerprint.
 
     \b
@@ -239,9 +271,8 @@ def keys_init(signing_key, data_dir, db_path):
     """
     from ..apps.evidence.keys import init_key
 
-    from ..apps.evidence.store import BLOB_DIR
-
-    folders = tuple(p for p in (data_dir, db_path.parent / BLOB_DIR if db_path else None) if p is not None)
+    folders = tuple(p for p in (data_dir, photos_folder(db_path, photos_dir) if db_path else photos_dir)
+                    if p is not None)
     signer = init_key(signing_key, forbidden=folders)
     click.echo(f"created {signer.path} (mode 0600)")
     click.echo(f"fingerprint {signer.fingerprint}")

@@ -13,6 +13,7 @@ from ..errors import PackcheckError
 from .common import (
     CONTEXT, EXIT_INTERNAL, data_options, fail, handle_errors, load_checker, render_verdict, warn_if_stale,
 )
+from .db import db_options, open_store, photos_folder
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +63,8 @@ def _summary_text(s) -> str:
 
 @click.command(context_settings=CONTEXT)
 @data_options
-@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Evidence database (created if missing); photos are kept in a photos/ folder beside it.")
+@db_options("Evidence store (a SQLite file is created if missing; a PostgreSQL one is made by 'packcheck db "
+            "upgrade').")
 @click.option("--station", "station_name", help="This bench's name (recorded; picks stations/NAME/empty.jpg).")
 @click.option("--operator", help="The packer's name (recorded with every check).")
 @click.option("--camera", type=int, metavar="INDEX", help="Take photos with this camera (OpenCV index, e.g. 0).")
@@ -81,7 +82,7 @@ def _summary_text(s) -> str:
                    "~/.config/packcheck/site-key.pem; without one, rows are chained but unsigned).")
 @click.option("-v", "--verbose", is_flag=True, help="Show every check and the per-stage timings.")
 @handle_errors
-def station(data_dir, thresholds_path, signals, cache_path, db_path, station_name, operator, camera, photo_dir,
+def station(data_dir, thresholds_path, signals, cache_path, db_path, photos_dir, station_name, operator, camera, photo_dir,
             timeout_s, capture_delay, web, port, signing_key, verbose):
     """Run a packing station: read order ids from a barcode scanner (stdin), judge each photo.
 
@@ -102,14 +103,19 @@ def station(data_dir, thresholds_path, signals, cache_path, db_path, station_nam
     Examples:
         packcheck station --data sample_data --db evidence.sqlite --photo-dir /srv/camera --station bench-1
         packcheck station --data sample_data --db evidence.sqlite --camera 0 --operator ana --web
+        packcheck station --data sample_data --db postgresql://bench3@db.lan/evidence \
+            --photos-dir /mnt/evidence-photos --photo-dir /srv/camera --station bench-3
     """
-    from ..apps.evidence.store import EvidenceStore
     from ..apps.station import CameraSource, FolderSource, Station
 
     if (camera is None) == (photo_dir is None):
         fail("give one photo source: --photo-dir DIR (the folder the camera app saves into) or --camera INDEX")
-    signer = _site_signer(signing_key, data_dir, db_path)
-    store = EvidenceStore.open(db_path, signer=signer)
+    signer = _site_signer(signing_key, data_dir, photos_folder(db_path, photos_dir))
+    store = open_store(db_path, photos_dir, create=True, signer=signer)
+    if store.blob_root is None:
+        store.close()
+        fail(f"the station keeps its photos in the shared folder of {store.where}: give --photos-dir DIR "
+             "(or PACKCHECK_PHOTOS=DIR)")
     source = FolderSource(photo_dir) if photo_dir is not None else CameraSource(camera, delay_s=capture_delay)
     kiosk = None
     try:
@@ -123,7 +129,7 @@ def station(data_dir, thresholds_path, signals, cache_path, db_path, station_nam
                         listeners=(kiosk.publish,) if kiosk else ())
         warn_if_stale(checker.thresholds)
         where = f"folder {photo_dir}" if photo_dir is not None else f"camera {camera}"
-        click.echo(f"station ready: {len(checker.catalogue.items)} SKUs, photos from {where}, evidence in {db_path}. "
+        click.echo(f"station ready: {len(checker.catalogue.items)} SKUs, photos from {where}, evidence in {store.where}. "
                    "Scan an order (!help for commands, Ctrl-D to end).", err=True)
         code = _loop(bench, verbose=verbose)
     finally:
@@ -134,7 +140,7 @@ def station(data_dir, thresholds_path, signals, cache_path, db_path, station_nam
     sys.exit(code)
 
 
-def _site_signer(signing_key: Path | None, data_dir: Path, db_path: Path):
+def _site_signer(signing_key: Path | None, data_dir: Path, photos: Path | None):
     """The site key (refused when unsafe, or inside the data folder or the evidence photos); None, with a warning,
     when none was given and the default one does not exist."""
     from ..apps.evidence.keys import check_outside, default_key_path, load_signer
@@ -144,9 +150,7 @@ def _site_signer(signing_key: Path | None, data_dir: Path, db_path: Path):
         click.echo(f"Warning: no site signing key at {path}: checks are chained but not signed, and appeal "
                    "bundles cannot be made; create one with 'packcheck keys init'", err=True)
         return None
-    from ..apps.evidence.store import BLOB_DIR
-
-    check_outside(path, (data_dir, Path(db_path).parent / BLOB_DIR))
+    check_outside(path, tuple(p for p in (data_dir, photos) if p is not None))
     return load_signer(path)
 
 

@@ -114,8 +114,8 @@ def write_bundle(store: EvidenceStore, order_id: str, out: str | os.PathLike, *,
     """
     records = store.order_checks(order_id)
     if not records:
-        raise EvidenceError(f"order '{order_id}' was never checked in {store.path}; check the order id "
-                            f"(packcheck history --db {store.path} lists the checked orders)")
+        raise EvidenceError(f"order '{order_id}' was never checked in {store.where}; check the order id "
+                            f"(packcheck history --db {store.where} lists the checked orders)")
     out = Path(out)
     members: dict[str, bytes] = {}
     checks_json = []
@@ -147,7 +147,7 @@ def write_bundle(store: EvidenceStore, order_id: str, out: str | os.PathLike, *,
     made = utc_now()
     doc = {
         "format": BUNDLE_FORMAT, "order_id": order_id, "made_at": made, "packcheck_version": __version__,
-        "database": store.path.name, "latest_check_id": latest.id, "latest_status": latest.status.value,
+        "database": store.name, "latest_check_id": latest.id, "latest_status": latest.status.value,
         "overridden": latest.overridden, "checks": checks_json,
     }
     members[VERDICT] = json.dumps(doc, indent=2, ensure_ascii=False, default=str).encode()
@@ -407,7 +407,7 @@ def _verify_against_db(store: EvidenceStore, entries: list[dict], public, proble
         try:
             here = store.chain_record(table, int(rid))
         except (TypeError, ValueError, EvidenceError):
-            problems.append(f"{what} of the bundle is not in the database {store.path}")
+            problems.append(f"{what} of the bundle is not in the database {store.where}")
             continue
         row = here.get("row", {})
         # The database's chain was verified above: a row equal to the bundle's record is the one signed.

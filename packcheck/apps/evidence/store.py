@@ -339,6 +339,7 @@ class EvidenceStore:
         self.blob_root: Path | None = Path(photos_dir) if photos_dir else (
             self.root / BLOB_DIR if self.root is not None else None)
         self._lock = backend.lock
+        self.applied: list[int] = []  # schema versions applied when this store was opened
         self._listing_cache: dict[tuple[str, int, int], tuple[str, str, int]] = {}
 
     # -- opening ---------------------------------------------------------------------
@@ -386,6 +387,13 @@ class EvidenceStore:
         store._sweep_temp_files()
         return store
 
+    @property
+    def name(self) -> str:
+        """The SQLite file's name, or the PostgreSQL database's (no host, no user): as a bundle names it."""
+        if self.path is not None:
+            return self.path.name
+        return self.where.split("?")[0].rsplit("/", 1)[-1]
+
     def schema_version(self) -> int:
         with self._lock:
             return self._db.schema_version()
@@ -398,6 +406,7 @@ class EvidenceStore:
             raise EvidenceError(f"{self.where} was written by a newer packcheck (schema {version}, "
                                 f"this one reads {SCHEMA_VERSION}); upgrade packcheck")
         if version == SCHEMA_VERSION:
+            self.applied = []
             return []
         if not allowed:
             raise EvidenceError(f"the evidence database {self.where} has schema {version}, this packcheck needs "
@@ -422,6 +431,7 @@ class EvidenceStore:
                 c.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", (v, now))
                 applied.append(v)
             db.set_schema_version(SCHEMA_VERSION)
+        self.applied = applied
         return applied
 
     def upgrade(self) -> list[int]:
@@ -731,10 +741,12 @@ class EvidenceStore:
         return found[0] if found else None
 
     def iter_history(self, *, since: str | None = None, statuses: Iterable[str] = (), order_id: str | None = None,
-                     limit: int | None = None) -> Iterator[CheckRecord]:
-        """Recorded checks, oldest first, read :data:`BATCH` at a time (any number of checks in flat memory).
+                     station: str | None = None, limit: int | None = None) -> Iterator[CheckRecord]:
+        """Recorded checks of every station, oldest first, read :data:`BATCH` at a time (any number of
+        checks in flat memory).
 
-        ``since``: UTC text as :func:`parse_since` gives; ``limit``: only the newest ``limit``.
+        ``since``: UTC text as :func:`parse_since` gives; ``station``: only that bench's checks;
+        ``limit``: only the newest ``limit``.
         """
         where, args = [], []
         if since:
@@ -747,6 +759,9 @@ class EvidenceStore:
         if order_id is not None:
             where.append("order_id = ?")
             args.append(order_id)
+        if station is not None:
+            where.append("station = ?")
+            args.append(station)
         if limit:  # the newest ``limit``: start after the id just before them
             clause = ("WHERE " + " AND ".join(where)) if where else ""
             with self._lock:
