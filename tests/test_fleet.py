@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from packcheck.apps.evidence.bundle import write_bundle
 from packcheck.apps.evidence.keys import init_key, public_pem
-from packcheck.apps.evidence.store import SCHEMA_VERSION, EvidenceError, EvidenceStore, PhotoInput
+from packcheck.apps.evidence.store import SCHEMA_VERSION, EvidenceError, EvidenceStore, PhotoInput, utc_now
 from packcheck.cli import cli
 from packcheck.core.verdict import Status
 
@@ -239,3 +239,70 @@ def test_history_stations_refuses_filters_it_cannot_apply(tmp_path):
     assert (code, err) == (2, "Error: --stations sums up every station; give it with --db (and --since, --json) "
                               "only\n")
     assert _run("history", "--db", tmp_path / "e.sqlite", "--stations")[1] == "no checks recorded\n"
+
+
+# ---------------------------------------------------------------- faults
+def test_a_check_recorded_twice_with_its_client_id_is_kept_once(evidence_db):
+    """#18 no duplicates on catch-up: a replay of a check whose commit did reach the store returns that check."""
+    db, photos = evidence_db
+    with EvidenceStore.open(db, photos_dir=photos) as s:
+        v = verdict_for("O1", [b"\xff\xd8\xff p"])
+        one = s.record_check(v, photos=[b"\xff\xd8\xff p"], client_id="bench-1:0001")
+        again = s.record_check(v, photos=[b"\xff\xd8\xff p"], client_id="bench-1:0001")
+        assert again.id == one.id and s.count() == 1 and s.verify_chain().rows == 1
+
+
+def test_stations_spool_through_a_database_restart_and_catch_up_in_order(pg_cluster, pg_url, tmp_path):
+    """#18 faults: the server stops mid-shift; the station keeps recording into its local spool, and once the
+    server is back the spooled checks are replayed in order: none lost, none doubled, the chain valid."""
+    from packcheck.apps.evidence.backends import DatabaseUnavailable
+    from packcheck.apps.evidence.spool import Spool
+
+    EvidenceStore.open(pg_url, upgrade=True).close()
+    spool = Spool(tmp_path / "spool")
+    photos = tmp_path / "photos"
+    with EvidenceStore.open(pg_url, photos_dir=photos) as s:
+        def check(i):
+            photo = b"\xff\xd8\xff" + bytes([i]) * 20
+            return spool.record(s, verdict_for(f"O{i}", [photo]), photos=[photo], station="bench-1")
+
+        assert not check(0).spooled
+        pg_cluster.stop_server()
+        try:
+            with pytest.raises(DatabaseUnavailable, match=r"^(lost|cannot reach) the evidence database"):
+                s.count()
+            assert [check(i).spooled for i in (1, 2, 3)] == [True, True, True]
+            assert len(spool) == 3 and spool.flush(s) == 0
+        finally:
+            pg_cluster.start_server()
+        back = utc_now()
+        after = check(4)
+        assert not after.spooled and len(spool) == 0
+        recs = s.history()
+        assert [r.order_id for r in recs] == ["O0", "O1", "O2", "O3", "O4"]
+        assert all(r.checked_at <= back for r in recs[1:4])  # the time judged, not the time replayed
+        assert s.verify_chain().ok and s.verify_chain().rows == 5
+    assert [r.checked_at for r in recs] == sorted(r.checked_at for r in recs)
+
+
+@pytest.mark.slow
+def test_bench_fleet_counts_every_check_once_through_a_restart(pg_cluster):
+    """#18 load and faults, measured: `bench fleet` (its own durable server; small here) writes as many records as
+    checks made, no duplicates, the chain valid and signed, through a database restart mid-run."""
+    from packcheck.tooling.bench.fleet import format_report, run
+
+    r = run(stations=3, checks=15, restart_at=0.4, down_s=0.5)
+    assert (r["checks_made"], r["records_written"], r["duplicates"], r["left_in_spool"]) == (45, 45, 0, 0)
+    assert r["chain_valid"] and r["chain_rows"] == 45 and r["restart"]["at_checks"] >= 18
+    assert r["recorded_directly"] + r["spooled"] == 45 and r["record_ms_p50"] <= r["record_ms_p95"]
+    assert format_report(r).splitlines()[-1] == "OK"
+
+
+def test_an_unreachable_database_is_one_error_line(tmp_path):
+    """#18: a station or the office pointed at a server that is not there gets one Error: line, exit 2."""
+    url = f"postgresql://nobody@/nodb?host={tmp_path}&port=1"
+    code, out, err = _run("history", "--db", url)
+    assert (code, out) == (2, "")
+    assert err == (f"Error: cannot reach the evidence database {url} (connection is bad: connection to server "
+                   f"on socket \"{tmp_path}/.s.PGSQL.1\" failed: No such file or directory); check the server is "
+                   "running and the --db URL\n")

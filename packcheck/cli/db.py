@@ -81,7 +81,8 @@ def db_upgrade(db_path, photos_dir):
 
 
 @db.command("copy", context_settings=CONTEXT)
-@click.option("--from", "source", required=True, metavar="FILE|URL", help="The store to copy (a station's SQLite file).")
+@click.option("--from", "source", required=True, metavar="FILE|URL",
+              help="The store to copy (a station's SQLite file).")
 @click.option("--to", "target", required=True, metavar="FILE|URL",
               help="The empty store to copy into (postgresql://USER@HOST/DB); its schema is made if needed.")
 @click.option("--from-photos", "source_photos", type=click.Path(file_okay=False, path_type=Path),

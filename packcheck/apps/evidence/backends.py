@@ -145,6 +145,11 @@ class SqliteBackend:
 _PARAM = re.compile(r"\?")
 
 
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0].strip() if text else type(error).__name__
+
+
 class PostgresBackend:
     """One PostgreSQL database shared by every station of a site.
 
@@ -175,8 +180,7 @@ class PostgresBackend:
         try:
             self.conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
         except psycopg.OperationalError as e:
-            raise DatabaseUnavailable(f"cannot reach the evidence database {self.where} "
-                                      f"({str(e).strip().splitlines()[-1] if str(e).strip() else e}); "
+            raise DatabaseUnavailable(f"cannot reach the evidence database {self.where} ({_first_line(e)}); "
                                       "check the server is running and the --db URL") from None
 
     def _live(self):
@@ -201,7 +205,7 @@ class PostgresBackend:
         except self._psycopg.OperationalError as e:
             conn = self.conn
             if conn is not None and (conn.closed or conn.broken):
-                raise DatabaseUnavailable(f"lost the evidence database {self.where} ({str(e).strip()}); "
+                raise DatabaseUnavailable(f"lost the evidence database {self.where} ({_first_line(e)}); "
                                           "nothing was written; it is tried again at the next check") from None
             raise
 

@@ -131,6 +131,9 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             row_hash TEXT NOT NULL               -- its row_hash
         )""",
         "CREATE INDEX checks_by_station ON checks (station, id)",
+        # The station's own id of a check (spool.py): a check replayed after an outage is kept once.
+        "ALTER TABLE checks ADD COLUMN client_id TEXT",
+        "CREATE UNIQUE INDEX checks_by_client_id ON checks (client_id)",
     ),
 }
 
@@ -601,7 +604,7 @@ class EvidenceStore:
                      listing_images: Mapping[str, Sequence[str | os.PathLike]] | None = None,
                      station: str | None = None, operator: str | None = None, session: str | None = None,
                      extra: Mapping | None = None, checked_at: str | None = None,
-                     photo_signatures: Sequence | None = None) -> CheckRecord:
+                     photo_signatures: Sequence | None = None, client_id: str | None = None) -> CheckRecord:
         """Keep one check: its photos and listing images as files, then its row, in one transaction.
 
         ``photos`` are the bytes that were judged (their SHA-256 must be the
@@ -610,7 +613,9 @@ class EvidenceStore:
         The check is linked to the order's previous check (a rescan) and appended to the
         evidence chain (signed with the store's key, if it has one). ``photo_signatures``: each
         photo's :class:`~packcheck.core.duplicates.PhotoSignature` (None for one not judged), kept
-        for the reuse look-ups of :meth:`similar_photos`.
+        for the reuse look-ups of :meth:`similar_photos`. ``client_id``: the station's own unique id of
+        this check; recording it again (a replay after the database came back, when the first
+        commit's answer was lost) returns the check already kept instead of a second one.
         """
         inputs = [p if isinstance(p, PhotoInput) else PhotoInput(bytes(p)) for p in photos]
         files: list[tuple] = []
@@ -635,17 +640,21 @@ class EvidenceStore:
         verdict_json = json.dumps(verdict.to_dict(), ensure_ascii=False, default=str)
         signer = self.signer
         with self._transaction() as c:
+            if client_id is not None:
+                kept = c.execute("SELECT id FROM checks WHERE client_id = ?", (client_id,)).fetchone()
+                if kept is not None:
+                    return self.get_check(kept[0])
             prev = c.execute("SELECT max(id) FROM checks WHERE order_id = ?", (verdict.order_id,)).fetchone()[0]
             seq, prev_hash = self._chain_head(c)
             cur = c.execute(
                 "INSERT INTO checks (order_id, checked_at, station, operator, session, status, reasons, message,"
                 " thresholds_version, photo_sha256, previous_check_id, verdict_json, extra_json,"
-                " chain_seq, prev_hash, signed_by)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                " chain_seq, prev_hash, signed_by, client_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (verdict.order_id, checked_at, station, operator, session, verdict.status.value,
                  json.dumps(list(verdict.reasons)), verdict.message, verdict.thresholds_version,
                  json.dumps(shas), prev, verdict_json, json.dumps(extra, ensure_ascii=False, default=str),
-                 seq + 1, prev_hash, signer.fingerprint if signer else None))
+                 seq + 1, prev_hash, signer.fingerprint if signer else None, client_id))
             check_id = cur.fetchone()[0]
             c.executemany(
                 "INSERT INTO check_files (check_id, role, position, sku, sha256, ext, size, source)"
