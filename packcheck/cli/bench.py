@@ -246,7 +246,8 @@ def duplicates(manifests, same_bench, shots, copies, seed, thresholds_path, json
     Genuine: every pair of photos of one class (pairs of two 'reference' images
     apart), generated photos of one product at one bench, every photo against its
     own listing image. Copies: re-encoded (JPEG 50-95), resized (0.5x-1.5x),
-    cropped (up to 10%), all three, and listing images photographed on a screen.
+    cropped (up to 10%), all three, and listing images photographed on a screen
+    (listing copies are also reported per set).
 
     \b
     Example:
