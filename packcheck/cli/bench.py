@@ -259,3 +259,28 @@ def duplicates(manifests, same_bench, shots, copies, seed, thresholds_path, json
     report = run(list(manifests), same_bench=same_bench, shots=shots, copies=copies, seed=seed,
                  thresholds_path=thresholds_path, progress=progress_line)
     emit(format_report(report), report, json_out)
+
+
+@bench.command("printed", context_settings=dict(CONTEXT, ignore_unknown_options=True, allow_extra_args=True),
+               add_help_option=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@handle_errors
+def printed(args):
+    """Generate the printed-products proxy set (phone photos of box-like covers; deterministic).
+
+    Options are the generator's own (run with -h to list them): --out DIR,
+    --products, --photos, --refs, --seed, --size WxH, --backgrounds DIR.
+
+    \b
+    Example (the set #13 was measured on; set1 with --seed 1):
+        packcheck bench printed --out printed/set0 --products 100 --photos 4 --refs 2 --seed 0 \\
+            --backgrounds ../shared/realdata/grocerystore
+        packcheck bench accuracy --manifest printed/set0/manifest.csv
+    """
+    from ..tooling import printed as gen
+
+    try:
+        click.echo(gen.main(list(args)))
+    except SystemExit as e:  # argparse: -h, or a bad option (it printed why)
+        if e.code:
+            raise click.exceptions.Exit(2) from None
