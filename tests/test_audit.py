@@ -208,7 +208,7 @@ def test_csv_cells_are_spreadsheet_safe(reference):
     assert rows["=1+2"]["order_id"] == "'=1+2"
     assert rows["O4"]["message"].startswith("looks like BOX-GRN")
     assert rows["=1+2"]["expected_components"].startswith("'=HYPERLINK(")
-    assert rows["O2"]["item_score"].startswith("-")  # plain numbers stay numbers
+    assert rows["O2"]["variant_score"].startswith("-")  # plain numbers stay numbers (the wrong variant scores below 0)
     for row in reference:
         for cell in row.values():
             assert not (cell[:1] in ("=", "+", "@", "\t", "\r") or (cell[:1] == "-" and not _number(cell)))

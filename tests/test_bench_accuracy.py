@@ -82,7 +82,7 @@ def test_benchmark_on_a_tiny_manifest(tiny_manifest, tmp_path):
     ("class_id,class_name,kind,path\n", "missing column(s) coarse_class"),
     ("class_id,class_name,coarse_class,kind,path\n1,a,A,iconic,nope.jpg\n1,a,A,photo,nope2.jpg\n",
      "image file(s) missing: row 2: nope.jpg"),
-    ("class_id,class_name,coarse_class,kind,path\n1,a,A,listing,x.jpg\n", "neither 'iconic' nor 'photo'"),
+    ("class_id,class_name,coarse_class,kind,path\n1,a,A,listing,x.jpg\n", "is not 'iconic', 'photo' or 'reference'"),
 ])
 def test_manifest_errors_name_the_problem(tmp_path, content, words):
     (tmp_path / "x.jpg").write_bytes(b"")

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from packcheck.cli import cli
-from packcheck.core.thresholds import Band, SIGNALS, load_thresholds
+from packcheck.core.thresholds import FEATURES, GENUINE_P, STANDARDISED, Band, SIGNALS, load_thresholds
 from packcheck.errors import DataError
 from packcheck.tooling.calibration import calibrate as cal, report
 
@@ -144,7 +144,21 @@ def test_cross_validation_keeps_a_photos_pairs_in_one_fold():
     assert set(folds) == set(range(40))
     cv = cal.cross_validate(pairs, target=0.05, review_rate=0.25, folds=4, seed=1, n_boot=100)
     assert cv is not None
-    assert cal.cross_validate(pairs, target=0.05, review_rate=0.25, folds=30, seed=1) is None  # < 2 photos a fold
+    assert cal.cross_validate(pairs, target=0.05, review_rate=0.25, folds=41, seed=1) is None  # more folds than photos
+
+
+def test_cross_validation_keeps_a_products_photos_in_one_fold():
+    """With products known (Pairs.group), a product's photos are never on both sides of a fold."""
+    rows, groups = [], []
+    rng = np.random.default_rng(1)
+    for p in range(40):
+        groups.append(f"product-{p % 8}")
+        rows.append((p, "A", "match", rng.normal(2), None))
+        rows += [(p, s, "wrong_item", rng.normal(-2), None) for s in "BC"]
+    pairs = cal.Pairs.build(rows, groups=groups)
+    cv = cal.cross_validate(pairs, target=0.05, review_rate=0.25, folds=4, seed=1, n_boot=100)
+    assert cv is not None and set(cv.fold_of_photo) == {f"product-{k}" for k in range(8)}
+    assert cal.cross_validate(pairs, target=0.05, review_rate=0.25, folds=9, seed=1) is None  # 8 products
 
 
 def test_budget_split_goes_to_the_check_that_separates_the_impostors():
@@ -185,12 +199,12 @@ def test_written_thresholds_round_trip_through_load_thresholds(tmp_path):
     pairs = make_pairs(rng.normal(2, 1, n), rng.normal(-1, 1, n), genuine_variant=rng.normal(0.5, 0.3, n),
                        impostor_variant=rng.normal(-0.5, 0.3, n), impostor_label="wrong_variant")
     norm = dict(load_thresholds().normalisation)
-    norm.update(keypoints_mean=1.2345, keypoints_std=0.8765)
+    norm.update(colour_mean=1.2345, reference_colour_std=0.8765)
     c = cal.calibrate_scores(pairs, base=load_thresholds(), normalisation=norm, target=0.05, review_rate=0.2,
                              folds=4, seed=0, n_boot=200, source=src, command='packcheck calibrate --out "a b.toml"')
     out = cal.write_thresholds(c, tmp_path / "sub" / "thresholds.toml")
     th = load_thresholds(out)
-    assert th.schema_version == 2 and th.version == c.version and th.version.startswith("cal-")
+    assert th.schema_version == 3 and th.version == c.version and th.version.startswith("cal-")
     from packcheck.core.fingerprint import PIPELINE_VERSION
 
     assert th.pipeline_version == PIPELINE_VERSION and th.commit
@@ -200,12 +214,11 @@ def test_written_thresholds_round_trip_through_load_thresholds(tmp_path):
     for got, want, scores in ((th.item, c.item, pairs.item), (th.variant, c.variant, pairs.variant)):
         assert (got.flag_below, got.review_below) == (want.flag_below, want.review_below)
         g = scores[pairs.genuine]
-        q1, med, q3 = np.percentile(g, [25, 50, 75])
-        assert got.genuine_median == pytest.approx(med, abs=1e-5)
-        assert got.genuine_spread == pytest.approx((q3 - q1) / 1.349, abs=1e-5)
-    assert th.normalisation["keypoints_mean"] == 1.2345 and th.normalisation["keypoints_std"] == 0.8765
+        assert np.allclose(got.genuine_quantiles, np.quantile(g, GENUINE_P), atol=1e-5)
+        assert got.tail(float(np.quantile(g, 0.05))) == pytest.approx(0.05, rel=1e-3)
+    assert th.normalisation["colour_mean"] == 1.2345 and th.normalisation["reference_colour_std"] == 0.8765
     base = load_thresholds()
-    assert dict(th.weights) == dict(base.weights) and th.shortlist == base.shortlist
+    assert th.fusion == base.fusion and th.search == base.search and th.geometry == base.geometry
     assert (th.min_brightness, th.count_flag_short_by) == (base.min_brightness, base.count_flag_short_by)
     p = th.provenance
     assert p["target_false_flag"] == 0.05 and p["pairs"] == {"match": n, "wrong_item": 0, "wrong_variant": n}
@@ -391,7 +404,8 @@ def test_calibrate_a_tiny_manifest_end_to_end(tmp_path):
     assert th.provenance["command"].startswith("packcheck calibrate --manifest ")
     assert "--target-false-flag 0.1" in th.provenance["command"]
     assert th.provenance["input_sha256"] == cal.sha256_file(manifest)
-    assert all(th.normalisation[f"{s}_std"] > 0 for s in SIGNALS)
+    assert all(th.normalisation[f"{k}{s}_std"] > 0 for k in ("", "reference_") for s in STANDARDISED)
+    assert th.provenance["fusion_folds"] == 2 and set(th.fusion.weights) == set(FEATURES)
     text = html_path.read_text()
     assert text.count("data:image/png;base64,") >= 2 and "Confusion at the chosen limits" in text
     png = base64.b64decode(text.split("data:image/png;base64,")[1].split("'")[0])

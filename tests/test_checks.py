@@ -1,5 +1,6 @@
 """Checks and verdicts: components, thresholds file, the combined verdict, and the item/variant
 checks on synthetic packing photos of a synthetic shop."""
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -36,25 +37,32 @@ def test_component_check_names_missing_and_extra():
     assert component_check(exp, dict(exp)).status is Status.PASS
 
 
-def test_verdict_is_the_worst_check_and_retake_never_flags():
+def test_verdict_is_the_worst_judged_check_and_never_dilutes_a_flag():
     ok = CheckResult("item", Status.PASS, None, "fine", 2.0, -0.5, 0.3)
     bad = CheckResult("item", Status.FLAG, "wrong_item", "looks like X", -3.0, -0.5, 0.3)
     retake = CheckResult("quality", Status.REVIEW, "retake_photo", "retake photo: too dark")
     assert combine("O", [ok], thresholds_version="t").status is Status.PASS
     v = combine("O", [ok, bad], thresholds_version="t")
     assert v.status is Status.FLAG and v.reasons == ("wrong_item",) and v.message == "looks like X"
-    v = combine("O", [retake, bad], thresholds_version="t")
-    assert v.status is Status.REVIEW and v.reasons == ("retake_photo",)
-    assert v.to_dict()["checks"][1]["status"] == "FLAG"  # still recorded
+    # A check the photo cannot support is recorded as not judged: no claim, no status.
+    unsupported = dataclasses.replace(bad, status=Status.PASS, reason=None, message="item not judged: retake",
+                                      judged=False)
+    v = combine("O", [retake, unsupported], thresholds_version="t")
+    assert v.status is Status.REVIEW and v.reasons == ("retake_photo",) and "looks like" not in v.message
+    assert v.to_dict()["checks"][1]["judged"] is False and v.to_dict()["checks"][1]["value"] == -3.0  # recorded
+    # A judged FLAG is never averaged away by another check.
+    assert combine("O", [retake, bad], thresholds_version="t").status is Status.FLAG
 
 
 def test_shipped_thresholds_load_and_bad_files_are_refused(tmp_path):
     th = load_thresholds()
-    assert th.schema_version == 2 and th.item.flag_below <= th.item.review_below
+    assert th.schema_version == 3 and th.item.flag_below <= th.item.review_below
     text = DEFAULT_PATH.read_text()
     for broken, words in [
-        (text.replace("schema_version = 2", "schema_version = 99"), "schema_version 99"),
-        (text.replace("schema_version = 2", "schema_version = 1"), "schema_version 1 is no longer read.*recalibrate"),
+        (text.replace("schema_version = 3", "schema_version = 99"), "schema_version 99"),
+        (text.replace("schema_version = 3", "schema_version = 1"), "schema_version 1 is no longer read.*recalibrate"),
+        (text.replace("schema_version = 3", "schema_version = 2"), "schema_version 2 is no longer read.*log-odds"),
+        (text.replace("[fusion]\n", "[fusionz]\n"), "missing key 'fusion.embedding'"),
         (text.replace("[locate]\n", "[locatez]\n"), "missing key 'locate.min_item_fraction'"),
         (text.replace("pipeline_version = ", "pipeline = "), "missing key 'pipeline_version'"),
         (text.replace("[item]\n", "[itemz]\n"), "missing key 'item.flag_below'"),
@@ -136,7 +144,9 @@ def test_every_number_of_the_thresholds_file_is_fitted_or_set_by_hand_with_a_rea
 
     doc = tomllib.loads(DEFAULT_PATH.read_text())
     numbers = {f"{section}.{key}" for section, table in doc.items() if isinstance(table, dict) and section != "provenance"
-               for key, value in table.items() if isinstance(value, (int, float))}
+               for key, value in table.items()
+               if isinstance(value, (int, float)) or (isinstance(value, list) and value
+                                                      and all(isinstance(v, (int, float)) for v in value))}
     assert numbers == set(FITTED) | set(HAND_SET)
     assert all(len(why) > 20 for why in HAND_SET.values())
     for line in DEFAULT_PATH.read_text().splitlines():  # the file says which is which, on the line itself

@@ -282,3 +282,18 @@ def test_the_listing_image_dropped_in_the_station_inbox_is_recorded_as_flag(demo
         out = Station(Checker.open(demo), store, FolderSource(inbox), timeout_s=5).handle("ORD-1001")
         assert out.record.status is Status.FLAG and "photo_is_listing" in out.record.reasons
         assert store.get_check(out.record.id).verdict["checks"][-1]["check"] == "is_listing"
+
+
+def test_bench_reports_listing_copies_per_set():
+    """#14 measurement: screen photos of a listing with a white background around its product and of a
+    full-bleed cover are told apart in `bench duplicates`' report (one overall rate hid the difference)."""
+    from packcheck.tooling.bench.duplicates import format_report
+
+    report = {"sets": {}, "seconds": 1.0, "copies": {"photo_is_listing, screen": {
+        "n": 4, "hits": 2, "rate": 0.5, "by_set": {"a/manifest.csv": {"n": 2, "hits": 2, "rate": 1.0},
+                                                   "b/manifest.csv": {"n": 2, "hits": 0, "rate": 0.0}}}}}
+    lines = format_report(report).splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("photo_is_listing, screen"))
+    assert lines[at].split()[-3:] == ["4", "2", "50.0%"]
+    assert lines[at + 1].split() == ["of", "a/manifest.csv", "2", "2", "100.0%"]
+    assert lines[at + 2].split() == ["of", "b/manifest.csv", "2", "0", "0.0%"]

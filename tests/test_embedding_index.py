@@ -97,7 +97,7 @@ def test_index_fingerprints_once_and_reindexes_an_edited_image(tmp_path, monkeyp
     cache = tmp_path / "cache" / "index.sqlite"
     calls = []
     real = index_mod.fingerprint_file
-    monkeypatch.setattr(index_mod, "fingerprint_file", lambda p: calls.append(p) or real(p))
+    monkeypatch.setattr(index_mod, "fingerprint_file", lambda p, locate=None: calls.append(p) or real(p, locate))
     idx = build_index(entries, cache=cache)
     assert len(calls) == 3 and len(idx) == 3 and idx.rows_of("SKU-1") == [1]
     build_index(entries, cache=cache)

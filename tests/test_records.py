@@ -42,7 +42,9 @@ def test_details_serialise_flat_with_their_old_names():
     item = ItemDetails(0.25, "listings/A.jpg", SignalValues(embedding=1.5, colour=-0.5),
                        SignalValues(embedding=0.6, colour=-0.9), decided_by="colour")
     assert item.to_dict() == {"own_fused": 0.25, "listing_image": "listings/A.jpg", "z_embedding": 1.5,
-                              "z_colour": -0.5, "raw_embedding": 0.6, "raw_colour": -0.9, "decided_by": "colour"}
+                              "z_colour": -0.5, "raw_embedding": 0.6, "raw_colour": -0.9, "decided_by": "colour",
+                              "matched_sku": None, "matched_reference": False, "conclusive": False,
+                              "nearest_product": None}
     q = QualityDetails(brightness=(102.9, 80.0), sharpness=(64.9, 12.0))
     assert q.to_dict() == {"photo1_brightness": 102.9, "photo1_sharpness": 64.9,
                            "photo2_brightness": 80.0, "photo2_sharpness": 12.0}

@@ -62,7 +62,7 @@ def test_flagged_orders_come_first_with_their_pictures(page):
     first = page.locator("article.card").first
     assert first.locator(".oid").inner_text() == "O2"
     captions = first.locator("figcaption").all_inner_texts()
-    assert captions == ["packing photo (photos/O2.jpg)", "ordered: MUG-RED Mug (red)", "looks like: MUG-BLU Mug (blue)"]
+    assert captions == ["packing photo (photos/O2.jpg)", "ordered: MUG-RED Mug (red)", "colour closer to: MUG-BLU Mug (blue)"]
     widths = first.locator("img").evaluate_all("imgs => imgs.map(i => i.naturalWidth)")
     assert len(widths) == 3 and all(w > 0 for w in widths)
     assert "a sibling variant (colour, size, flavour) of the ordered item was packed" in first.inner_text()

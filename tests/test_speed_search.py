@@ -94,7 +94,8 @@ def test_candidates_get_the_exact_scores_when_the_cohort_is_the_same(catalogue):
 
 
 def test_a_small_catalogue_is_scored_exactly_by_the_formulas(tmp_path):
-    """Below LARGE_CATALOGUE_ROWS every row gets the plain cosine / Hellinger z-scores, as before."""
+    """Below LARGE_CATALOGUE_ROWS every row gets the plain cosine / Hellinger z-scores, fused as the
+    thresholds file's logistic model says (intercept + weight x z)."""
     from packcheck.store.index import LARGE_CATALOGUE_ROWS
 
     cat = SyntheticCatalogue(60, seed=11)
@@ -111,7 +112,8 @@ def test_a_small_catalogue_is_scored_exactly_by_the_formulas(tmp_path):
     col = -np.sqrt(np.clip(1 - bc, 0, 1))
     z = [(v - v.mean()) / max(v.std(), 0.25 * th.normalisation[f"{s}_std"]) for s, v in (("embedding", emb),
                                                                                           ("colour", col))]
-    assert np.allclose(got.fused, (z[0] + z[1]) / 2, rtol=0, atol=1e-5)
+    w = th.fusion.weights
+    assert np.allclose(got.fused, th.fusion.intercept + w["embedding"] * z[0] + w["colour"] * z[1], rtol=0, atol=1e-5)
     assert int(np.argmax(got.fused)) == 17
 
 

@@ -440,7 +440,7 @@ def test_session_end_to_end_pass_flag_rescan_override_unknown_timeout(tmp_path, 
         st.send("O1")
         st.expect(r"^\s+PASS\s+$")
         st.expect(r"recorded as check #1, photo O1.jpg")
-        st.expect(r"station: wait_photo \d+ ms, evidence \d+ ms, photo_to_verdict \d+ ms")
+        st.expect(r"station: wait_photo \d+ ms, reuse \d+ ms, evidence \d+ ms, photo_to_verdict \d+ ms")
         st.send("O2")
         st.expect(r"^\s+FLAG\s+$")
         st.expect(r"green\b.* found, red ordered")

@@ -19,11 +19,11 @@ from ..core import checks
 from ..core.fingerprint import Fingerprint, fingerprint_photo
 from ..core.imaging import load_image
 from ..core.records import Catalogue, Order, VerdictMeta
-from ..core.scoring import PhotoSet, score_photo
+from ..core.judge import PhotoScoring, judge_items
 from ..core.thresholds import Thresholds, load_thresholds
 from ..core.verdict import CheckResult, Status, Verdict, combine, error_verdict
 from ..errors import ImageError, PackcheckError, UnknownOrder
-from ..store import dataset
+from ..store import dataset, references
 from ..store.fingerprints import default_cache_path
 from ..store.index import ListingIndex, build_index
 from .duplicates import CopyFinder
@@ -40,6 +40,8 @@ class Checker:
     index: ListingIndex
     thresholds: Thresholds
     packed: dict
+    references: list = field(default_factory=list)  # enrolled references (packcheck.store.references)
+    cache_path: Path | None = None
     #: Empty-station photos by station, decoded on first use.
     _refs: dict = field(default_factory=dict, init=False, repr=False)
     #: Listing images prepared for the photo_is_listing check, and the last photos' hashes (apps/duplicates.py).
@@ -65,11 +67,16 @@ class Checker:
         th = thresholds if isinstance(thresholds, Thresholds) else load_thresholds(thresholds)
         catalogue = dataset.load_catalogue(root)
         packed = dataset.load_packed(root)
-        entries = [(sku, p) for sku, item in catalogue.items.items() for p in item.listing_images]
+        refs = references.load_references(root, known_skus=catalogue.items)
         cache_path = default_cache_path(root) if cache is True else (cache or None)
-        index = build_index(entries, cache=cache_path, workers=workers, progress=progress,
-                            large_from=th.large_catalogue_rows)
-        return cls(root=root, catalogue=catalogue, index=index, thresholds=th, packed=packed)
+        index = _index(root, catalogue, refs, th, cache_path, workers=workers, progress=progress)
+        return cls(root=root, catalogue=catalogue, index=index, thresholds=th, packed=packed, references=refs,
+                   cache_path=cache_path)
+
+    def reload_references(self) -> None:
+        """Read ``references.csv`` again and rebuild the index with it (new photos are fingerprinted)."""
+        self.references = references.load_references(self.root, known_skus=self.catalogue.items)
+        self.index = _index(self.root, self.catalogue, self.references, self.thresholds, self.cache_path)
 
     # ------------------------------------------------------------------ orders
     def find(self, order_id: str) -> Order:
@@ -108,8 +115,8 @@ class Checker:
             for image in images:
                 fps.append(fingerprint_photo(
                     image, locate=th.locate, empty_reference=reference,
-                    use_embedding=th.weights.get("embedding", 0) > 0,
-                    use_keypoints=th.weights.get("keypoints", 0) > 0,
+                    use_embedding=th.signal_on("embedding"),
+                    use_keypoints=th.signal_on("keypoints"),
                 ))
             for stage in ("locate", "hash_colour", "embedding", "keypoints"):
                 timings[stage] = sum(f.timings.get(stage, 0.0) for f in fps)
@@ -122,41 +129,18 @@ class Checker:
         verdict_checks += self.copies.listing_checks(order, images, fps)  # photo_is_listing: apps/duplicates.py
         timings["copies"] = time.perf_counter() - t
         return combine(order.order_id, verdict_checks, thresholds_version=th.version,
+                       score=checks.match_score(verdict_checks, th),
                        photos=[im.sha256 for im in images], photo_paths=names, timings=tuple(timings.items()),
                        meta=VerdictMeta(station=order.station or "", skus=order.skus,
                                         items_located=max(f.location.n_items for f in fps),
                                         found_lab=tuple(round(float(v), 1) for v in fps[0].labs[0])))
 
     def judge(self, order: Order, fps: list[Fingerprint]) -> tuple[list, float]:
-        """The checks for an order whose photos are fingerprinted: no decoding, no file but the listing
-        keypoints of the shortlist, which the index reads from its store on first use."""
+        """The checks for an order whose photos are fingerprinted: no decoding, no file but the
+        keypoints of the rows verified, which the index reads from its store on first use."""
         t = time.perf_counter()
         th = self.thresholds
-        result = [checks.quality_check(fps, th)]
-        skus = order.skus
-        must = sorted({r for s in skus for r in self.index.rows_of(s)}
-                      | {r for s in skus for sib in self.catalogue.siblings(s) for r in self.index.rows_of(sib)})
-        # One view of the photos: everything located. With several SKUs in the order
-        # and several separate items on the bench, each item is also a view, and each
-        # SKU is judged on the view that shows it best, so a cap beside the trousers
-        # does not make the trousers "look like a cap".
-        n_views = max(f.n_views for f in fps) if len(set(skus)) > 1 else 1
-        inliers: dict[int, int] = {}
-        views = [PhotoSet.of(fps, v) for v in range(n_views)]
-        scored = [score_photo(p, self.index, th, must_verify=must, inlier_cache=inliers) for p in views]
-        for sku in dict.fromkeys(skus):
-            best = max(range(n_views), key=lambda v: checks.item_check(
-                sku, scored[v], self.index, self.catalogue, th, order_skus=skus).value)
-            result.append(checks.item_check(sku, scored[best], self.index, self.catalogue, th, order_skus=skus))
-            if all(f.quality.colourless for f in fps):
-                if self.catalogue.siblings(sku):
-                    result.append(CheckResult("variant", Status.REVIEW, "retake_photo",
-                                              "colour not judged: a black-and-white photo cannot tell "
-                                              "sibling colours apart; retake it in colour", sku=sku))
-                continue
-            v = checks.variant_check(sku, views[best], self.index, self.catalogue, th, order_skus=skus)
-            if v is not None:
-                result.append(v)
+        result = judge_items(order.skus, PhotoScoring(fps, self.index, th), self.catalogue)
         expected = checks.expected_components(self.catalogue, order.lines)
         result.append(checks.component_check(expected, None if order.packed is None else dict(order.packed)))
         count = checks.count_check(fps, sum(expected.values()), th, packed_recorded=order.packed is not None)
@@ -164,7 +148,7 @@ class Checker:
             result.append(count)
         return result, time.perf_counter() - t
 
-    def _station_reference(self, station: str | None) -> np.ndarray | None:
+    def _station_reference(self, station: str | None) -> np.ndarray | None:  # noqa: D401 - an empty bench
         if station not in self._refs:
             path = dataset.station_reference(self.root, station)
             try:
@@ -173,3 +157,12 @@ class Checker:
                 log.warning("empty-station photo of %s ignored: %s", station, e)
                 self._refs[station] = None
         return self._refs[station]
+
+
+def _index(root: Path, catalogue: Catalogue, refs: list, th: Thresholds, cache_path: Path | None, *,
+           workers: int = 1, progress=None) -> ListingIndex:
+    """The listing images of ``catalogue`` and the enrolled ``refs``, indexed."""
+    entries = [(sku, p) for sku, item in catalogue.items.items() for p in item.listing_images]
+    entries += references.reference_entries(root, refs)
+    return build_index(entries, cache=cache_path, workers=workers, progress=progress,
+                       large_from=th.large_catalogue_rows, locate=th.locate, vote_max_rows=th.search.vote_max_rows)

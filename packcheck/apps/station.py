@@ -36,7 +36,8 @@ import numpy as np
 
 from ..core.imaging import jpeg_end
 from ..core.verdict import Status, Verdict, error_verdict
-from ..errors import CameraError, ImageMissing, ImageStillWriting, UnknownOrder
+from ..errors import CameraError, ImageMissing, ImageStillWriting, PackcheckError, UnknownOrder
+from . import enrolment
 from .checker import Checker
 from .duplicates import PhotoHistory, with_checks
 from .evidence.store import CheckRecord, EvidenceStore, OverrideRecord, PhotoInput
@@ -435,7 +436,7 @@ class Station:
 
     def __init__(self, checker: Checker, store: EvidenceStore, source: PhotoSource, *,
                  station: str | None = None, operator: str | None = None, timeout_s: float = 30.0,
-                 listeners: tuple[Callable[[Outcome], None], ...] = ()):
+                 listeners: tuple[Callable[[Outcome], None], ...] = (), enrol: bool = True):
         if timeout_s <= 0:
             raise ValueError(f"timeout_s must be positive, got {timeout_s!r}")
         self.checker = checker
@@ -445,6 +446,7 @@ class Station:
         self.operator = operator
         self.timeout_s = timeout_s
         self.listeners = list(listeners)
+        self.enrol = enrol
         self.session = uuid.uuid4().hex[:12]
         self._last: CheckRecord | None = None
         self._overridden: set[int] = set()
@@ -534,6 +536,7 @@ class Station:
             timings["photo_to_verdict"] = done - max(p.complete_at for p in photos)
         timings["scan_to_verdict"] = done - scanned_at
         self._note(record)
+        self._maybe_enrol(order, verdict, photos)
         return Outcome("check", verdict.message, verdict=verdict, record=record,
                        photo=", ".join(p.name for p in photos) or None, timings=tuple(timings.items()))
 
@@ -549,6 +552,28 @@ class Station:
                 if hit is not None:
                     found.append(hit)
         return with_checks(verdict, found), signatures
+
+    def _maybe_enrol(self, order, verdict, photos) -> None:
+        """A clear PASS of a one-SKU order by its listing makes its photo a reference of the SKU.
+
+        Only one photo of one SKU (a photo of several products is no reference of
+        either); the rules are :func:`~packcheck.apps.enrolment.auto_enrol_reason`'s.
+        A failure is logged, never the packer's problem.
+        """
+        skus = set(order.skus)
+        if not self.enrol or len(skus) != 1 or len(photos) != 1:
+            return
+        sku = next(iter(skus))
+        if enrolment.auto_enrol_reason(verdict, sku, self.checker) is not None:
+            return
+        try:
+            done = enrolment.enrol(self.checker, sku, photos[0].data, confirmed_by=f"station {self.station or '-'}",
+                                   source="station_pass", order_id=order.order_id, name=photos[0].name)
+        except PackcheckError as e:
+            log.warning("photo of %s not enrolled as a reference: %s", order.order_id, e)
+            return
+        if done.reference is not None:
+            log.info("photo of %s enrolled as reference %s of %s", order.order_id, done.reference.ref_id, sku)
 
     def _ordered_colours(self, skus) -> dict[str, list[float]]:
         index = self.checker.index

@@ -28,6 +28,7 @@ from .common import CONTEXT
 #: Every command of ``packcheck``: name -> (module in packcheck.cli, function). Add a command here.
 COMMANDS = {
     "check": ("check", "check"),
+    "enrol": ("enrol", "enrol"),
     "audit": ("audit", "audit"),
     "station": ("station", "station"),
     "evidence": ("evidence", "evidence"),

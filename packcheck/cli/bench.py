@@ -282,7 +282,8 @@ def duplicates(manifests, same_bench, shots, copies, seed, thresholds_path, json
     Genuine: every pair of photos of one class (pairs of two 'reference' images
     apart), generated photos of one product at one bench, every photo against its
     own listing image. Copies: re-encoded (JPEG 50-95), resized (0.5x-1.5x),
-    cropped (up to 10%), all three, and listing images photographed on a screen.
+    cropped (up to 10%), all three, and listing images photographed on a screen
+    (listing copies are also reported per set).
 
     \b
     Example:
@@ -294,3 +295,28 @@ def duplicates(manifests, same_bench, shots, copies, seed, thresholds_path, json
     report = run(list(manifests), same_bench=same_bench, shots=shots, copies=copies, seed=seed,
                  thresholds_path=thresholds_path, progress=progress_line)
     emit(format_report(report), report, json_out)
+
+
+@bench.command("printed", context_settings=dict(CONTEXT, ignore_unknown_options=True, allow_extra_args=True),
+               add_help_option=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@handle_errors
+def printed(args):
+    """Generate the printed-products proxy set (phone photos of box-like covers; deterministic).
+
+    Options are the generator's own (run with -h to list them): --out DIR,
+    --products, --photos, --refs, --seed, --size WxH, --backgrounds DIR.
+
+    \b
+    Example (the set #13 was measured on; set1 with --seed 1):
+        packcheck bench printed --out printed/set0 --products 100 --photos 4 --refs 2 --seed 0 \\
+            --backgrounds ../shared/realdata/grocerystore
+        packcheck bench accuracy --manifest printed/set0/manifest.csv
+    """
+    from ..tooling import printed as gen
+
+    try:
+        click.echo(gen.main(list(args)))
+    except SystemExit as e:  # argparse: -h, or a bad option (it printed why)
+        if e.code:
+            raise click.exceptions.Exit(2) from None

@@ -18,10 +18,11 @@ def _command_line(ctx: click.Context) -> str:
         if not isinstance(p, click.Option) or p.name in ("help",):
             continue
         value = ctx.params.get(p.name)
-        if value is None or value is False or (value == p.default and p.name != "target"):
+        if value is None or value is False or value == () or (value == p.default and p.name != "target"):
             continue
         opt = max(p.opts, key=len)
-        words += [opt] if value is True else [opt, str(value)]
+        for v in (value if isinstance(value, tuple) else (value,)):
+            words += [opt] if v is True else [opt, str(v)]
     return shlex.join(words)
 
 
@@ -31,9 +32,10 @@ def _command_line(ctx: click.Context) -> str:
                    "photo paths relative to the CSV. Needs --data.")
 @click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
               help="The data folder whose catalogue.csv the SKUs of --labels belong to.")
-@click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--manifest", "manifest_paths", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
               help="A benchmark manifest instead (class_id,class_name,coarse_class,kind,path): pairs built "
-                   "as 'packcheck bench accuracy' builds them.")
+                   "as 'packcheck bench accuracy' builds them. Repeat for several photo sets: each is scored "
+                   "against its own catalogue, and the target is held on each set.")
 @click.option("--target-false-flag", "target", type=float, default=0.01, show_default=True,
               help="Largest share of genuine pairs the verdict may FLAG.")
 @click.option("--review-rate", type=float, default=None,
@@ -43,7 +45,8 @@ def _command_line(ctx: click.Context) -> str:
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write a self-contained HTML report (plots beside it in <name>_plots/).")
 @click.option("--folds", type=int, default=5, show_default=True,
-              help="Cross-validation folds, grouped by photo (0 to skip).")
+              help="Cross-validation folds, grouped by product: a product's photos are never on both sides "
+                   "(0 to skip).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the folds and the bootstrap.")
 @click.option("--workers", type=int, default=None, help="Processes (default: all cores).")
 @click.option("--thresholds", "thresholds_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -55,7 +58,7 @@ def _command_line(ctx: click.Context) -> str:
               help="Listing index file (default: DATA/.packcheck-cache/index.sqlite with --data, "
                    "a temporary one with --manifest).")
 @handle_errors
-def calibrate(labels_path, data_dir, manifest_path, target, review_rate, out_path, report_path, folds, seed,
+def calibrate(labels_path, data_dir, manifest_paths, target, review_rate, out_path, report_path, folds, seed,
               workers, thresholds_path, keep_normalisation, cache_path):
     """Choose the item and variant limits for a false-flag target, from labelled pairs.
 
@@ -71,11 +74,11 @@ def calibrate(labels_path, data_dir, manifest_path, target, review_rate, out_pat
         packcheck calibrate --manifest ../shared/realdata/grocerystore/manifest.csv \\
             --target-false-flag 0.05 --out thresholds.toml --report calibration.html
     """
-    if (manifest_path is None) == (labels_path is None):
+    if bool(manifest_paths) == (labels_path is not None):
         raise click.UsageError("give either --labels (with --data) or --manifest")
     if labels_path is not None and data_dir is None:
         raise click.UsageError("--labels needs --data, the folder whose catalogue.csv the SKUs belong to")
-    if manifest_path is not None and data_dir is not None:
+    if manifest_paths and data_dir is not None:
         raise click.UsageError("--data goes with --labels, not with --manifest")
     from packcheck.tooling.calibration import calibrate as cal
 
@@ -85,8 +88,10 @@ def calibrate(labels_path, data_dir, manifest_path, target, review_rate, out_pat
         if sys.stderr.isatty():
             click.echo(f"\rscoring photos {done}/{total}", err=True, nl=done == total)
 
-    if manifest_path is not None:
-        inputs = cal.read_manifest_pairs(manifest_path, cache=cache_path)
+    if manifest_paths:
+        if cache_path is not None and len(manifest_paths) > 1:
+            raise click.UsageError("--cache names one index; leave it out with several --manifest")
+        inputs = [cal.read_manifest_pairs(m, cache=cache_path) for m in manifest_paths]
     else:
         from ..store.fingerprints import default_cache_path
 

@@ -80,10 +80,12 @@ def _summary_text(s) -> str:
 @click.option("--signing-key", "signing_key", type=click.Path(dir_okay=False, path_type=Path),
               help="The site's private key that signs every recorded row (default: $PACKCHECK_SIGNING_KEY, else "
                    "~/.config/packcheck/site-key.pem; without one, rows are chained but unsigned).")
+@click.option("--no-enrol", "no_enrol", is_flag=True,
+              help="Do not keep clear PASS photos as references of their SKU (see 'packcheck enrol').")
 @click.option("-v", "--verbose", is_flag=True, help="Show every check and the per-stage timings.")
 @handle_errors
-def station(data_dir, thresholds_path, signals, cache_path, db_path, photos_dir, station_name, operator, camera, photo_dir,
-            timeout_s, capture_delay, web, port, signing_key, verbose):
+def station(data_dir, thresholds_path, signals, cache_path, db_path, photos_dir, station_name, operator, camera,
+            photo_dir, timeout_s, capture_delay, web, port, signing_key, no_enrol, verbose):
     """Run a packing station: read order ids from a barcode scanner (stdin), judge each photo.
 
     One long-lived process: the catalogue and listing index are loaded once. For
@@ -126,11 +128,11 @@ def station(data_dir, thresholds_path, signals, cache_path, db_path, photos_dir,
             click.echo(f"kiosk page: {kiosk.url}", err=True)
         checker = load_checker(data_dir, thresholds_path, signals, cache_path)
         bench = Station(checker, store, source, station=station_name, operator=operator, timeout_s=timeout_s,
-                        listeners=(kiosk.publish,) if kiosk else ())
+                        listeners=(kiosk.publish,) if kiosk else (), enrol=not no_enrol)
         warn_if_stale(checker.thresholds)
         where = f"folder {photo_dir}" if photo_dir is not None else f"camera {camera}"
-        click.echo(f"station ready: {len(checker.catalogue.items)} SKUs, photos from {where}, evidence in {store.where}. "
-                   "Scan an order (!help for commands, Ctrl-D to end).", err=True)
+        click.echo(f"station ready: {len(checker.catalogue.items)} SKUs, photos from {where}, evidence in "
+                   f"{store.where}. Scan an order (!help for commands, Ctrl-D to end).", err=True)
         code = _loop(bench, verbose=verbose)
     finally:
         if kiosk is not None:

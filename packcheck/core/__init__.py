@@ -5,10 +5,10 @@ writes a file or changes process-wide settings; the layers above
 (:mod:`packcheck.store`, :mod:`packcheck.apps`, :mod:`packcheck.cli`) do that and
 call these functions. ``tests/test_architecture.py`` keeps it so.
 
-One exception, on purpose: OpenCV's k-means (:mod:`~packcheck.core.locate`) and its
-USAC homography (:mod:`~packcheck.core.keypoints`) draw from OpenCV's per-thread
-random generator and take no generator of their own, so those two calls seed it
-(``cv2.setRNGSeed(0)``) just before they run; without it a photo's location and
+One exception, on purpose: OpenCV's k-means (:mod:`~packcheck.core.locate`), its
+USAC homography and its FLANN k-d forest (both :mod:`~packcheck.core.keypoints`)
+draw from OpenCV's per-thread random generator and take no generator of their
+own, so those three calls seed it (``cv2.setRNGSeed(0)``) just before they run; without it a photo's location and
 keypoint matches would depend on what the process did before. Importing packcheck
 changes nothing.
 """

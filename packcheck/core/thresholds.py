@@ -23,29 +23,51 @@ import numpy as np
 
 from ..errors import ThresholdsError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DEFAULT_PATH = Path(__file__).resolve().parents[1] / "data" / "thresholds.toml"
-#: Signals the item check can fuse, in the order reports list them.
+#: Signals the item check can fuse, in the order reports list them (and ``--signals`` names them).
 SIGNALS = ("embedding", "keypoints", "colour", "hash")
+#: The fused features, each with a weight in ``[fusion]``: the standardised appearance
+#: signals, ``keypoints`` (log1p inliers) and ``geometry`` (dominance over other SKUs'
+#: inliers); both keypoint features belong to the ``keypoints`` signal.
+FEATURES = ("embedding", "colour", "hash", "keypoints", "geometry")
+#: The signals standardised against a cohort (keypoints enter the fusion as counts).
+STANDARDISED = ("embedding", "colour", "hash")
+_SIGNAL_FEATURES = {"embedding": ("embedding",), "keypoints": ("keypoints", "geometry"), "colour": ("colour",),
+                    "hash": ("hash",)}
 #: The statuses a band gives, by :meth:`Band.levels`.
 LEVELS = ("PASS", "REVIEW", "FLAG")
 
 #: The numbers 'packcheck calibrate' fits to labelled photos (the rest are set by hand).
 FITTED = tuple(f"{check}.{key}" for check in ("item", "variant")
-               for key in ("flag_below", "review_below", "genuine_median", "genuine_spread")) + tuple(
-    f"normalisation.{s}_{stat}" for s in SIGNALS for stat in ("mean", "std"))
+               for key in ("flag_below", "review_below", "genuine_quantiles")) + tuple(
+    f"normalisation.{prefix}{s}_{stat}" for prefix in ("", "reference_") for s in STANDARDISED
+    for stat in ("mean", "std")) + tuple(f"fusion.{f}" for f in FEATURES) + (
+    "fusion.intercept", "variant.colour_weight", "variant.lead_weight")
 #: The numbers set by hand, and why each is what it is (calibration copies them from its base file).
 HAND_SET = {
-    "signals.embedding": "weight in the fused item score: the strongest single signal on real photos",
-    "signals.keypoints": "weight in the fused item score: adds to the embedding on printed products",
-    "signals.colour": "weight in the fused item score: adds to the embedding, and decides sibling colours",
-    "signals.hash": "0 (off): perceptual hashes are near chance on real photos (README, Accuracy)",
+    "geometry.conclusive_inliers": "a homography this many distinct matches strong is no chance match (a random "
+                                   "pairing fits one within 2% of the image in far less than one try in a million)",
+    "geometry.conclusive_ratio": "and it must have this many times the inliers of any other SKU, so a logo two "
+                                 "products share decides nothing",
+    "geometry.conclusive_bonus": "log-odds added to a conclusive row: more than the appearance signals ever "
+                                 "contribute, so conclusive geometry decides",
     "normalisation.min_cohort": "fewer listing images are no cohort: the fixed means and spreads are used",
     "normalisation.max_cohort": "a photo is standardised against at most this many listing images (evenly spaced)",
     "normalisation.large_catalogue_cohort": "the cohort of a large catalogue: these rows stay in memory, 24 KB each",
     "normalisation.min_std_share": "a cohort's spread is at least this share of the fixed one, so near-identical "
                                    "listing images do not blow small differences up",
-    "search.shortlist": "catalogue images verified with keypoints besides the ordered SKU's and its siblings'",
+    "references.max_per_sku": "enrolled reference photos kept per SKU: a few real photos close most of the gap "
+                              "to the listing; more add start-up and matching cost",
+    "references.max_similarity": "a photo whose embedding is this close to an enrolled reference of the SKU "
+                                 "adds nothing new and is not enrolled (keeps the references diverse)",
+    "references.enrol_margin": "a station PASS is enrolled automatically only this far (log-odds) above the "
+                               "item check's REVIEW limit, and only when a listing image decided it",
+    "search.shortlist": "rows each ranking (fused appearance, each signal, keypoint votes) adds to the rows "
+                        "verified with keypoints, besides the ordered SKU's and its siblings'",
+    "search.verify_all_rows": "a catalogue of at most this many rows is verified whole (one descriptor product "
+                              "per row: ~0.5 ms each)",
+    "search.vote_max_rows": "up to this many rows the keypoint vote index is built (~80 KB per row in memory)",
     "search.large_catalogue_rows": "from this many listing images the index keeps coarse vectors and scores "
                                    "candidates only (the exact path holds 28 KB per image)",
     "quality.min_brightness": "a photo darker than this (mean luma) cannot show colour: retake photo",
@@ -144,19 +166,82 @@ class DuplicateLimits:
 
 
 @dataclass(frozen=True)
+class Fusion:
+    """The logistic fusion: ``intercept + sum(weights[f] * feature f)`` is a row's log-odds.
+
+    ``weights`` is keyed by :data:`FEATURES`; 0 turns a feature off.
+    """
+
+    weights: Mapping[str, float]
+    intercept: float
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """When keypoint geometry decides (see :func:`packcheck.core.scoring.geometry`)."""
+
+    conclusive_inliers: float
+    conclusive_ratio: float
+    conclusive_bonus: float
+
+
+@dataclass(frozen=True)
+class Search:
+    """Which rows are verified with keypoints, and when the catalogue is searched in two passes."""
+
+    shortlist: int
+    verify_all_rows: int
+    vote_max_rows: int
+    large_catalogue_rows: int
+
+
+@dataclass(frozen=True)
+class ReferenceRules:
+    """How confirmed photos become references (see :mod:`packcheck.apps.enrolment`)."""
+
+    max_per_sku: int
+    max_similarity: float
+    enrol_margin: float
+
+
+#: The genuine-score probabilities a band's ``genuine_quantiles`` are given at.
+GENUINE_P = (0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8,
+             0.9, 0.95, 0.99)
+
+
+@dataclass(frozen=True)
 class Band:
     """A score compared against two limits: below ``flag_below`` is FLAG, below ``review_below`` REVIEW.
 
-    ``genuine_median`` and ``genuine_spread`` describe the check's scores on genuine
-    pairs (median, and the interquartile range / 1.349) in the calibration data;
-    they put checks measured in different units on one scale for
-    :func:`packcheck.core.checks.match_score`. They never decide a status.
+    ``genuine_quantiles`` are the check's scores on genuine pairs at the
+    probabilities :data:`GENUINE_P` (calibration's held-out scores): with them
+    :meth:`tail` says how rare a score is among genuine pairs, which puts checks
+    measured in different units on one scale for the verdict's ranking number
+    (:func:`packcheck.core.checks.match_score`). They never decide a status.
     """
 
     flag_below: float
     review_below: float
-    genuine_median: float = 0.0
-    genuine_spread: float = 1.0
+    genuine_quantiles: tuple[float, ...] = ()
+
+    def tail(self, value: float) -> float:
+        """P(a genuine pair scores at most ``value``): interpolated in log-probability between the
+        quantiles, extended below the lowest along the slope of the two lowest (an exponential tail).
+
+        >>> b = Band(-1.0, 0.0, tuple(float(i) for i in range(len(GENUINE_P))))
+        >>> round(b.tail(3.0), 4), round(b.tail(3.5), 4) > 0.01, b.tail(-50.0) < 1e-6
+        (0.01, True, True)
+        """
+        q = self.genuine_quantiles
+        if len(q) != len(GENUINE_P):
+            return float("nan")
+        lp = np.log(GENUINE_P)
+        if value <= q[0]:
+            slope = (lp[1] - lp[0]) / max(q[1] - q[0], 1e-9)
+            return float(np.exp(max(lp[0] + slope * (value - q[0]), -700.0)))
+        if value >= q[-1]:
+            return GENUINE_P[-1]
+        return float(np.exp(np.interp(value, q, lp)))
 
     def levels(self, values) -> np.ndarray:
         """0 (PASS), 1 (REVIEW) or 2 (FLAG) for each value: the one rule from a score to a status."""
@@ -176,12 +261,15 @@ class Thresholds:
     schema_version: int
     pipeline_version: int  # the fingerprint pipeline the fitted numbers were fitted on
     commit: str  # the packcheck commit calibration ran at ("unknown" outside a git checkout)
-    weights: Mapping[str, float]  # signal -> weight in the fused item score (0 = off)
-    normalisation: Mapping[str, float]  # fixed mean/std per signal, cohort sizes, spread floor
-    shortlist: int  # catalogue images verified with keypoints beside the ordered SKU
-    large_catalogue_rows: int  # from this many listing images on, candidate search
+    fusion: Fusion
+    geometry: Geometry
+    search: Search
+    references: ReferenceRules
+    normalisation: Mapping[str, float]  # fixed mean/std per signal and kind, cohort sizes, spread floor
     item: Band
     variant: Band
+    variant_colour_weight: float  # the variant score: colour_weight * colour position +
+    variant_lead_weight: float  # lead_weight * fused lead over the best sibling
     min_brightness: float
     min_sharpness: float
     min_side_px: int  # a photo narrower than this (after decoding) cannot show a product
@@ -200,20 +288,36 @@ class Thresholds:
                 f"(commit {self.commit[:12]}); this packcheck computes version {running_pipeline}: "
                 "the limits may not fit its scores; recalibrate with 'packcheck calibrate'")
 
+    def signal_on(self, signal: str) -> bool:
+        """Whether any feature of ``signal`` (one of :data:`SIGNALS`) has a weight in the fusion."""
+        return any(self.fusion.weights.get(f, 0.0) != 0.0 for f in _SIGNAL_FEATURES[signal])
+
     @property
     def enabled_signals(self) -> tuple[str, ...]:
-        return tuple(s for s in SIGNALS if self.weights.get(s, 0.0) > 0)
+        return tuple(s for s in SIGNALS if self.signal_on(s))
+
+    @property
+    def large_catalogue_rows(self) -> int:
+        return self.search.large_catalogue_rows
 
     def with_signals(self, signals: tuple[str, ...] | list[str]) -> "Thresholds":
-        """A copy with only ``signals`` fused (the others weighted 0), e.g. for ablations."""
+        """A copy with only ``signals`` fused (the others' features weighted 0), e.g. for ablations.
+
+        A kept signal keeps its fitted weights; one the file has turned off gets weight 1
+        (so an ablation of the hash signal measures something).
+        """
         unknown = set(signals) - set(SIGNALS)
         if unknown:
             raise ThresholdsError(f"unknown signal(s) {sorted(unknown)}; choose from {', '.join(SIGNALS)}")
         if not signals:
             raise ThresholdsError("at least one signal must stay on")
-        weights = {s: (self.weights.get(s, 0.0) or 1.0) if s in signals else 0.0 for s in SIGNALS}
+        weights = {}
+        for s in SIGNALS:
+            for f in _SIGNAL_FEATURES[s]:
+                w = self.fusion.weights.get(f, 0.0)
+                weights[f] = (w if self.signal_on(s) else 1.0) if s in signals else 0.0
         values = {f.name: getattr(self, f.name) for f in fields(self)}
-        values["weights"] = MappingProxyType(weights)
+        values["fusion"] = Fusion(MappingProxyType(weights), self.fusion.intercept)
         values["version"] = f"{self.version}+signals={','.join(signals)}"
         return Thresholds(**values)
 
@@ -232,6 +336,20 @@ def _get(doc: dict, dotted: str, kind, source: str):
         raise ThresholdsError(f"{source}: '{dotted}' must be a {kind.__name__}, got {node!r}") from None
 
 
+def _quantiles(doc: dict, dotted: str, source: str) -> tuple[float, ...]:
+    node = doc
+    for part in dotted.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    if not isinstance(node, list) or len(node) != len(GENUINE_P) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in node):
+        raise ThresholdsError(f"{source}: '{dotted}' must be a list of {len(GENUINE_P)} numbers "
+                              f"(the genuine scores at probabilities {', '.join(map(str, GENUINE_P))})")
+    values = tuple(float(v) for v in node)
+    if any(b < a for a, b in zip(values, values[1:])):
+        raise ThresholdsError(f"{source}: '{dotted}' must not decrease")
+    return values
+
+
 def load_thresholds(path: str | Path | None = None) -> Thresholds:
     """Read a thresholds TOML (the shipped one when ``path`` is None).
 
@@ -239,7 +357,7 @@ def load_thresholds(path: str | Path | None = None) -> Thresholds:
     --------
     >>> t = load_thresholds()
     >>> t.schema_version
-    2
+    3
     """
     p = Path(path) if path is not None else DEFAULT_PATH
     source = str(p)
@@ -252,45 +370,49 @@ def load_thresholds(path: str | Path | None = None) -> Thresholds:
     except tomllib.TOMLDecodeError as e:
         raise ThresholdsError(f"thresholds file {p} is not valid TOML: {e}") from None
     schema = _get(doc, "schema_version", int, source)
-    if schema == 1:
+    if schema in (1, 2):
         raise ThresholdsError(
-            f"{source}: schema_version 1 is no longer read: it predates the [locate] limits and does not record "
-            "the pipeline version it was fitted at; recalibrate with 'packcheck calibrate' (or copy the "
-            "[locate] section, the new [normalisation] and [search] keys, pipeline_version and commit from "
-            "packcheck/data/thresholds.toml, if you know which pipeline it was fitted at)")
+            f"{source}: schema_version {schema} is no longer read: its limits were fitted to a weighted mean of "
+            "the signals, and this packcheck fuses them as calibrated log-odds ([fusion], [geometry]); "
+            "recalibrate with 'packcheck calibrate' on your labelled photos")
     if schema != SCHEMA_VERSION:
         raise ThresholdsError(
             f"{source}: schema_version {schema} is not supported (this packcheck reads {SCHEMA_VERSION}); "
             "recalibrate with 'packcheck calibrate' or upgrade packcheck"
         )
-    weights = {s: _get(doc, f"signals.{s}", float, source) for s in SIGNALS}
-    if not any(w > 0 for w in weights.values()):
-        raise ThresholdsError(f"{source}: every signal weight is 0; at least one must be on")
-    norm_keys = ["min_cohort", "max_cohort", "large_catalogue_cohort", "min_std_share"] + [
-        f"{s}_{stat}" for s in SIGNALS for stat in ("mean", "std")]
+    weights = {f: _get(doc, f"fusion.{f}", float, source) for f in FEATURES}
+    if not any(w != 0 for w in weights.values()):
+        raise ThresholdsError(f"{source}: every fusion weight is 0; at least one feature must be on")
+    stat_keys = [f"{prefix}{s}_{stat}" for prefix in ("", "reference_") for s in STANDARDISED
+                 for stat in ("mean", "std")]
+    norm_keys = ["min_cohort", "max_cohort", "large_catalogue_cohort", "min_std_share"] + stat_keys
     normalisation = {k: _get(doc, f"normalisation.{k}", float, source) for k in norm_keys}
-    for s in SIGNALS:
-        if normalisation[f"{s}_std"] <= 0:
-            raise ThresholdsError(f"{source}: 'normalisation.{s}_std' must be positive")
-    item, variant = (Band(*(_get(doc, f"{name}.{key}", float, source)
-                            for key in ("flag_below", "review_below", "genuine_median", "genuine_spread")))
+    for k in stat_keys:
+        if k.endswith("_std") and normalisation[k] <= 0:
+            raise ThresholdsError(f"{source}: 'normalisation.{k}' must be positive")
+    item, variant = (Band(_get(doc, f"{name}.flag_below", float, source),
+                          _get(doc, f"{name}.review_below", float, source),
+                          _quantiles(doc, f"{name}.genuine_quantiles", source))
                      for name in ("item", "variant"))
     for name, band in (("item", item), ("variant", variant)):
         if band.review_below < band.flag_below:
             raise ThresholdsError(f"{source}: {name}.review_below must be >= {name}.flag_below")
-        if band.genuine_spread <= 0:
-            raise ThresholdsError(f"{source}: {name}.genuine_spread must be positive")
     return Thresholds(
         version=_get(doc, "version", str, source),
         schema_version=schema,
         pipeline_version=_get(doc, "pipeline_version", int, source),
         commit=_get(doc, "commit", str, source),
-        weights=MappingProxyType(weights),
+        fusion=Fusion(MappingProxyType(weights), _get(doc, "fusion.intercept", float, source)),
+        geometry=Geometry(*(_get(doc, f"geometry.{f.name}", float, source) for f in fields(Geometry))),
+        search=Search(*(_get(doc, f"search.{f.name}", int, source) for f in fields(Search))),
+        references=ReferenceRules(_get(doc, "references.max_per_sku", int, source),
+                                  _get(doc, "references.max_similarity", float, source),
+                                  _get(doc, "references.enrol_margin", float, source)),
         normalisation=MappingProxyType(normalisation),
-        shortlist=_get(doc, "search.shortlist", int, source),
-        large_catalogue_rows=_get(doc, "search.large_catalogue_rows", int, source),
         item=item,
         variant=variant,
+        variant_colour_weight=_get(doc, "variant.colour_weight", float, source),
+        variant_lead_weight=_get(doc, "variant.lead_weight", float, source),
         min_brightness=_get(doc, "quality.min_brightness", float, source),
         min_sharpness=_get(doc, "quality.min_sharpness", float, source),
         min_side_px=_get(doc, "quality.min_side_px", int, source),

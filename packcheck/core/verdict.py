@@ -69,6 +69,7 @@ class CheckResult:
     review_below: float | None = None
     sku: str | None = None
     details: Details | None = None
+    judged: bool = True  # False: the photo cannot support this check; recorded, without a claim
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ class Verdict:
     timings: tuple[tuple[str, float], ...] = ()
     error: str | None = None
     meta: VerdictMeta | None = None
+    score: float | None = None  # the ranking number (packcheck.core.checks.match_score): < 0 when a check FLAGs
 
     @property
     def passed(self) -> bool:
@@ -111,25 +113,23 @@ class Verdict:
 
 
 def combine(order_id: str, checks: list[CheckResult], *, thresholds_version: str, photos=(), photo_paths=(),
-            timings=(), meta: VerdictMeta | None = None) -> Verdict:
-    """The worst check decides; the message lists every non-passing check in plain words.
+            timings=(), meta: VerdictMeta | None = None, score: float | None = None) -> Verdict:
+    """The worst judged check decides; the message lists every check that did not pass, in plain words.
 
-    A photo that must be retaken makes the item and variant checks meaningless, so
-    their outcomes are kept in the record but do not raise the status above REVIEW.
+    Nothing is averaged away: a FLAG of any check is the verdict's FLAG. A check
+    the photo could not support was recorded as not judged (``judged=False``, a
+    PASS with the reason) by whoever ran it, so it neither raises nor lowers the
+    status and makes no claim.
     """
-    retake = any(c.reason == "retake_photo" for c in checks)
-    status = worst(Status.REVIEW if retake and c.check in ("item", "variant", "count") and c.status is Status.FLAG
-                   else c.status for c in checks)
-    bad = [c for c in checks if c.status is not Status.PASS]
-    if retake:
-        bad = [c for c in bad if c.reason == "retake_photo"] + [
-            c for c in bad if c.reason != "retake_photo" and c.check not in ("item", "variant", "count")]
+    judged = [c for c in checks if c.judged]
+    status = worst(c.status for c in judged)
+    bad = [c for c in judged if c.status is not Status.PASS]
     reasons = tuple(dict.fromkeys(c.reason for c in bad if c.reason))
-    message = "; ".join(c.message for c in bad) if bad else "matches the order"
+    message = "; ".join(dict.fromkeys(c.message for c in bad)) if bad else "matches the order"
     return Verdict(
         order_id=order_id, status=status, reasons=reasons, message=message, checks=tuple(checks),
         thresholds_version=thresholds_version, photos=tuple(photos), photo_paths=tuple(photo_paths),
-        timings=tuple(timings), meta=meta,
+        timings=tuple(timings), meta=meta, score=score,
     )
 
 

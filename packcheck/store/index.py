@@ -33,8 +33,9 @@ from ..core import fingerprint as fp_mod, search
 from ..core.colour import HIST_SIZE, sqrt_hist
 from ..core.embedding import EMBEDDING_DIM
 from ..core.imaging import load_image
-from ..core.keypoints import Keypoints
+from ..core.keypoints import Keypoints, VoteIndex
 from ..core.search import Coarse
+from ..core.thresholds import LocateLimits
 from ..errors import ImageError, PackcheckError
 from ..util.pool import spawn_pool
 from .fingerprints import FingerprintStore, TURNS, chunks, to_blobs
@@ -56,10 +57,18 @@ KEYPOINT_CACHE_ROWS = 1_024
 REFIT_GROWTH = 2.0
 
 
-def fingerprint_file(path: str) -> tuple[str, bytes, bytes]:
-    """Fingerprint one listing image file: (sha256, core blob, keypoint blob). Runs in workers."""
+#: A reference photo's fingerprint is stored under its file's digest plus this (the same
+#: file could also be a listing image, fingerprinted the other way).
+REFERENCE_KEY = "+reference"
+
+
+def fingerprint_file(path: str, locate: LocateLimits | None = None) -> tuple[str, bytes, bytes]:
+    """Fingerprint one listing image file, or with ``locate`` one reference photo: (sha256, core blob,
+    keypoint blob). Runs in workers."""
     image = load_image(path)
-    core, kp = to_blobs(fp_mod.fingerprint_listing(image))
+    fp = (fp_mod.fingerprint_listing(image) if locate is None
+          else fp_mod.fingerprint_reference(image, locate=locate))
+    core, kp = to_blobs(fp)
     return image.sha256, core, kp
 
 
@@ -144,12 +153,14 @@ class RowView:
 
 @dataclass
 class ListingIndex:
-    """Stacked fingerprints of a set of listing images, plus who each image belongs to.
+    """Stacked fingerprints of a set of listing images and reference photos, plus who each belongs to.
 
-    Row ``i`` of every array is listing image ``i``; ``owners[i]`` is its SKU (or
-    class id in a benchmark manifest). In a large catalogue (``coarse`` set),
+    Row ``i`` of every array is image ``i``; ``owners[i]`` is its SKU (or class id in a
+    benchmark manifest); ``references[i]`` says whether it is a confirmed real photo
+    of the SKU rather than a listing image. In a large catalogue (``coarse`` set),
     ``embeddings``, ``hists`` and ``sqrt_hists`` are :class:`RowView` objects that
-    read rows from the store on demand.
+    read rows from the store on demand. Up to ``vote_max_rows`` rows, every row's
+    keypoints also go into one vote index (:meth:`vote_index`), built on first use.
     """
 
     owners: list[str]
@@ -162,9 +173,14 @@ class ListingIndex:
     hashes: np.ndarray  # (N, 4 rotations, 4 hashes) uint64
     store: FingerprintStore
     coarse: Coarse | None = None
+    references: np.ndarray | None = None  # (N,) bool; None: no reference rows
+    vote_max_rows: int = 0
 
     def __post_init__(self):
         self._kp_cache: OrderedDict[int, Keypoints] = OrderedDict()
+        self._votes: VoteIndex | None = None
+        if self.references is None:
+            self.references = np.zeros(len(self.owners), bool)
         ids: dict[str, int] = {}
         #: ``owner_ids[i]`` is row i's owner's place in :attr:`owner_names` (first appearance order).
         self.owner_ids = np.array([ids.setdefault(o, len(ids)) for o in self.owners], np.int32)
@@ -191,6 +207,13 @@ class ListingIndex:
         """The owner's place in :attr:`owner_names`, -1 if it has no listing image here."""
         return self._owner_id.get(owner, -1)
 
+    def vote_index(self) -> VoteIndex | None:
+        """Every row's keypoints in one vote index (None beyond ``vote_max_rows`` rows or for a large
+        catalogue, whose candidates come from its coarse search)."""
+        if self._votes is None and self.coarse is None and 0 < len(self) <= self.vote_max_rows:
+            self._votes = VoteIndex([self.store.keypoints(d) for d in self.digests])
+        return self._votes
+
     def keypoints(self, row: int) -> Keypoints:
         kp = self._kp_cache.get(row)
         if kp is None:
@@ -204,18 +227,24 @@ class ListingIndex:
 
 
 def build_index(
-    entries: list[tuple[str, Path]],
+    entries: list[tuple],
     *,
     cache: Path | None,
     workers: int = 1,
     progress: Callable[[int, int], None] | None = None,
     large_from: int = LARGE_CATALOGUE_ROWS,
+    locate: LocateLimits | None = None,
+    vote_max_rows: int = 0,
 ) -> ListingIndex:
-    """Index listing images ``(owner, path)``: fingerprint what the cache lacks, load the rest.
+    """Index listing images and reference photos: fingerprint what the cache lacks, load the rest.
 
     Parameters
     ----------
-    entries : (owner, image path) pairs; an owner (SKU) may have several images.
+    entries : ``(owner, image path)`` for a listing image, ``(owner, path, True)`` for a
+        reference photo of the owner; an owner (SKU) may have several of each.
+    locate : how reference photos are located (``Thresholds.locate``); needed when
+        ``entries`` hold references.
+    vote_max_rows : build the keypoint vote index for catalogues up to this many rows.
     cache : SQLite file for fingerprints (None: in memory, gone at exit).
     workers : processes used to fingerprint new images.
     progress : called as ``progress(done, total)`` while new images are fingerprinted.
@@ -227,26 +256,32 @@ def build_index(
     ImageError naming the listing image that cannot be read.
     """
     store = FingerprintStore(cache)
+    rows = [(e[0], Path(e[1]), bool(e[2]) if len(e) > 2 else False) for e in entries]
+    if locate is None and any(ref for _, _, ref in rows):
+        raise ValueError("reference photos need the locate limits to be fingerprinted")
     try:
-        digests = store.digests([p for _, p in entries])
+        files = store.digests([p for _, p, _ in rows])
     except OSError as e:
-        owner, path = next(((o, p) for o, p in entries if str(Path(p)) == str(e.filename)), ("?", e.filename))
+        owner, path = next(((o, p) for o, p, _ in rows if str(p) == str(e.filename)), ("?", e.filename))
         raise ImageError(f"listing image {path} of '{owner}' cannot be read ({e.strerror or e})") from None
+    digests = [d + REFERENCE_KEY if ref else d for d, (_, _, ref) in zip(files, rows)]
     have = store.has(digests)
     todo = {}
-    for (owner, path), d in zip(entries, digests):
+    for (owner, path, ref), d in zip(rows, digests):
         if d not in have and d not in todo:
-            todo[d] = (owner, str(path))
+            todo[d] = (owner, str(path), locate if ref else None)
     if todo:
-        log.info("fingerprinting %d new listing image(s)", len(todo))
+        log.info("fingerprinting %d new listing image(s) or reference photo(s)", len(todo))
         _fingerprint_all(store, todo, workers, progress)
-    return load_index(store, [o for o, _ in entries], digests, [str(p) for _, p in entries],
-                      large_from=large_from)
+    return load_index(store, [o for o, _, _ in rows], digests, [str(p) for _, p, _ in rows],
+                      large_from=large_from, references=np.array([ref for _, _, ref in rows], bool),
+                      vote_max_rows=vote_max_rows)
 
 
 def load_index(store: FingerprintStore, owners: list[str], digests: list[str], paths: list[str], *,
-               large_from: int = LARGE_CATALOGUE_ROWS) -> ListingIndex:
-    """The in-memory index of listing images already fingerprinted in ``store`` (row i: ``digests[i]``)."""
+               large_from: int = LARGE_CATALOGUE_ROWS, references: np.ndarray | None = None,
+               vote_max_rows: int = 0) -> ListingIndex:
+    """The in-memory index of images already fingerprinted in ``store`` (row i: ``digests[i]``)."""
     if not len(owners) == len(digests) == len(paths):
         raise ValueError(f"owners, digests and paths must have one length, got "
                          f"{len(owners)}, {len(digests)}, {len(paths)}")
@@ -266,7 +301,8 @@ def load_index(store: FingerprintStore, owners: list[str], digests: list[str], p
     labs = np.frombuffer(b"".join(b[2] for b in blobs), np.float32).reshape(n, 3).copy()
     del small, blobs
     common = dict(owners=list(owners), digests=list(digests), paths=list(paths), labs=labs,
-                  colour_hashes=chashes, hashes=hashes, store=store)
+                  colour_hashes=chashes, hashes=hashes, store=store, references=references,
+                  vote_max_rows=vote_max_rows)
     if n < max(1, large_from):
         full = store.features(digests)
         emb = np.empty((n, TURNS, EMBEDDING_DIM), np.float32)
@@ -343,9 +379,9 @@ def _fingerprint_all(store: FingerprintStore, todo: dict, workers: int, progress
         raise ImageError(f"listing image of '{owner}': {msg}") from None
 
     if workers <= 1 or total < 4:
-        for n, (digest, (owner, path)) in enumerate(items, 1):
+        for n, (digest, (owner, path, locate)) in enumerate(items, 1):
             try:
-                got, core, kp = fingerprint_file(path)
+                got, core, kp = fingerprint_file(path, locate)
             except PackcheckError as e:
                 fail(owner, path, e)
             store.put(digest, core, kp)
@@ -353,7 +389,7 @@ def _fingerprint_all(store: FingerprintStore, todo: dict, workers: int, progress
                 progress(n, total)
         return
     with spawn_pool(workers) as pool:
-        futures = [(d, o, p, pool.submit(fingerprint_file, p)) for d, (o, p) in items]
+        futures = [(d, o, p, pool.submit(fingerprint_file, p, loc)) for d, (o, p, loc) in items]
         for n, (digest, owner, path, fut) in enumerate(futures, 1):
             try:
                 _, core, kp = fut.result()

@@ -1,8 +1,10 @@
 """Scoring labelled photos exactly as a verdict would: the API the accuracy benchmark and calibration share.
 
 A *manifest* (``class_id,class_name,coarse_class,kind,path``; ``kind`` is
-``iconic`` for a listing image or ``photo``; paths relative to the manifest)
-names photos and the class each shows. :func:`read_manifest` validates one and
+``iconic`` for a listing image, ``photo`` for a photo to judge, or
+``reference`` for a confirmed real photo of the class that is enrolled as a
+reference, never judged; paths relative to the manifest) names photos and the
+class each shows. :func:`read_manifest` validates one and
 :func:`manifest_catalogue` turns its classes into a catalogue (one SKU per
 class, the coarse class as product id, so classes of one coarse class are
 sibling variants).
@@ -11,13 +13,16 @@ Photos are fingerprinted and scored in worker processes started by
 :func:`start_pool`; each worker holds a :class:`Context` (the listing index,
 the catalogue, the thresholds), opened once by :func:`init_worker` and read
 with :func:`worker_context`. :func:`fingerprint_photo_file` fingerprints one
-photo; :func:`score_pairs` scores it against every class with the library's own
-item and variant checks, the same shortlist and keypoint verification.
+photo; :func:`score_pairs` judges it against every class with exactly the
+verdict's code (:func:`packcheck.core.judge.judge_items`, :func:`~packcheck.core.verdict.combine`):
+the quality gate, the item and variant checks, what is and is not judged.
+:func:`row_features` gives the fused features of a photo against *every* row
+(all verified), which calibration fits the fusion to.
 """
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +30,11 @@ import numpy as np
 from ..core import checks
 from ..core.fingerprint import Fingerprint, fingerprint_photo
 from ..core.imaging import load_image
+from ..core.judge import PhotoScoring, judge_items
 from ..core.records import Catalogue, CatalogueItem
-from ..core.scoring import Listings, PhotoSet, cheap_scores, finish_scores, score_photo
-from ..core.thresholds import Thresholds, load_thresholds
-from ..core.verdict import worst
+from ..core.scoring import Listings, PhotoSet, cheap_scores, finish_scores
+from ..core.thresholds import SIGNALS, Thresholds, load_thresholds
+from ..core.verdict import combine
 from ..errors import DataError
 from ..store.dataset import decode_text
 from ..store.index import build_index
@@ -43,6 +49,13 @@ class Manifest:
     classes: dict[str, tuple[str, str]]  # class_id -> (class_name, coarse_class)
     iconic: dict[str, list[Path]]
     photos: list[tuple[str, Path]]  # (class_id, path)
+    references: dict[str, list[Path]] = field(default_factory=dict)  # class_id -> confirmed real photos
+
+    def entries(self, catalogue: Catalogue | None = None) -> list[tuple]:
+        """Index entries: every class's iconic images, then its reference photos ``(cid, path, True)``."""
+        cids = list(catalogue.items) if catalogue is not None else list(self.iconic)
+        return ([(cid, p) for cid in cids for p in self.iconic.get(cid, [])]
+                + [(cid, p, True) for cid in cids for p in self.references.get(cid, [])])
 
 
 def read_manifest(path: str | Path) -> Manifest:
@@ -67,6 +80,7 @@ def read_manifest(path: str | Path) -> Manifest:
     classes: dict[str, tuple[str, str]] = {}
     iconic: dict[str, list[Path]] = {}
     photos: list[tuple[str, Path]] = []
+    references: dict[str, list[Path]] = {}
     absent = []
     for n, rec in enumerate(rows[1:], start=2):
         if not any(v.strip() for v in rec):
@@ -85,17 +99,23 @@ def read_manifest(path: str | Path) -> Manifest:
             iconic.setdefault(cid, []).append(p)
         elif get["kind"] == "photo":
             photos.append((cid, p))
+        elif get["kind"] == "reference":
+            references.setdefault(cid, []).append(p)
         else:
-            raise DataError(f"'{get['kind']}' is neither 'iconic' nor 'photo'", file=name, row=n, field="kind")
+            raise DataError(f"'{get['kind']}' is not 'iconic', 'photo' or 'reference'", file=name, row=n,
+                            field="kind")
     if absent:
         more = f" and {len(absent) - 5} more" if len(absent) > 5 else ""
         raise DataError(f"image file(s) missing: {'; '.join(absent[:5])}{more}", file=name)
     orphans = sorted({c for c, _ in photos if c not in iconic})
     if orphans:
         raise DataError(f"class(es) {', '.join(orphans)} have photos but no iconic image", file=name)
+    orphans = sorted(c for c in references if c not in iconic)
+    if orphans:
+        raise DataError(f"class(es) {', '.join(orphans)} have reference photos but no iconic image", file=name)
     if not photos or len(iconic) < 2:
         raise DataError("needs photos and at least two classes with an iconic image", file=name)
-    return Manifest(root, classes, iconic, photos)
+    return Manifest(root, classes, iconic, photos, references)
 
 
 def manifest_catalogue(m: Manifest) -> Catalogue:
@@ -125,7 +145,14 @@ def init_worker(cache: str, entries, catalogue: Catalogue, thresholds_path) -> N
 
     cv2.setNumThreads(1)
     th = load_thresholds(thresholds_path)
-    _CONTEXT[:] = [Context(build_index(entries, cache=Path(cache), large_from=th.large_catalogue_rows), catalogue, th)]
+    _CONTEXT[:] = [Context(open_index(entries, cache=cache, thresholds=th), catalogue, th)]
+
+
+def open_index(entries, *, cache, thresholds: Thresholds, workers: int = 1):
+    """The index of ``entries`` (listing images and references) as a checker opens one."""
+    return build_index(entries, cache=Path(cache) if cache is not None else None, workers=workers,
+                       large_from=thresholds.large_catalogue_rows, locate=thresholds.locate,
+                       vote_max_rows=thresholds.search.vote_max_rows)
 
 
 def worker_context() -> Context:
@@ -153,30 +180,49 @@ def fingerprint_photo_file(path: str) -> tuple[bytes | None, str | None]:
 
 def score_pairs(fp: Fingerprint, index: Listings, catalogue: Catalogue, th: Thresholds, *, skus=None,
                 inlier_cache: dict[int, int] | None = None) -> dict:
-    """Item and variant scores of one photo against every class, as the verdict would compute them.
+    """One photo judged against every class (or ``skus``), as a one-line order of that class would be.
 
-    ``skus`` limits the classes scored (default: every class of the catalogue);
-    ``inlier_cache`` (listing row -> keypoint inliers for this photo) is reused and
-    filled, so a caller scoring the same photo twice verifies each pair once.
+    Returns per class: ``item`` and ``variant`` (each check's value, judged or not;
+    None where the class has no sibling), ``variant_parts`` (colour position and
+    lead), ``match`` (the verdict's ranking score, :attr:`Verdict.score`),
+    ``verdict`` (its status); and ``nearest``, the class the photo looks most like.
+    ``inlier_cache`` (row -> inliers) is reused and filled.
     """
-    photo = PhotoSet.of([fp])
-    cache: dict[int, int] = {} if inlier_cache is None else inlier_cache
-    item, variant, match, verdicts = {}, {}, {}, {}
-    nearest = None
-    # The cheap signals do not depend on the ordered class: compute them once per photo.
-    cheap = cheap_scores(photo, index, th) if index.coarse is None else None
+    scoring = PhotoScoring([fp], index, th)
+    if inlier_cache is not None:
+        scoring.inliers = inlier_cache
+    item, variant, parts, match, verdicts = {}, {}, {}, {}, {}
     for cid in (catalogue.items if skus is None else skus):
-        must = sorted(set(index.rows_of(cid)) | {r for s in catalogue.siblings(cid) for r in index.rows_of(s)})
-        if cheap is None:
-            scores = score_photo(photo, index, th, must_verify=must, inlier_cache=cache)
-        else:
-            scores = finish_scores(photo, index, th, cheap, must_verify=must, inlier_cache=cache)
-        if nearest is None:
-            nearest = index.owners[int(np.argmax(scores.fused))]
-        ic = checks.item_check(cid, scores, index, catalogue, th, order_skus=(cid,))
-        vc = checks.variant_check(cid, photo, index, catalogue, th, order_skus=(cid,))
+        results = judge_items((cid,), scoring, catalogue)
+        by = {r.check: r for r in results}
+        ic, vc = by["item"], by.get("variant")
         item[cid] = ic.value
         variant[cid] = vc.value if vc is not None else None
-        match[cid] = checks.match_score([ic] + ([vc] if vc is not None else []), th)
-        verdicts[cid] = worst([ic.status] + ([vc.status] if vc is not None else [])).value
-    return {"item": item, "variant": variant, "match": match, "verdict": verdicts, "nearest": nearest}
+        parts[cid] = ((vc.details.colour_position, vc.details.lead)
+                      if vc is not None and vc.details is not None else None)
+        verdict = combine(str(cid), results, thresholds_version=th.version, score=checks.match_score(results, th))
+        match[cid] = verdict.score
+        verdicts[cid] = verdict.status.value
+    return {"item": item, "variant": variant, "variant_parts": parts, "match": match, "verdict": verdicts,
+            "nearest": scoring.nearest()}
+
+
+def row_features(fp: Fingerprint, index: Listings, th: Thresholds) -> dict:
+    """The fused features of a photo against every row of ``index``, keypoints verified for all rows.
+
+    What calibration fits the fusion to: ``features`` (name -> (rows,) array, see
+    :data:`packcheck.core.thresholds.FEATURES`), ``raw`` appearance signals,
+    ``cohort`` (per signal and kind: the photo's cohort mean and variance) and
+    ``inliers``.
+    """
+    photo = PhotoSet.of([fp])
+    th_all = th.with_signals(SIGNALS)
+    cheap = cheap_scores(photo, index, th_all)
+    scores = finish_scores(photo, index, th_all, cheap, must_verify=range(len(index)))
+    cohort = {}
+    for kind, rows in (("", ~index.references), ("reference_", index.references)):
+        if rows.any():
+            for s, v in cheap.raw.items():
+                cohort[kind + s] = (float(v[rows].mean()), float(v[rows].var()))
+    return {"features": scores.features, "raw": cheap.raw, "cohort": cohort,
+            "inliers": scores.raw.get("keypoints")}

@@ -1,18 +1,21 @@
 """Accuracy benchmark: packcheck's item and variant checks against plain pHash, on real photos.
 
 Reads a manifest (``class_id,class_name,coarse_class,kind,path``; ``kind`` is
-``iconic`` for the listing image or ``photo``; paths relative to the manifest)
-and builds three kinds of pairs:
+``iconic`` for the listing image, ``photo``, or ``reference``: a confirmed real
+photo of the class, enrolled as a reference and never judged; paths relative to
+the manifest) and builds three kinds of pairs:
 
 * genuine: each photo against its own class's iconic image;
 * lookalike: against the iconic image of every other class of the same
   ``coarse_class`` (a sibling variant, a cheaper lookalike);
 * wrong item: against the iconic image of every class of another ``coarse_class``.
 
-Each pair is scored exactly as :class:`~packcheck.apps.checker.Checker` scores an
-order for that class: the catalogue is the manifest's classes (``coarse_class``
-as product id), the same fingerprints, the same shortlist and keypoint
-verification, the same thresholds. The naive baseline is imagehash pHash of the
+Each pair is judged exactly as :class:`~packcheck.apps.checker.Checker` judges a
+one-line order of that class (:func:`packcheck.tooling.evaluate.score_pairs`: the
+quality gate, the item and variant checks, what is judged, the verdict's
+ranking score): the catalogue is the manifest's classes (``coarse_class`` as
+product id, so the classes of a coarse class are sibling variants), the same
+fingerprints, shortlist, keypoint verification and thresholds. The naive baseline is imagehash pHash of the
 whole photo against the whole iconic image, computed in the same run.
 """
 from __future__ import annotations
@@ -26,7 +29,6 @@ import numpy as np
 
 from ...core.fingerprint import Fingerprint
 from ...core.thresholds import SIGNALS, Thresholds, load_thresholds
-from ...store.index import build_index
 from .. import evaluate
 from ..evaluate import manifest_catalogue, read_manifest, score_pairs
 
@@ -116,7 +118,7 @@ def run(manifest_path: str | Path, *, thresholds_path: str | Path | None = None,
     m = read_manifest(manifest_path)
     th = load_thresholds(thresholds_path)
     catalogue = manifest_catalogue(m)
-    entries = [(cid, p) for cid in catalogue.items for p in m.iconic[cid]]
+    entries = m.entries(catalogue)
     workers = workers or os.cpu_count() or 1
     tmp = None
     if cache_dir is None:
@@ -124,7 +126,7 @@ def run(manifest_path: str | Path, *, thresholds_path: str | Path | None = None,
         cache_dir = tmp.name
     cache = Path(cache_dir) / "index.sqlite"
     try:
-        build_index(entries, cache=cache, workers=workers)
+        evaluate.open_index(entries, cache=cache, thresholds=th, workers=workers)
         t_index = time.perf_counter() - t0
         configs = ablations(th) if ablate else {"packcheck": None}
         photo_paths = [str(p) for _, p in m.photos]
@@ -148,7 +150,8 @@ def run(manifest_path: str | Path, *, thresholds_path: str | Path | None = None,
         truth = [truth[i] for i in keep]
         coarse = {cid: m.classes[cid][1] for cid in catalogue.items}
         report = {"manifest": str(manifest_path), "thresholds_version": th.version,
-                  "n_photos": len(keep), "n_classes": len(catalogue.items), "unreadable_photos": errors}
+                  "n_photos": len(keep), "n_classes": len(catalogue.items), "unreadable_photos": errors,
+                  "n_references": sum(len(v) for v in m.references.values())}
         methods = {}
         main = [r["packcheck"] for r in results]
         methods["packcheck verdict (item + variant checks)"] = _summarise_config(main, truth, coarse, "match", True)

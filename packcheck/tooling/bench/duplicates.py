@@ -221,6 +221,7 @@ def run(manifests: list[Path], *, same_bench: int = 36, shots: int = 3, copies: 
     t0 = time.perf_counter()
     all_photos: list[Path] = []
     all_listings: list[Path] = []
+    listing_set: dict[Path, str] = {}  # the set each listing image came from (copies are reported per set)
     for manifest in manifests:
         items = read_items(manifest)
         name = manifest.parent.name + "/" + manifest.name
@@ -246,6 +247,7 @@ def run(manifests: list[Path], *, same_bench: int = 36, shots: int = 3, copies: 
                     listing_hits += _listing(cache.product(p.path), cache.frame(icon.path, listing=True), limits)
             all_photos += [p.path for p in photos]
             all_listings += [i.path for i in icons]
+            listing_set.update((i.path, name) for i in icons)
             # Free the pixels of a finished class (frames and signatures stay, small).
             for i in its:
                 cache.rgb.pop(i.path, None)
@@ -284,15 +286,20 @@ def run(manifests: list[Path], *, same_bench: int = 36, shots: int = 3, copies: 
         report["copies"][f"photo_reused, {kind}"] = {**_rate(hits, len(picks)), "hash_candidates": cands}
     lpicks = [all_listings[i] for i in rng.choice(len(all_listings), min(copies, len(all_listings)), replace=False)]
     for kind in ("reencode", "resize", "crop", "all", "screen"):
-        hits = 0
+        by_set: dict[str, list[int]] = {}
         for k, path in enumerate(lpicks):
             rgb = load_image(path, work_side=1000).rgb
             copy = screen_photo(rgb, rng) if kind == "screen" else attack(rgb, kind, rng)
             copy = load_image(_encode(copy))
-            hits += _listing(photo_product_frame(copy, th.locate), cache.frame(path, listing=True), limits)
+            hit = _listing(photo_product_frame(copy, th.locate), cache.frame(path, listing=True), limits)
+            counts = by_set.setdefault(listing_set[path], [0, 0])
+            counts[0], counts[1] = counts[0] + hit, counts[1] + 1
             if progress:
                 progress(f"listing copies ({kind})", k + 1, len(lpicks))
-        report["copies"][f"photo_is_listing, {kind}"] = _rate(hits, len(lpicks))
+        # Per set too: a listing with white background around its product differs from a full-bleed cover.
+        report["copies"][f"photo_is_listing, {kind}"] = {
+            **_rate(sum(h for h, _ in by_set.values()), len(lpicks)),
+            "by_set": {name: _rate(h, n) for name, (h, n) in sorted(by_set.items())}}
     report["seconds"] = round(time.perf_counter() - t0, 1)
     return report
 
@@ -305,5 +312,7 @@ def format_report(report: dict) -> str:
     lines += ["", "copies (must trip)", f"{'copy':58} {'copies':>7} {'caught':>8} {'rate':>7}"]
     for what, r in report["copies"].items():
         lines.append(f"{what:58} {r['n']:>7} {r['hits']:>8} {100 * (r['rate'] or 0):>6.1f}%")
+        for name, part in r.get("by_set", {}).items():
+            lines.append(f"{('  of ' + name)[:58]:58} {part['n']:>7} {part['hits']:>8} {100 * (part['rate'] or 0):>6.1f}%")
     lines.append(f"({report['seconds']} s)")
     return "\n".join(lines)

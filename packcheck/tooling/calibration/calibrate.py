@@ -37,8 +37,9 @@ import numpy as np
 
 from ... import __version__
 from ...core.fingerprint import Fingerprint, PIPELINE_VERSION
-from ...core.scoring import PhotoSet, score_photo
-from ...core.thresholds import Band, FITTED, HAND_SET, SCHEMA_VERSION, SIGNALS, Thresholds, load_thresholds
+from ...core.thresholds import (
+    Band, FEATURES, FITTED, Fusion, GENUINE_P, HAND_SET, SCHEMA_VERSION, SIGNALS, STANDARDISED, Thresholds, load_thresholds,
+)
 from ...errors import DataError, PackcheckError
 from ...store.dataset import load_catalogue, read_csv, resolve_inside
 from ...store.index import build_index
@@ -65,6 +66,8 @@ class PhotoPairs:
     skus: tuple[str, ...]
     labels: tuple[str, ...]
     where: str  # "labels.csv row 7" / "manifest.csv: Lemon/Lemon_001.jpg"
+    truth: str | None = None  # the SKU the photo shows (its 'match' label), None if no pair is a match
+    group: str = ""  # the product it shows: folds keep a product's photos together
 
 
 @dataclass(frozen=True)
@@ -133,9 +136,17 @@ def read_labels(labels_path: str | Path, data_dir: str | Path, *, cache: Path | 
         raise DataError("has no labelled pairs (only a header); add rows photo,sku,label", file=name)
     counts = {lab: sum(1 for d in by_photo.values() for v in d.values() if v == lab) for lab in LABELS}
     _need_both_kinds(counts, name)
-    photos = tuple(PhotoPairs(p, tuple(d), tuple(d.values()), f"{name} row {first_row[p]}")
-                   for p, d in by_photo.items())
+    photos = []
+    for p, d in by_photo.items():
+        truth = next((sku for sku, lab in d.items() if lab == "match"), None)
+        group = catalogue.items[truth or next(iter(d))].product_id
+        photos.append(PhotoPairs(p, tuple(d), tuple(d.values()), f"{name} row {first_row[p]}", truth, group))
+    photos = tuple(photos)
+    from ...store import references as refs_store
+
     entries = [(sku, p) for sku, item in catalogue.items.items() for p in item.listing_images]
+    entries += refs_store.reference_entries(data_dir, refs_store.load_references(data_dir,
+                                                                                 known_skus=catalogue.items))
     return Inputs(labels_path, "labels", catalogue, entries, photos, cache=cache,
                   extra_sources=(data_dir / "catalogue.csv",))
 
@@ -162,9 +173,9 @@ def read_manifest_pairs(manifest_path: str | Path, *, cache: Path | None = None)
         skus = tuple(catalogue.items)
         labels = tuple("match" if c == truth else "wrong_variant" if coarse[c] == coarse[truth] else "wrong_item"
                        for c in skus)
-        photos.append(PhotoPairs(path, skus, labels, f"{Path(manifest_path).name}: {path.relative_to(m.root)}"))
-    inputs = Inputs(Path(manifest_path), "manifest", catalogue,
-                    [(cid, p) for cid in catalogue.items for p in m.iconic[cid]], tuple(photos), cache=cache)
+        photos.append(PhotoPairs(path, skus, labels, f"{Path(manifest_path).name}: {path.relative_to(m.root)}",
+                                 truth, coarse[truth]))
+    inputs = Inputs(Path(manifest_path), "manifest", catalogue, m.entries(catalogue), tuple(photos), cache=cache)
     _need_both_kinds(inputs.counts(), Path(manifest_path).name)
     return inputs
 
@@ -180,13 +191,21 @@ class Pairs:
     item: np.ndarray
     variant: np.ndarray
     photo_names: tuple[str, ...] = ()
+    group: np.ndarray | None = None  # the product each pair's photo shows (None: each photo its own)
+    source: np.ndarray | None = None  # which photo set (input) each pair comes from (None: one set)
 
     def __len__(self) -> int:
         return len(self.label)
 
     def take(self, mask) -> "Pairs":
         return Pairs(self.photo[mask], self.sku[mask], self.label[mask], self.item[mask], self.variant[mask],
-                     self.photo_names)
+                     self.photo_names, None if self.group is None else self.group[mask],
+                     None if self.source is None else self.source[mask])
+
+    @property
+    def groups(self) -> np.ndarray:
+        """What cross-validation keeps together: the product, else the photo."""
+        return self.group if self.group is not None else self.photo.astype(str)
 
     @property
     def genuine(self) -> np.ndarray:
@@ -196,8 +215,10 @@ class Pairs:
         return {lab: int((self.label == lab).sum()) for lab in LABELS}
 
     @classmethod
-    def build(cls, rows: list[tuple[int, str, str, float, float | None]], photo_names=()) -> "Pairs":
-        """From (photo id, sku, label, item score, variant score or None) tuples."""
+    def build(cls, rows: list[tuple[int, str, str, float, float | None]], photo_names=(), *,
+              groups=None, sources=None) -> "Pairs":
+        """From (photo id, sku, label, item score, variant score or None) tuples; ``groups[photo id]`` is
+        the product the photo shows."""
         return cls(
             photo=np.array([r[0] for r in rows], np.int64),
             sku=np.array([r[1] for r in rows], object),
@@ -205,132 +226,278 @@ class Pairs:
             item=np.array([r[3] for r in rows], np.float64),
             variant=np.array([np.nan if r[4] is None else r[4] for r in rows], np.float64),
             photo_names=tuple(photo_names),
+            group=None if groups is None else np.array([str(groups[r[0]]) for r in rows], object),
+            source=None if sources is None else np.array([int(sources[r[0]]) for r in rows], np.int64),
         )
 
 
-def _keypoint_rows(n_rows: int, photo_no: int, seed: int) -> list[int]:
-    if n_rows <= KEYPOINT_STAT_ROWS:
-        return list(range(n_rows))
-    rng = np.random.default_rng([seed, photo_no])
-    return sorted(rng.choice(n_rows, KEYPOINT_STAT_ROWS, replace=False).tolist())
-
-
-def _raw_worker(args):
-    """Pass 1: fingerprint a photo; per-signal mean/variance over its cohort; keypoint inliers."""
-    path, photo_no, seed = args
+def _features_worker(path: str):
+    """Pass 1: fingerprint a photo; its fused features against every row (all verified) and its cohorts."""
     blob, err = evaluate.fingerprint_photo_file(path)
     if blob is None:
-        return None, err, None, None
+        return None, err, None
     ctx = evaluate.worker_context()
-    index = ctx.index
-    # Every signal on, so the statistics of signals weighted 0 are estimated too.
-    th_all = ctx.thresholds.with_signals(SIGNALS)
-    kp_rows = _keypoint_rows(len(index), photo_no, seed)
-    cache: dict[int, int] = {}
-    s = score_photo(PhotoSet.of([Fingerprint.from_bytes(blob)]), index, th_all, must_verify=kp_rows,
-                    inlier_cache=cache)
-    stats = {}
-    for sig in SIGNALS:
-        v = np.log1p(s.raw[sig][kp_rows]) if sig == "keypoints" else s.raw[sig]
-        stats[sig] = (float(v.mean()), float(v.var()))
-    return blob, None, stats, cache
+    f = evaluate.row_features(Fingerprint.from_bytes(blob), ctx.index, ctx.thresholds)
+    feats = np.stack([np.asarray(f["features"][name], np.float32) for name in FEATURES], axis=1)
+    return blob, None, (feats, f["cohort"])
 
 
-def _score_worker(args):
-    """Pass 2: item and variant scores of a photo's pairs, with the re-estimated normalisation."""
-    blob, skus, cache, norm = args
+def _pairs_worker(args):
+    """Pass 2: a photo's labelled pairs judged with a given fusion: item value and variant parts per SKU."""
+    blob, skus, fusion, norm = args
     ctx = evaluate.worker_context()
-    th = dataclasses.replace(ctx.thresholds, normalisation=MappingProxyType(norm))
-    r = evaluate.score_pairs(Fingerprint.from_bytes(blob), ctx.index, ctx.catalogue, th, skus=skus,
-                        inlier_cache=cache)
-    return {sku: (r["item"][sku], r["variant"][sku]) for sku in skus}
+    th = with_fit(ctx.thresholds, fusion=fusion, normalisation=norm)
+    r = evaluate.score_pairs(Fingerprint.from_bytes(blob), ctx.index, ctx.catalogue, th, skus=skus)
+    return {sku: (r["item"][sku], r["variant_parts"][sku]) for sku in skus}
+
+
+def with_fit(base: Thresholds, *, fusion: dict | None = None, normalisation: dict | None = None,
+             variant_weights: tuple[float, float] | None = None) -> Thresholds:
+    """``base`` with a fitted fusion (``{"weights": {...}, "intercept": x}``), normalisation or variant weights."""
+    changes = {}
+    if fusion is not None:
+        changes["fusion"] = Fusion(MappingProxyType(dict(fusion["weights"])), float(fusion["intercept"]))
+    if normalisation is not None:
+        changes["normalisation"] = MappingProxyType(dict(normalisation))
+    if variant_weights is not None:
+        changes["variant_colour_weight"], changes["variant_lead_weight"] = map(float, variant_weights)
+    return dataclasses.replace(base, **changes)
 
 
 def estimate_normalisation(per_photo: list[dict[str, tuple[float, float]]], base: Thresholds) -> dict[str, float]:
-    """Fixed normalisation statistics: those of the typical photo's cohort.
+    """Fixed normalisation statistics: those of the typical photo's cohort, per signal and kind.
 
-    For each signal, ``<signal>_mean`` is the mean over photos of the photo's
-    cohort mean (its raw signal against every listing image) and ``<signal>_std``
-    the root of the mean cohort variance. Keypoints use ``log1p(inliers)`` over
-    up to :data:`KEYPOINT_STAT_ROWS` listing images per photo. The cohort settings
-    (``min_cohort``, ``max_cohort``, ``large_catalogue_cohort``, ``min_std_share``) are
+    For each standardised signal (and separately for reference rows, prefix
+    ``reference_``), ``<signal>_mean`` is the mean over photos of the photo's cohort
+    mean and ``<signal>_std`` the root of the mean cohort variance; a kind no photo
+    was scored against keeps the base values. They stand in for the cohort where a
+    catalogue has fewer than ``min_cohort`` rows of a kind. The cohort settings are
     set by hand and kept from ``base``.
 
     >>> base = load_thresholds()
-    >>> n = estimate_normalisation([{s: (1.0, 0.25) for s in SIGNALS}, {s: (3.0, 0.25) for s in SIGNALS}], base)
+    >>> n = estimate_normalisation([{"colour": (1.0, 0.25)}, {"colour": (3.0, 0.25)}], base)
     >>> n["colour_mean"], n["colour_std"]
     (2.0, 0.5)
     """
     norm = dict(base.normalisation)
-    if not per_photo:
-        return norm
-    for sig in SIGNALS:
-        means = np.array([p[sig][0] for p in per_photo])
-        variances = np.array([p[sig][1] for p in per_photo])
+    keys = {k for p in per_photo for k in p}
+    for key in keys:
+        means = np.array([p[key][0] for p in per_photo if key in p])
+        variances = np.array([p[key][1] for p in per_photo if key in p])
         std = float(np.sqrt(variances.mean()))
-        norm[f"{sig}_mean"] = float(means.mean())
-        # A signal that never varies (e.g. no keypoints anywhere) keeps its old spread.
-        norm[f"{sig}_std"] = std if std > 1e-9 else float(base.normalisation[f"{sig}_std"])
+        norm[f"{key}_mean"] = float(means.mean())
+        # A signal that never varies keeps its old spread.
+        norm[f"{key}_std"] = std if std > 1e-9 else float(base.normalisation[f"{key}_std"])
     return norm
 
 
-def score_pairs_of(inputs: Inputs, *, thresholds_path: str | Path | None = None, normalisation: str = "estimate",
-                   workers: int | None = None, seed: int = 0, progress=None) -> tuple[Pairs, dict[str, float]]:
-    """Score every labelled pair; returns the pairs and the normalisation used.
+def logistic(X: np.ndarray, y: np.ndarray, w: np.ndarray, *, l2: float = 1e-3, iters: int = 100) -> np.ndarray:
+    """Weighted L2-regularised logistic regression by Newton's method: (coefficients..., intercept).
 
-    ``normalisation="estimate"`` re-estimates the fixed statistics from the photos
-    (pass 1) and scores with them (pass 2); ``"keep"`` scores with those of the
-    thresholds file. Unreadable photos are a :class:`DataError` naming them.
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(2000, 1)); y = (x[:, 0] + rng.logistic(size=2000) * 0.5 > 0).astype(float)
+    >>> float(logistic(x, y, np.ones(2000))[0]) > 1.5
+    True
+    """
+    X1 = np.hstack([X, np.ones((len(X), 1))])
+    beta = np.zeros(X1.shape[1])
+    reg = l2 * float(w.sum()) * np.r_[np.ones(X.shape[1]), 0.0]
+    for _ in range(iters):
+        p = 1.0 / (1.0 + np.exp(-np.clip(X1 @ beta, -50, 50)))
+        grad = X1.T @ (w * (p - y)) + reg * beta
+        hess = X1.T @ (X1 * (w * p * (1 - p))[:, None]) + np.diag(reg + 1e-9)
+        step = np.linalg.solve(hess, grad)
+        beta -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return beta
+
+
+def fit_fusion(features: list[np.ndarray], truth_rows: list[np.ndarray], photos: np.ndarray) -> dict:
+    """The fusion weights: logistic regression of "this row shows the photographed product" on the features.
+
+    ``features[i]`` is photo i's (rows, FEATURES) array, ``truth_rows[i]`` its rows
+    of the SKU it shows; only the photos in ``photos`` are used. Each photo's genuine
+    rows and its impostor rows weigh one photo each, so a catalogue's size does not
+    tilt the fit.
+    """
+    Xs, ys, ws = [], [], []
+    for i in photos:
+        X = features[i]
+        y = np.zeros(len(X))
+        y[truth_rows[i]] = 1.0
+        if not 0 < y.sum() < len(y):
+            continue
+        ok = np.isfinite(X).all(axis=1)
+        X, y = X[ok], y[ok]
+        Xs.append(X)
+        ys.append(y)
+        ws.append(np.where(y > 0, 1.0 / max(1, y.sum()), 1.0 / max(1, (y == 0).sum())))
+    if not Xs:
+        raise PackcheckError("no photo shows a catalogue SKU (no 'match' pair): the fusion cannot be fitted")
+    beta = logistic(np.vstack(Xs), np.concatenate(ys), np.concatenate(ws))
+    return {"weights": {f: round(float(b), 6) for f, b in zip(FEATURES, beta[:-1])},
+            "intercept": round(float(beta[-1]), 6)}
+
+
+def fit_variant_weights(parts: np.ndarray, label: np.ndarray) -> tuple[float, float]:
+    """Weights of the variant score's colour position and lead: logistic regression, genuine vs wrong_variant
+    pairs (equal total weight). (1, 1) when either kind is missing."""
+    ok = np.isfinite(parts).all(axis=1) & np.isin(label, ("match", "wrong_variant"))
+    y = (label[ok] == "match").astype(float)
+    if not 0 < y.sum() < len(y):
+        return 1.0, 1.0
+    w = np.where(y > 0, 1.0 / y.sum(), 1.0 / (1 - y).sum())
+    beta = logistic(parts[ok], y, w)
+    return round(float(beta[0]), 6), round(float(beta[1]), 6)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Every labelled pair scored twice: in-sample, and held out by product.
+
+    ``pairs``: judged with the fusion and variant weights fitted on every photo
+    (what the shipped file computes). ``held_out``: each photo judged with the
+    fusion and variant weights fitted without its product's photos (its fold of
+    :func:`product_folds`), as packcheck meets a product it has never seen.
+    """
+
+    pairs: Pairs
+    held_out: Pairs
+    fusion: dict
+    variant_weights: tuple[float, float]
+    normalisation: dict[str, float]
+    folds: int
+    fold_of_group: dict[str, int]
+
+
+def product_folds(groups: list[str], folds: int, seed: int) -> dict[str, int]:
+    """Product -> fold, products shuffled (seeded) and dealt round-robin: a product's photos stay together."""
+    names = sorted(set(groups))
+    order = np.random.default_rng(seed).permutation(len(names))
+    return {names[j]: i % max(1, folds) for i, j in enumerate(order)}
+
+
+def score_pairs_of(inputs: "Inputs | list[Inputs]", *, thresholds_path: str | Path | None = None,
+                   normalisation: str = "estimate", workers: int | None = None, seed: int = 0, folds: int = 5,
+                   progress=None) -> Scored:
+    """Score every labelled pair: fit the normalisation and the fusion, then judge the pairs.
+
+    ``inputs`` may be several photo sets (several manifests): each is scored against
+    its own catalogue, as a shop would be; the fusion is fitted on all of them
+    together and the pairs keep their set (``Pairs.source``), so the limits can be
+    held to the target on each set.
+
+    Pass 1 fingerprints each photo and takes its features against every row (all
+    verified with keypoints). The fixed normalisation statistics are re-estimated
+    (``normalisation="estimate"``) or kept (``"keep"``); the fusion is fitted on
+    all photos and, for each of ``folds`` folds of products, on the other folds.
+    Pass 2 judges each photo's pairs with the verdict's own code, once with its
+    fold's fusion (held out) and once with the full one. Unreadable photos are a
+    :class:`DataError` naming them.
     """
     if normalisation not in ("estimate", "keep"):
         raise ValueError(f"normalisation must be 'estimate' or 'keep', got {normalisation!r}")
+    sets = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
     base = load_thresholds(thresholds_path)
     workers = max(1, workers or os.cpu_count() or 1)
-    tmp = None
-    cache = inputs.cache
-    if cache is None:
-        tmp = tempfile.TemporaryDirectory(prefix="packcheck-calibrate-")
-        cache = Path(tmp.name) / "index.sqlite"
-    try:
-        build_index(inputs.entries, cache=cache, workers=workers)
-        initargs = (str(cache), inputs.entries, inputs.catalogue, thresholds_path)
-        jobs1 = [(str(p.path), i, seed) for i, p in enumerate(inputs.photos)]
-        total = 2 * len(jobs1)
+    photos = [(k, p) for k, inp in enumerate(sets) for p in inp.photos]
+    groups = [(f"{k}:{p.group}" if len(sets) > 1 else p.group) for k, p in photos]
+    fold_of_group = product_folds(groups, folds, seed) if folds >= 2 and len(set(groups)) >= folds else {}
+    n_folds = folds if fold_of_group else 0
+    n = len(photos)
+    total = (3 if n_folds else 2) * n
+    done = [0]
 
-        def run(mapper):
-            first = []
-            for n, r in enumerate(mapper(_raw_worker, jobs1), 1):
-                first.append(r)
-                if progress:
-                    progress(n, total)
-            bad = [f"{p.where}: {err}" for p, (blob, err, _, _) in zip(inputs.photos, first) if blob is None]
-            if bad:
-                more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
-                raise DataError(f"photo(s) cannot be read: {'; '.join(bad[:5])}{more}; fix or remove those rows")
-            norm = (estimate_normalisation([r[2] for r in first], base) if normalisation == "estimate"
-                    else dict(base.normalisation))
-            jobs2 = [(blob, p.skus, kp_cache, norm) for p, (blob, _, _, kp_cache) in zip(inputs.photos, first)]
-            second = []
-            for n, r in enumerate(mapper(_score_worker, jobs2), len(jobs1) + 1):
-                second.append(r)
-                if progress:
-                    progress(n, total)
-            return norm, second
+    def tick():
+        done[0] += 1
+        if progress:
+            progress(done[0], total)
 
-        if workers == 1:
-            evaluate.init_worker(*initargs)
-            norm, scored = run(map)
-        else:
-            # spawn, not fork: this process has run OpenCV's thread pool while indexing, and a
-            # forked child can inherit one of its locks held (seen: a worker hung on a futex).
-            with evaluate.start_pool(workers, cache=cache, entries=inputs.entries, catalogue=inputs.catalogue,
-                                     thresholds_path=thresholds_path) as pool:
-                norm, scored = run(lambda f, jobs: pool.map(f, jobs, chunksize=2))
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
-    rows = [(i, sku, lab, *scored[i][sku]) for i, p in enumerate(inputs.photos) for sku, lab in zip(p.skus, p.labels)]
-    return Pairs.build(rows, [p.where for p in inputs.photos]), norm
+    with tempfile.TemporaryDirectory(prefix="packcheck-calibrate-") as tmp:
+        caches = [inp.cache or Path(tmp) / f"index-{k}.sqlite" for k, inp in enumerate(sets)]
+
+        def each_set(job, make_args):
+            """Run ``job`` over every set's photos in that set's own worker pool; results in photo order."""
+            out = []
+            for k, inp in enumerate(sets):
+                args = make_args(k, inp)
+                initargs = (str(caches[k]), inp.entries, inp.catalogue, thresholds_path)
+                if workers == 1:
+                    evaluate.init_worker(*initargs)
+                    it = map(job, args)
+                    for r in it:
+                        out.append(r)
+                        tick()
+                else:
+                    # spawn, not fork: this process has run OpenCV's thread pool while indexing, and a
+                    # forked child can inherit one of its locks held (seen: a worker hung on a futex).
+                    with evaluate.start_pool(workers, cache=caches[k], entries=inp.entries, catalogue=inp.catalogue,
+                                             thresholds_path=thresholds_path) as pool:
+                        for r in pool.map(job, args, chunksize=2):
+                            out.append(r)
+                            tick()
+            return out
+
+        truth_rows = []
+        for k, inp in enumerate(sets):
+            index = evaluate.open_index(inp.entries, cache=caches[k], thresholds=base, workers=workers)
+            owners = np.asarray(index.owners)
+            truth_rows += [np.flatnonzero(owners == p.truth) if p.truth else np.zeros(0, np.int64)
+                           for p in inp.photos]
+        first = each_set(_features_worker, lambda k, inp: [str(p.path) for p in inp.photos])
+        bad = [f"{p.where}: {err}" for (_, p), (blob, err, _) in zip(photos, first) if blob is None]
+        if bad:
+            more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+            raise DataError(f"photo(s) cannot be read: {'; '.join(bad[:5])}{more}; fix or remove those rows")
+        norm = (estimate_normalisation([r[2][1] for r in first], base) if normalisation == "estimate"
+                else dict(base.normalisation))
+        feats = [r[2][0] for r in first]
+        everyone = np.arange(n)
+        full = fit_fusion(feats, truth_rows, everyone)
+        fold_fusion = {f: fit_fusion(feats, truth_rows,
+                                     np.array([i for i in everyone if fold_of_group[groups[i]] != f]))
+                       for f in range(n_folds)}
+        blobs = [r[0] for r in first]
+        start = np.cumsum([0] + [len(inp.photos) for inp in sets])
+
+        def pass2(fusion_of):
+            return each_set(_pairs_worker, lambda k, inp: [
+                (blobs[start[k] + j], p.skus, fusion_of(start[k] + j), norm) for j, p in enumerate(inp.photos)])
+
+        scored = pass2(lambda i: full)
+        scored_out = pass2(lambda i: fold_fusion[fold_of_group[groups[i]]]) if n_folds else None
+
+    fold_arr = np.array([fold_of_group.get(g, -1) for g in groups])
+    source = [k for k, _ in photos]
+    names = [p.where for _, p in photos]
+    rows, parts = [], []
+    for i, (_, p) in enumerate(photos):
+        for sku, lab in zip(p.skus, p.labels):
+            rows.append((i, sku, lab))
+    label = np.array([r[2] for r in rows], object)
+    photo = np.array([r[0] for r in rows], np.int64)
+
+    def build(per_photo, held_out: bool) -> tuple[Pairs, tuple[float, float]]:
+        items = np.array([per_photo[i][sku][0] for i, sku, _ in rows], np.float64)
+        parts = np.array([per_photo[i][sku][1] if per_photo[i][sku][1] is not None else (np.nan, np.nan)
+                          for i, sku, _ in rows], np.float64).reshape(-1, 2)
+        variant = np.full(len(rows), np.nan)
+        for f in (range(n_folds) if held_out else [None]):
+            train = np.ones(len(rows), bool) if f is None else fold_arr[photo] != f
+            test = np.ones(len(rows), bool) if f is None else fold_arr[photo] == f
+            cw, lw = fit_variant_weights(parts[train], label[train])
+            sel = test & np.isfinite(parts).all(axis=1)
+            variant[sel] = cw * parts[sel, 0] + lw * parts[sel, 1]
+        weights = fit_variant_weights(parts, label)
+        pairs = Pairs.build([(i, sku, lab, it, v if np.isfinite(v) else None)
+                             for (i, sku, lab), it, v in zip(rows, items, variant)], names, groups=groups,
+                            sources=source)
+        return pairs, weights
+
+    pairs, vw = build(scored, False)
+    held = build(scored_out, True)[0] if n_folds else pairs
+    return Scored(pairs, held, full, vw, norm, n_folds, fold_of_group)
 
 
 # ====================================================================== choosing limits
@@ -389,12 +556,30 @@ class Fit:
     review_rate: float
 
 
-def _fit_check(check: str, scores: np.ndarray, genuine: np.ndarray, flag_rate: float, review_rate: float) -> CheckFit:
-    g = scores[genuine & np.isfinite(scores)]
+def limit_per_source(genuine: np.ndarray, sources: np.ndarray | None, rate: float) -> float | None:
+    """:func:`limit_at` held on every photo set: the lowest of each set's limit.
+
+    A limit that keeps the pooled rate at the target can flag far more of one set
+    than another (the hardest photos gather in one set); holding each set to the
+    target is what "limits that hold on new data" asks of several kinds of photo.
+    A set with too few genuine pairs to promise ``rate`` does not constrain it.
+    """
+    if sources is None:
+        return limit_at(genuine, rate)
+    limits = [limit_at(genuine[sources == s], rate) for s in np.unique(sources)]
+    limits = [x for x in limits if x is not None]
+    return min(limits) if limits else None
+
+
+def _fit_check(check: str, scores: np.ndarray, genuine: np.ndarray, flag_rate: float, review_rate: float,
+               sources: np.ndarray | None = None) -> CheckFit:
+    ok = genuine & np.isfinite(scores)
+    g = scores[ok]
+    gs = None if sources is None else sources[ok]
     finite = scores[np.isfinite(scores)]
     never = _floor_step(float(finite.min()) - 1.0)  # below every score seen: this limit never fires
-    lf = limit_at(g, flag_rate) if flag_rate > 0 else None
-    lr = limit_at(g, review_rate) if review_rate > 0 else None
+    lf = limit_per_source(g, gs, flag_rate) if flag_rate > 0 else None
+    lr = limit_per_source(g, gs, review_rate) if review_rate > 0 else None
     flag_below = never if lf is None else _floor_step(lf)
     review_below = flag_below if lr is None else max(flag_below, _floor_step(lr))
     return CheckFit(check, flag_below, review_below, flag_rate, review_rate, lf is not None,
@@ -407,14 +592,14 @@ def _fit_with_shares(pairs: Pairs, flag_share: float, review_share: float, targe
     n_gen = int(gen.sum())
     has_var = np.isfinite(pairs.variant)
     n_var = int((gen & has_var).sum())
-    item = _fit_check("item", pairs.item, gen, flag_share * target, review_share * review_rate)
+    item = _fit_check("item", pairs.item, gen, flag_share * target, review_share * review_rate, pairs.source)
     if not n_var:
         return Fit(item, None, 1.0, 1.0, target, review_rate)
     # The variant check's rates are over genuine pairs *with siblings*: scaled so
     # that it spends (1 - share) of the budget counted over all genuine pairs.
     scale = n_gen / n_var
     variant = _fit_check("variant", pairs.variant, gen, min(1.0, (1 - flag_share) * target * scale),
-                         min(1.0, (1 - review_share) * review_rate * scale))
+                         min(1.0, (1 - review_share) * review_rate * scale), pairs.source)
     return Fit(item, variant, flag_share, review_share, target, review_rate)
 
 
@@ -548,25 +733,26 @@ class CrossValidation:
     limits: tuple[tuple[float, float, float | None, float | None], ...]  # per fold: item flag/review, variant
 
 
-def grouped_folds(photo_ids: np.ndarray, folds: int, seed: int) -> dict[int, int]:
-    """Photo id -> fold, photos shuffled (seeded) and dealt round-robin, so folds differ by at most one photo."""
-    ids = np.unique(photo_ids)
-    order = np.random.default_rng(seed).permutation(ids)
-    return {int(p): i % folds for i, p in enumerate(order)}
+def grouped_folds(ids: np.ndarray, folds: int, seed: int) -> dict:
+    """Group id (a photo, or a product) -> fold, shuffled (seeded) and dealt round-robin."""
+    uniq = np.unique(ids)
+    order = np.random.default_rng(seed).permutation(len(uniq))
+    return {(int(uniq[j]) if isinstance(uniq[j], (int, np.integer)) else uniq[j]): i % folds
+            for i, j in enumerate(order)}
 
 
 def cross_validate(pairs: Pairs, *, target: float, review_rate: float, folds: int = 5, seed: int = 0,
                    variant_band: Band | None = None, n_boot: int = 2000) -> CrossValidation | None:
-    """k-fold cross-validation grouped by photo: fit on k-1 folds, measure on the held-out fold.
+    """k-fold cross-validation grouped by product (by photo where pairs carry no product): fit the limits
+    on k-1 folds, measure on the held-out fold, whose products the limits never saw.
 
-    None when there are fewer than two photos per fold or a training split lacks
-    genuine pairs.
+    None when there are fewer groups than folds or a training split lacks genuine pairs.
     """
-    n_photos = len(np.unique(pairs.photo))
-    if folds < 2 or n_photos < 2 * folds:
+    ids = pairs.groups
+    if folds < 2 or len(np.unique(ids)) < folds:
         return None
-    fold_of = grouped_folds(pairs.photo, folds, seed)
-    fold = np.array([fold_of[int(p)] for p in pairs.photo])
+    fold_of = grouped_folds(ids, folds, seed)
+    fold = np.array([fold_of[int(p) if isinstance(p, (int, np.integer)) else p] for p in ids])
     ist = np.zeros(len(pairs), np.int8)
     vst = np.zeros(len(pairs), np.int8)
     per_fold, limits = [], []
@@ -609,6 +795,9 @@ class Calibration:
     version: str = ""
     date: str = ""
     commit: str = "unknown"
+    held_out: dict[str, float | None] = field(default_factory=dict)  # rates of the held-out scores at the limits
+    held_out_pairs: Pairs | None = None
+    fusion_folds: int = 0  # product folds the held-out fusion was fitted on (0: none)
 
 
 def sha256_file(path: Path) -> str:
@@ -644,7 +833,7 @@ def check_support(pairs: Pairs, fit_: Fit, target: float) -> list[str]:
     return out
 
 
-def calibrate(inputs: Inputs, *, target: float, review_rate: float | None = None, folds: int = 5, seed: int = 0,
+def calibrate(inputs: "Inputs | list[Inputs]", *, target: float, review_rate: float | None = None, folds: int = 5, seed: int = 0,
               workers: int | None = None, thresholds_path: str | Path | None = None, normalisation: str = "estimate",
               n_boot: int = 2000, command: str = "", progress=None) -> Calibration:
     """Score the labelled pairs, choose the limits, measure them (bootstrap, cross-validation)."""
@@ -655,31 +844,49 @@ def calibrate(inputs: Inputs, *, target: float, review_rate: float | None = None
         raise PackcheckError(f"the review rate must be at least the target ({target:g}) and below 1, "
                              f"got {review_rate:g}")
     t0 = time.perf_counter()
+    sets = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
     base = load_thresholds(thresholds_path)
-    pairs, norm = score_pairs_of(inputs, thresholds_path=thresholds_path, normalisation=normalisation,
-                                 workers=workers, seed=seed, progress=progress)
-    return calibrate_scores(pairs, base=base, normalisation=norm, target=target, review_rate=review_rate,
-                            folds=folds, seed=seed, n_boot=n_boot, source=inputs.source,
-                            extra_sources=inputs.extra_sources, command=command, t0=t0)
+    scored = score_pairs_of(inputs, thresholds_path=thresholds_path, normalisation=normalisation,
+                            workers=workers, seed=seed, folds=folds, progress=progress)
+    fitted = with_fit(base, fusion=scored.fusion, normalisation=scored.normalisation,
+                      variant_weights=scored.variant_weights)
+    return calibrate_scores(scored.held_out, in_sample=scored.pairs, base=fitted,
+                            normalisation=scored.normalisation, target=target, review_rate=review_rate,
+                            folds=folds, seed=seed, n_boot=n_boot, source=sets[0].source,
+                            extra_sources=tuple(x for inp in sets for x in inp.extra_sources)
+                            + tuple(inp.source for inp in sets[1:]),
+                            command=command, t0=t0, fusion_folds=scored.folds)
 
 
 def calibrate_scores(pairs: Pairs, *, base: Thresholds, normalisation: dict[str, float], target: float,
                      review_rate: float, folds: int, seed: int, n_boot: int, source: Path,
-                     extra_sources=(), command: str = "", t0: float | None = None) -> Calibration:
-    """The fitting half of :func:`calibrate`, on pairs already scored."""
+                     extra_sources=(), command: str = "", t0: float | None = None,
+                     in_sample: Pairs | None = None, fusion_folds: int = 0) -> Calibration:
+    """The fitting half of :func:`calibrate`, on pairs already scored.
+
+    ``pairs`` are the held-out scores (each photo scored by a fusion fitted without
+    its product): the limits are fitted to them, so they hold for products
+    calibration never saw. ``in_sample`` (default: ``pairs``) are the scores of the
+    shipped fusion; the rates they give at the limits are reported as achieved,
+    the held-out ones beside them, and :func:`cross_validate` refits the limits
+    per product fold.
+    """
     t0 = time.perf_counter() if t0 is None else t0
+    in_sample = pairs if in_sample is None else in_sample
     f = fit(pairs, target=target, review_rate=review_rate, variant_band=base.variant)
     item = f.item.band
     variant = f.variant.band if f.variant else base.variant
-    ist, vst = statuses(pairs, item, variant)
-    achieved = rates(pairs, ist, vst)
-    ci = bootstrap(pairs, ist, vst, n_boot=n_boot, seed=seed)
+    ist, vst = statuses(in_sample, item, variant)
+    achieved = rates(in_sample, ist, vst)
+    ci = bootstrap(in_sample, ist, vst, n_boot=n_boot, seed=seed)
+    hist, hvst = statuses(pairs, item, variant)
+    held_out = rates(pairs, hist, hvst)
     cv = cross_validate(pairs, target=target, review_rate=review_rate, folds=folds, seed=seed,
                         variant_band=base.variant, n_boot=n_boot)
     warnings = check_support(pairs, f, target)
     if cv is None and folds >= 2:
-        warnings.append(f"cross-validation skipped: {len(np.unique(pairs.photo))} photos are too few for "
-                        f"{folds} folds (at least two photos per fold)")
+        warnings.append(f"cross-validation skipped: {len(np.unique(pairs.groups))} products are too few for "
+                        f"{folds} folds (at least one product per fold)")
     elif cv is not None and (cv.pooled["genuine.verdict.flag"] or 0) > target:
         lo, hi = cv.ci["genuine.verdict.flag"] or (float("nan"), float("nan"))
         warnings.append(f"the cross-validated (held-out) false-flag rate {cv.pooled['genuine.verdict.flag']:.4f} "
@@ -688,8 +895,8 @@ def calibrate_scores(pairs: Pairs, *, base: Thresholds, normalisation: dict[str,
     sha = sha256_file(source)
     now = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
     return Calibration(
-        pairs=pairs, fit=f, item=item, variant=variant, normalisation=normalisation, base=base,
-        achieved=achieved, ci=ci, cv=cv, warnings=tuple(warnings), source=Path(source), source_sha256=sha,
+        pairs=in_sample, fit=f, item=item, variant=variant, normalisation=normalisation, base=base,
+        achieved=achieved, ci=ci, cv=cv, held_out=held_out, held_out_pairs=pairs, fusion_folds=fusion_folds, warnings=tuple(warnings), source=Path(source), source_sha256=sha,
         extra_sha256={str(p): sha256_file(p) for p in extra_sources if Path(p).is_file()},
         command=command, seed=seed, seconds=time.perf_counter() - t0,
         version=f"cal-{now:%Y%m%d}-{sha[:8]}-t{target:g}", date=now.isoformat(), commit=source_commit(),
@@ -812,10 +1019,16 @@ def thresholds_document(cal: Calibration) -> dict:
         "pairs": cal.pairs.counts(),
         "photos": int(len(np.unique(cal.pairs.photo))),
         "genuine_pairs_with_siblings": int((cal.pairs.genuine & np.isfinite(cal.pairs.variant)).sum()),
-        "method": ("flag_below: the k-th lowest genuine score, k = floor(rate * (n + 1)), rate = the check's share "
-                   "of the target; review_below: the same at review_rate; budget split between item and variant "
-                   "(union bound) to flag the most impostors; normalisation: the typical photo's cohort "
-                   "mean/std of each raw signal (keypoints: log1p(inliers)). See calibration/README.md."),
+        "method": ("fusion: logistic regression of 'this row shows the photographed product' on the features "
+                   "of every row (all verified with keypoints), each photo's genuine and impostor rows weighing "
+                   "one photo each; variant weights: logistic regression of colour position and lead, genuine vs "
+                   "wrong_variant pairs; limits: fitted to held-out scores (each photo scored by a fusion and "
+                   "variant weights fitted without its product): flag_below the k-th lowest genuine score, "
+                   "k = floor(rate * (n + 1)), rate = the check's share of the target; review_below the same at "
+                   "review_rate; budget split between item and variant (union bound) to flag the most "
+                   "impostors; normalisation: the typical photo's cohort mean/std of each appearance signal, "
+                   "per kind of row. See calibration/README.md."),
+        "fusion_folds": cal.fusion_folds,
     }
     if cal.extra_sha256:
         prov["other_inputs_sha256"] = dict(cal.extra_sha256)
@@ -834,22 +1047,29 @@ def thresholds_document(cal: Calibration) -> dict:
         prov["cross_validation"] = cv
     if cal.warnings:
         prov["warnings"] = list(cal.warnings)
+    if cal.held_out:
+        prov["held_out_by_product"] = _rate_block(cal.held_out)
     n = cal.normalisation
+    held = cal.held_out_pairs if cal.held_out_pairs is not None else cal.pairs
+    stats = {f"{prefix}{s}_{st}": round(float(n[f"{prefix}{s}_{st}"]), 6)
+             for prefix in ("", "reference_") for s in STANDARDISED for st in ("mean", "std")}
     return {
         "schema_version": SCHEMA_VERSION,
         "version": cal.version,
         "pipeline_version": PIPELINE_VERSION,
         "commit": cal.commit,
-        "signals": {s: float(b.weights[s]) for s in SIGNALS},
+        "fusion": {**{f: float(b.fusion.weights[f]) for f in FEATURES}, "intercept": float(b.fusion.intercept)},
+        "geometry": {f.name: getattr(b.geometry, f.name) for f in dataclasses.fields(b.geometry)},
+        "references": {f.name: getattr(b.references, f.name) for f in dataclasses.fields(b.references)},
         "normalisation": {"min_cohort": int(n["min_cohort"]), "max_cohort": int(n["max_cohort"]),
                           "large_catalogue_cohort": int(n["large_catalogue_cohort"]),
-                          "min_std_share": float(n["min_std_share"]),
-                          **{f"{s}_{st}": round(float(n[f"{s}_{st}"]), 6) for s in SIGNALS for st in ("mean", "std")}},
-        "search": {"shortlist": b.shortlist, "large_catalogue_rows": b.large_catalogue_rows},
+                          "min_std_share": float(n["min_std_share"]), **stats},
+        "search": {f.name: getattr(b.search, f.name) for f in dataclasses.fields(b.search)},
         "item": {"flag_below": cal.item.flag_below, "review_below": cal.item.review_below,
-                 **genuine_spread(cal.pairs.item[cal.pairs.genuine], b.item)},
-        "variant": {"flag_below": cal.variant.flag_below, "review_below": cal.variant.review_below,
-                    **genuine_spread(cal.pairs.variant[cal.pairs.genuine], b.variant)},
+                 "genuine_quantiles": genuine_quantiles(held.item[held.genuine], b.item)},
+        "variant": {"colour_weight": float(b.variant_colour_weight), "lead_weight": float(b.variant_lead_weight),
+                    "flag_below": cal.variant.flag_below, "review_below": cal.variant.review_below,
+                    "genuine_quantiles": genuine_quantiles(held.variant[held.genuine], b.variant)},
         "quality": {"min_brightness": b.min_brightness, "min_sharpness": b.min_sharpness,
                     "min_side_px": b.min_side_px},
         "count": {"review_short_by": b.count_review_short_by, "flag_short_by": b.count_flag_short_by},
@@ -859,17 +1079,14 @@ def thresholds_document(cal: Calibration) -> dict:
     }
 
 
-def genuine_spread(scores: np.ndarray, base) -> dict[str, float]:
-    """Median and robust spread (IQR / 1.349) of a check's genuine scores; the base file's when too few."""
+def genuine_quantiles(scores: np.ndarray, base: Band) -> list[float]:
+    """A check's genuine scores at the probabilities :data:`GENUINE_P` (the base file's when too few)."""
     g = np.asarray(scores, np.float64)
     g = g[np.isfinite(g)]
     if len(g) < 10:
-        return {"genuine_median": base.genuine_median, "genuine_spread": base.genuine_spread}
-    q1, med, q3 = np.percentile(g, [25, 50, 75])
-    spread = (q3 - q1) / 1.349
-    if not spread > 0:
-        spread = float(np.std(g)) or base.genuine_spread
-    return {"genuine_median": round(float(med), 6), "genuine_spread": round(float(spread), 6)}
+        return list(base.genuine_quantiles)
+    q = np.quantile(g, GENUINE_P)
+    return [round(float(v), 6) for v in np.maximum.accumulate(q)]
 
 
 #: What every thresholds file says about its numbers (written after the command line).
@@ -950,11 +1167,15 @@ def format_summary(cal: Calibration) -> str:
              + ("  (kept: not calibrated)" if f.variant is None else ("" if f.variant.flags else "  (never flags)")),
              ""]
     head = f"{'rate':30s} {'achieved [95% CI]':>22s}"
+    if cal.held_out:
+        head += f"   {'held out by product':>20s}"
     if cal.cv is not None:
-        head += f"   {f'{cal.cv.folds}-fold CV, held out [95% CI]':>32s}"
+        head += f"   {f'{cal.cv.folds}-fold CV by product [95% CI]':>32s}"
     lines += [head, "-" * len(head)]
     for label, key in SUMMARY_RATES:
         row = f"{label:30s} {_pct(cal.achieved[key]) + _ci(cal.ci.get(key)):>22s}"
+        if cal.held_out:
+            row += f"   {_pct(cal.held_out.get(key)):>20s}"
         if cal.cv is not None:
             row += f"   {_pct(cal.cv.pooled[key]) + _ci(cal.cv.ci.get(key)):>32s}"
         lines.append(row)
@@ -963,7 +1184,11 @@ def format_summary(cal: Calibration) -> str:
         lines.append(f"false flags per held-out fold: {per}")
     n = cal.normalisation
     lines.append("")
-    lines.append("normalisation: " + ", ".join(f"{s} {n[f'{s}_mean']:.3f}±{n[f'{s}_std']:.3f}" for s in SIGNALS))
+    lines.append("normalisation: " + ", ".join(f"{s} {n[f'{s}_mean']:.3f}±{n[f'{s}_std']:.3f}" for s in STANDARDISED))
+    fu = cal.base.fusion
+    lines.append("fusion (log-odds per unit): " + ", ".join(f"{k} {v:+.3f}" for k, v in fu.weights.items())
+                 + f", intercept {fu.intercept:+.3f}; variant: colour {cal.base.variant_colour_weight:+.3f}, "
+                 f"lead {cal.base.variant_lead_weight:+.3f}")
     for w in cal.warnings:
         lines.append(f"WARNING: {w}")
     return "\n".join(lines)

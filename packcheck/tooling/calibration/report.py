@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...core.thresholds import STANDARDISED
 from .calibrate import SUMMARY_RATES, Calibration, statuses
 
 _COLOURS = {"match": "#2a7f3f", "wrong_variant": "#d98a00", "wrong_item": "#b3262e"}
@@ -293,15 +294,26 @@ def render_html(cal: Calibration, images: dict[str, bytes]) -> str:
         parts.append("</table>")
     n = cal.normalisation
     b = cal.base.normalisation
+    fu = cal.base.fusion
+    parts.append("<h2>Fusion</h2><table><tr><th>feature</th><th>log-odds per unit</th></tr>")
+    for f, w in fu.weights.items():
+        parts.append(f"<tr><td>{f}</td><td>{w:+.4f}</td></tr>")
+    parts.append(f"<tr><td>intercept</td><td>{fu.intercept:+.4f}</td></tr></table><p class=dim>Logistic "
+                 "regression of 'this row shows the photographed product' on each row's features (appearance "
+                 "signals as cohort z-scores, keypoints as log1p(inliers), geometry as dominance over the best "
+                 f"other SKU's inliers). Variant score: colour position x {cal.base.variant_colour_weight:+.3f} "
+                 f"+ lead x {cal.base.variant_lead_weight:+.3f}.</p>")
     parts.append("<h2>Normalisation</h2><table><tr><th>signal</th><th>mean</th><th>std</th><th>base mean</th>"
                  "<th>base std</th></tr>")
-    for s in ("embedding", "keypoints", "colour", "hash"):
-        parts.append(f"<tr><td>{s}</td><td>{n[f'{s}_mean']:.4f}</td><td>{n[f'{s}_std']:.4f}</td>"
-                     f"<td>{b[f'{s}_mean']:.4f}</td><td>{b[f'{s}_std']:.4f}</td></tr>")
+    for kind in ("", "reference_"):
+        for s in STANDARDISED:
+            k = kind + s
+            parts.append(f"<tr><td>{k}</td><td>{n[f'{k}_mean']:.4f}</td><td>{n[f'{k}_std']:.4f}</td>"
+                         f"<td>{b[f'{k}_mean']:.4f}</td><td>{b[f'{k}_std']:.4f}</td></tr>")
     parts.append("</table><p class=dim>The typical photo's cohort statistics (mean over photos of the mean, root "
-                 "of the mean variance, of each raw signal against every listing image; keypoints as "
-                 "log1p(inliers)). Keypoints always use them; the other signals only when the catalogue has "
-                 f"fewer than {int(n['min_cohort'])} listing images.</p>")
+                 "of the mean variance, of each appearance signal against every listing image, or every "
+                 "reference photo for the reference_ rows). They stand in for the cohort when a catalogue has "
+                 f"fewer than {int(n['min_cohort'])} rows of a kind.</p>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
