@@ -19,6 +19,7 @@ from packcheck.cli import cli
 from packcheck.core.verdict import Status
 
 from test_evidence import verdict_for
+from test_station import checker, station_data  # noqa: F401 - fixtures
 
 
 def _run(*args, env=None):
@@ -85,6 +86,7 @@ STATION = textwrap.dedent("""
     from packcheck.core.verdict import Status
     sys.path.insert(0, sys.argv[5])
     from test_evidence import verdict_for
+from test_station import checker, station_data  # noqa: F401 - fixtures
     url, photos, name, key = sys.argv[1:5]
     with EvidenceStore.open(url, photos_dir=photos, signer=load_signer(key)) as store:
         for i in range(6):
@@ -306,3 +308,44 @@ def test_an_unreachable_database_is_one_error_line(tmp_path):
     assert err == (f"Error: cannot reach the evidence database {url} (connection is bad: connection to server "
                    f"on socket \"{tmp_path}/.s.PGSQL.1\" failed: No such file or directory); check the server is "
                    "running and the --db URL\n")
+
+
+def test_the_station_keeps_judging_through_a_database_outage(pg_cluster, pg_url, tmp_path, checker):
+    """#18 faults at the bench: the shared database stops mid-shift; the station judges on, shows the check as
+    not yet recorded, refuses to override it, and records it (once, in order) as soon as the database is back."""
+    from packcheck.apps.evidence.spool import Spool
+    from packcheck.apps.station import FolderSource, Station
+
+    from test_station import scene_jpeg
+
+    EvidenceStore.open(pg_url, upgrade=True).close()
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    with EvidenceStore.open(pg_url, photos_dir=tmp_path / "photos") as store:
+        bench = Station(checker, store, FolderSource(inbox, poll_s=0.01), station="bench-1", timeout_s=10,
+                        enrol=False, spool=Spool(tmp_path / "spool"))
+        (inbox / "O1.jpg").write_bytes(scene_jpeg("SHIRT-RED", seed=1))
+        assert bench.handle("O1").record.id == 1
+        pg_cluster.stop_server()
+        try:
+            (inbox / "O3.jpg").write_bytes(scene_jpeg("STAR-ORG", seed=2))  # a mug was ordered
+            out = bench.handle("O3")
+            assert out.kind == "check" and out.record.id == 0 and out.verdict.status is not Status.PASS
+            assert bench.handle("!ok maria fine").text == (
+                "order O3 waits in the local spool for the evidence database; an override needs its recorded "
+                "check: scan it again once the database is back")
+            assert len(bench.spool) == 1
+        finally:
+            pg_cluster.start_server()
+        (inbox / "O2.jpg").write_bytes(scene_jpeg("SHIRT-RED", seed=3))
+        assert bench.handle("O2").record.id == 3
+        assert len(bench.spool) == 0
+        assert [(r.id, r.order_id) for r in store.history()] == [(1, "O1"), (2, "O3"), (3, "O2")]
+        assert store.verify_chain().ok
+
+
+def test_station_spool_option_is_for_a_shared_store(tmp_path, station_data):
+    code, _, err = _run("station", "--data", station_data, "--db", tmp_path / "e.sqlite", "--photo-dir", tmp_path,
+                        "--spool", tmp_path / "spool")
+    assert (code, err) == (2, "Error: --spool is for a shared PostgreSQL store; a SQLite --db is on this machine's "
+                              "disk already\n")

@@ -30,7 +30,9 @@ def _show(out, *, verbose: bool) -> None:
         v, rec = out.verdict, out.record
         # The bell goes first, so it rings as the banner appears and leaves no stray byte on a later line.
         click.echo(("\a" if v.status is Status.FLAG else "") + render_verdict(v, verbose=verbose, big=True))
-        note = f"  recorded as check #{rec.id}"
+        note = (f"  recorded as check #{rec.id}" if rec.id else
+                "  NOT YET RECORDED: the evidence database is unreachable; kept in the local spool, recorded "
+                "when it answers")
         if rec.previous_check_id:
             note += f" (rescan; previous check #{rec.previous_check_id})"
         if out.photo:
@@ -82,10 +84,13 @@ def _summary_text(s) -> str:
                    "~/.config/packcheck/site-key.pem; without one, rows are chained but unsigned).")
 @click.option("--no-enrol", "no_enrol", is_flag=True,
               help="Do not keep clear PASS photos as references of their SKU (see 'packcheck enrol').")
+@click.option("--spool", "spool_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="With a PostgreSQL --db: the local folder where checks wait while the database is away "
+                   "(default: ~/.local/state/packcheck/spool).")
 @click.option("-v", "--verbose", is_flag=True, help="Show every check and the per-stage timings.")
 @handle_errors
 def station(data_dir, thresholds_path, signals, cache_path, db_path, photos_dir, station_name, operator, camera,
-            photo_dir, timeout_s, capture_delay, web, port, signing_key, no_enrol, verbose):
+            photo_dir, timeout_s, capture_delay, web, port, signing_key, no_enrol, spool_dir, verbose):
     """Run a packing station: read order ids from a barcode scanner (stdin), judge each photo.
 
     One long-lived process: the catalogue and listing index are loaded once. For
@@ -112,12 +117,17 @@ def station(data_dir, thresholds_path, signals, cache_path, db_path, photos_dir,
 
     if (camera is None) == (photo_dir is None):
         fail("give one photo source: --photo-dir DIR (the folder the camera app saves into) or --camera INDEX")
+    from ..apps.evidence.backends import is_url
+
+    if spool_dir is not None and not is_url(db_path):
+        fail("--spool is for a shared PostgreSQL store; a SQLite --db is on this machine's disk already")
     signer = _site_signer(signing_key, data_dir, photos_folder(db_path, photos_dir))
     store = open_store(db_path, photos_dir, create=True, signer=signer)
     if store.blob_root is None:
         store.close()
         fail(f"the station keeps its photos in the shared folder of {store.where}: give --photos-dir DIR "
              "(or PACKCHECK_PHOTOS=DIR)")
+    spool = _spool(db_path, spool_dir, store)
     source = FolderSource(photo_dir) if photo_dir is not None else CameraSource(camera, delay_s=capture_delay)
     kiosk = None
     try:
@@ -128,18 +138,37 @@ def station(data_dir, thresholds_path, signals, cache_path, db_path, photos_dir,
             click.echo(f"kiosk page: {kiosk.url}", err=True)
         checker = load_checker(data_dir, thresholds_path, signals, cache_path)
         bench = Station(checker, store, source, station=station_name, operator=operator, timeout_s=timeout_s,
-                        listeners=(kiosk.publish,) if kiosk else (), enrol=not no_enrol)
+                        listeners=(kiosk.publish,) if kiosk else (), enrol=not no_enrol, spool=spool)
         warn_if_stale(checker.thresholds)
         where = f"folder {photo_dir}" if photo_dir is not None else f"camera {camera}"
         click.echo(f"station ready: {len(checker.catalogue.items)} SKUs, photos from {where}, evidence in "
                    f"{store.where}. Scan an order (!help for commands, Ctrl-D to end).", err=True)
         code = _loop(bench, verbose=verbose)
+        if spool is not None and len(spool) and not spool.flush(store) and len(spool):
+            click.echo(f"Warning: {len(spool)} checks still wait in {spool.folder} for the evidence database; the "
+                       "next station session on this machine records them", err=True)
     finally:
         if kiosk is not None:
             kiosk.close()
         source.close()
         store.close()
     sys.exit(code)
+
+
+def _spool(db_path: str, spool_dir: Path | None, store):
+    """The local spool of a station on a shared (PostgreSQL) store; checks left from an earlier session go
+    first. None for a SQLite file (on the station's own disk: nothing to wait for)."""
+    from ..apps.evidence.backends import is_url
+    from ..apps.evidence.spool import Spool
+
+    if not is_url(db_path):
+        return None
+    spool = Spool(spool_dir or Path.home() / ".local" / "state" / "packcheck" / "spool")
+    if len(spool):
+        done = spool.flush(store)
+        click.echo(f"recorded {done} check{'s' if done != 1 else ''} left in {spool.folder} by an earlier session"
+                   + (f"; {len(spool)} still wait" if len(spool) else ""), err=True)
+    return spool
 
 
 def _site_signer(signing_key: Path | None, data_dir: Path, photos: Path | None):

@@ -28,6 +28,20 @@ log = logging.getLogger(__name__)
 _SUFFIX = ".check"
 
 
+def _pending(call: dict) -> CheckRecord:
+    """A spooled check as a CheckRecord with id 0 (not in the store yet: no id, no chain position)."""
+    from .store import PhotoInput
+
+    v = call["verdict"]
+    photos = [p if isinstance(p, PhotoInput) else PhotoInput(bytes(p)) for p in call.get("photos") or ()]
+    return CheckRecord(
+        id=0, order_id=v.order_id, checked_at=call["checked_at"], station=call.get("station"),
+        operator=call.get("operator"), session=call.get("session"), status=v.status, reasons=tuple(v.reasons),
+        message=v.message, thresholds_version=v.thresholds_version, photo_sha256=tuple(v.photos),
+        previous_check_id=None, verdict=v.to_dict(),
+        extra={**dict(call.get("extra") or {}), "spooled": call["client_id"], "photo_count": len(photos)})
+
+
 @dataclass(frozen=True)
 class Recorded:
     """What became of one check: kept in the store now (``record``), or spooled for later (``spooled``)."""
@@ -35,6 +49,13 @@ class Recorded:
     client_id: str
     record: CheckRecord | None
     spooled: bool
+    pending: CheckRecord | None = None  # a spooled check, as it will be recorded (id 0 until then)
+
+    def shown(self) -> CheckRecord:
+        """The record to show and remember: the stored one, or for a spooled check a stand-in with id 0."""
+        if self.record is not None:
+            return self.record
+        return self.pending
 
 
 class Spool:
@@ -93,4 +114,4 @@ class Spool:
             except DatabaseUnavailable as e:  # said once per outage: the checks after it join the queue
                 log.warning("evidence store unavailable, spooling checks in %s until it answers: %s", self.folder, e)
         self.put(call)
-        return Recorded(call["client_id"], None, True)
+        return Recorded(call["client_id"], None, True, _pending(call))
