@@ -86,7 +86,6 @@ STATION = textwrap.dedent("""
     from packcheck.core.verdict import Status
     sys.path.insert(0, sys.argv[5])
     from test_evidence import verdict_for
-from test_station import checker, station_data  # noqa: F401 - fixtures
     url, photos, name, key = sys.argv[1:5]
     with EvidenceStore.open(url, photos_dir=photos, signer=load_signer(key)) as store:
         for i in range(6):
