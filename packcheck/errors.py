@@ -57,6 +57,11 @@ class PathEscapes(DataError):
     """A path in a CSV resolves outside the data folder."""
 
 
+class OutputError(PackcheckError):
+    """An output file cannot be written there: a folder, device or pipe in its place, a symbolic
+    link planted where packcheck writes in place, a full disk, no permission. The message names it."""
+
+
 class UnknownOrder(PackcheckError):
     """The order id is not in orders.csv."""
 

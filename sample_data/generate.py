@@ -90,6 +90,7 @@ class Shot:
     exif: int | None = None
     quality: int = 85
     truncate: float | None = None   # keep this fraction of the JPEG bytes
+    apart: bool = False             # lay the items out with a gap between them (countable pieces)
 
 
 @dataclass
@@ -102,6 +103,7 @@ class Order:
     reason: str = ""
     packed: list = field(default_factory=list)  # [(component, count)]
     photo_row: int = 0              # which line item carries the photo cell
+    weight_g: float | None = None   # packed_weight_g: what the bench scale measured
 
 
 PHONE, CHARGER, CABLE = "PHN-PX1-GRA", "CHG-20W-WHT", "CBL-USBC-WHT"
@@ -116,16 +118,18 @@ ORDERS = [
           "bench-2", "PASS"),
     Order("ORD-1004", [("BTL-HYDRO-ORG", 1)], [Shot(["BTL-HYDRO-ORG"], 4, clutter=2, exif=8, quality=86)],
           "_other-5", "PASS"),
-    # multi-line order: 2 x blue trousers + 1 red cap; photo on the 2nd row
+    # multi-line order: 2 x blue trousers + 1 red cap; photo on the 2nd row; laid out apart, so
+    # the bench-1 reference photo counts three pieces
     Order("ORD-1005", [("TR-CHINO-BLU", 2), ("CAP-PK-RED", 1)],
-          [Shot(["TR-CHINO-BLU", "TR-CHINO-BLU", "CAP-PK-RED"], 5, clutter=1, coverage=(0.5, 0.6))],
+          [Shot(["TR-CHINO-BLU", "TR-CHINO-BLU", "CAP-PK-RED"], 5, clutter=1, coverage=(0.5, 0.6), apart=True)],
           "bench-1", "PASS", packed=[("TR-CHINO-BLU", 2), ("CAP-PK-RED", 1)], photo_row=1),
     # two photos of one order
     Order("ORD-1006", [("TWL-STRIPE-GRY", 1)],
           [Shot(["TWL-STRIPE-GRY"], 6, clutter=0, quality=87), Shot(["TWL-STRIPE-GRY"], 60, hand=True, clutter=1)],
           "bench-3", "PASS"),
-    # complete kit
-    Order("ORD-1007", [(KIT, 1)], [Shot([PHONE, CHARGER, CABLE], 7, hand=True, clutter=0, coverage=(0.3, 0.4))],
+    # complete kit, its three pieces laid apart (the count sees all three)
+    Order("ORD-1007", [(KIT, 1)],
+          [Shot([PHONE, CHARGER, CABLE], 7, hand=True, clutter=0, coverage=(0.3, 0.4), apart=True)],
           "bench-2", "PASS", packed=[(PHONE, 1), (CHARGER, 1), (CABLE, 1)]),
     Order("ORD-1008", [("CER-CATCR-HNY", 1)], [Shot(["CER-CATCR-HNY"], 8, clutter=1, quality=88)],
           "_other-6", "PASS"),
@@ -149,9 +153,9 @@ ORDERS = [
     Order("ORD-1016", [("CAP-PK-BLK", 1)], [Shot(["CAP-PK-RED"], 16, clutter=2, coverage=(0.3, 0.45))],
           "bench-1", "FLAG", "wrong_variant"),
     # --- FLAG missing_component: kit without the charger ----------------
-    Order("ORD-1017", [(KIT, 1)], [Shot([PHONE, CABLE], 17, clutter=1, coverage=(0.3, 0.4))],
+    Order("ORD-1017", [(KIT, 1)], [Shot([PHONE, CABLE], 17, clutter=0, coverage=(0.3, 0.4), apart=True)],
           "bench-2", "FLAG", "missing_component", packed=[(PHONE, 1), (CABLE, 1)]),
-    Order("ORD-1018", [(KIT, 1)], [Shot([PHONE, CABLE], 18, hand=True, clutter=0, coverage=(0.3, 0.4))],
+    Order("ORD-1018", [(KIT, 1)], [Shot([PHONE, CABLE], 18, hand=True, clutter=0, coverage=(0.3, 0.4), apart=True)],
           "_other-4", "FLAG", "missing_component", packed=[(PHONE, 1), (CHARGER, 0), (CABLE, 1)]),
     # --- REVIEW retake_photo: the photo cannot be judged ------------------
     Order("ORD-1019", [("TS-ROCKET-WHT", 1)], [Shot(["TS-ROCKET-WHT"], 19, clutter=1, dark=True)],
@@ -168,6 +172,21 @@ ORDERS = [
           "bench-2", "PASS"),
     Order("ORD-1024", [("TWL-STRIPE-BLU", 1)], [Shot(["TWL-STRIPE-BLU"], 24, clutter=2, quality=81)],
           "_other-6", "PASS"),
+    # --- the weight set: packed.csv's packed_weight_g against the pieces' weight_g ----------
+    # (kit = phone 190 g + charger 60 g + cable 40 g; limits: [weight] of the thresholds file)
+    # genuine: the complete kit, scanned and weighed
+    Order("ORD-1025", [(KIT, 1)], [Shot([PHONE, CHARGER, CABLE], 25, clutter=0, coverage=(0.3, 0.4), apart=True)],
+          "bench-2", "PASS", packed=[(PHONE, 1), (CHARGER, 1), (CABLE, 1)], weight_g=291),
+    # missing component, seen only by the scale: photographed complete and scanned complete, but the
+    # closed box is 59 g light: the charger's weight (the FLAG names it)
+    Order("ORD-1026", [(KIT, 1)], [Shot([PHONE, CHARGER, CABLE], 26, clutter=0, coverage=(0.3, 0.4), apart=True)],
+          "bench-2", "FLAG", "weight_short", packed=[(PHONE, 1), (CHARGER, 1), (CABLE, 1)], weight_g=231),
+    # extra item: one T-shirt ordered and photographed, a second one under it in the box (362 g)
+    Order("ORD-1027", [("TS-ROCKET-NVY", 1)], [Shot(["TS-ROCKET-NVY"], 27, clutter=0, coverage=(0.35, 0.45))],
+          "bench-1", "FLAG", "weight_over", packed=[("TS-ROCKET-NVY", 1)], weight_g=362),
+    # within tolerance: a 350 g mug weighed at 361 g (box tape, a packing slip), nothing scanned
+    Order("ORD-1028", [("MUG-GM-RED", 1)], [Shot(["MUG-GM-RED"], 28, clutter=1, coverage=(0.3, 0.4))],
+          "bench-3", "PASS", weight_g=361),
 ]
 
 
@@ -253,7 +272,7 @@ def build(out: Path) -> None:
             img = synth.render_scene([_product(s) for s in sh.skus], seed=1000 + sh.seed, size=PHOTO_SIZE,
                                      station_seed=seed, surface=surface, in_box=in_box, hand=sh.hand,
                                      clutter=sh.clutter, coverage=sh.coverage, dark=sh.dark,
-                                     blurred=sh.blurred, empty=sh.empty)
+                                     blurred=sh.blurred, empty=sh.empty, apart=sh.apart)
             suffix = "" if len(o.shots) == 1 else f"_{chr(ord('a') + k)}"
             rel = f"photos/{o.order_id}{suffix}.jpg"
             if sh.truncate is None:
@@ -270,11 +289,15 @@ def build(out: Path) -> None:
         station = "" if o.station.startswith("_") else o.station
         for i, (sku, qty) in enumerate(o.lines):
             order_rows.append([o.order_id, sku, qty, ";".join(photos) if i == o.photo_row else "", station])
-        for comp, n in o.packed:
-            packed_rows.append([o.order_id, comp, n])
+        # the weight goes on the order's first packed row, or on a row of its own (no scan)
+        weight = "" if o.weight_g is None else f"{o.weight_g:g}"
+        for i, (comp, n) in enumerate(o.packed):
+            packed_rows.append([o.order_id, comp, n, weight if i == 0 else ""])
+        if weight and not o.packed:
+            packed_rows.append([o.order_id, "", "", weight])
         expected_rows.append([o.order_id, o.status, o.reason])
     _write_csv(out / "orders.csv", ["order_id", "sku", "qty", "photo", "station"], order_rows)
-    _write_csv(out / "packed.csv", ["order_id", "component", "count"], packed_rows)
+    _write_csv(out / "packed.csv", ["order_id", "component", "count", "packed_weight_g"], packed_rows)
     _write_csv(out / "expected.csv", ["order_id", "status", "reason"], expected_rows)
     _write_csv(out / "labels.csv", ["photo", "sku", "label"], _labels())
 

@@ -48,3 +48,12 @@ def evidence_db(request, tmp_path):
 
     EvidenceStore.open(url, upgrade=True).close()
     return url, tmp_path / "ev" / "photos"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def sample_data_is_left_as_it_was():
+    """No test may write into the repository's sample_data/ (a station enrols references into its data folder)."""
+    sample = Path(__file__).resolve().parent.parent / "sample_data"
+    yield
+    written = [name for name in ("references.csv", "references") if (sample / name).exists()]
+    assert not written, f"a test enrolled references into sample_data/: {written} (use a copy or enrol=False)"

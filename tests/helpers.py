@@ -1,8 +1,13 @@
 """Builders shared by the core tests: small images and data folders made in the test."""
 from __future__ import annotations
 
+import contextlib
 import csv
+import importlib.util
 import io
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -11,6 +16,47 @@ from PIL import Image
 
 REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "grocerystore"
 SAMPLE_DATA = Path(__file__).resolve().parents[1] / "sample_data"
+
+
+@contextlib.contextmanager
+def hang_guard(seconds: int):
+    """Fail (TimeoutError) instead of blocking when the body runs longer than ``seconds`` (SIGALRM)."""
+
+    def on_alarm(signum, frame):
+        raise TimeoutError(f"no answer after {seconds} s: a hang")
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def peak_rss_mb(code: str, *args: str) -> float:
+    """Peak resident memory, in MB, of ``python -c code args`` run in a fresh process.
+
+    VmHWM, not getrusage's ru_maxrss: on Linux the latter carries over the peak of
+    the forking process (this pytest), which may be large.
+    """
+    prog = code + ("\nprint(next(int(line.split()[1]) for line in open('/proc/self/status') "
+                   "if line.startswith('VmHWM:')) / 1024)")
+    out = subprocess.run([sys.executable, "-c", prog, *args], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def load_corpus_module():
+    """tests/badinput/make_corpus.py as a module, loaded by path (tests/ need not be a package)."""
+    name = "packcheck_badinput_corpus"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).parent / "badinput" / "make_corpus.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def blob_image(size=(120, 160), colour=(200, 30, 30), background=(255, 255, 255), seed=0) -> np.ndarray:

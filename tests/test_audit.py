@@ -592,12 +592,14 @@ def test_bench_audit_runs_end_to_end(tmp_path):
     assert run["statuses"]["FLAG"] == 4  # O2 (twice: the sixth order is O2 again), O3 (lid missing), O4
     assert run["peak_tree_rss_mb"] > 50 and run["orders_per_s"] > 0
     assert result["naive"]["orders"] == 2 and result["ratios"]["one_worker_vs_naive"] > 0
+    assert result["careful"]["orders"] == 2 and result["ratios"]["time_vs_careful"] > 0
     from PIL import Image
 
     with Image.open(tmp_path / "work" / "orders6" / "photos" / "O1.jpg") as im:
         assert im.size == (4000, 3000)
     table = bench.format_table(result)
-    assert "4000x3000 JPEG photos (12 MP)" in table and "1 worker / naive: " in table
+    assert "4000x3000 JPEG photos (12 MP)" in table and "throughput, 1 worker / naive: " in table
+    assert "careful loop (Pillow + imagehash" in table and "time per order, 1 worker / careful loop: " in table
 
 
 # ---------------------------------------------------------------- the demo data

@@ -223,14 +223,17 @@ def test_the_station_names_the_order_a_reused_photo_belongs_to(demo, tmp_path):
         assert second.verdict.status in (Status.REVIEW, Status.FLAG) and "photo_reused" in second.verdict.reasons
         reused = second.verdict.check("reused")
         assert reused.message.startswith(f"the same photo was used for order ORD-1001 (check #{first.record.id})")
-        (inbox / "ORD-1003.jpg").write_bytes(original)  # the very same file
+        # The very same file is refused before it is judged (#16's station: one photo proves one parcel):
+        # an ERROR naming the order it was recorded for, and nothing of it kept for ORD-1003.
+        (inbox / "ORD-1003.jpg").write_bytes(original)
         third = st.handle("ORD-1003")
-        assert third.verdict.check("reused").message.startswith("the same photo file was used for order ORD-1001")
-        assert len(list(store.photo_signatures())) == 3
+        assert third.verdict.status is Status.ERROR and third.verdict.reasons == ("photo_of_other_order",)
+        assert f"was already used for order ORD-1001 (check #{first.record.id})" in third.verdict.message
+        assert len(list(store.photo_signatures())) == 2
         from packcheck.apps.evidence.sheet import render_sheet
 
         assert render_sheet(store, second.record).shape[1] == 1800  # the sheet says PHOTO REUSED in red
-        assert [r[1] for r in store.checks_with_photo(first.record.photo_sha256[0])] == ["ORD-1001", "ORD-1003"]
+        assert [r[1] for r in store.checks_with_photo(first.record.photo_sha256[0])] == ["ORD-1001"]
     r = CliRunner().invoke(cli, ["history", "--db", str(db)])
     assert r.exit_code == 0
     assert "PHOTO REUSED: the same photo was used for order ORD-1001" in r.stdout

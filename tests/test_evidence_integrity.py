@@ -244,6 +244,62 @@ def test_a_schema_1_database_is_upgraded_and_its_rows_chained(tmp_path):
         assert rec.chain.seq == 1 and rec.overrides[0].chain.seq == 2
 
 
+#: The station work's schema 2 (#16, before it was merged with the chain): override columns with a DEFAULT, then
+#: (as in schema 4) refused overrides and photos looked up by their bytes; no chain columns.
+STATION_SCHEMA_2_COLUMNS = """
+ALTER TABLE overrides ADD COLUMN authenticated INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE overrides ADD COLUMN without_evidence INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE overrides ADD COLUMN reason_code TEXT;
+"""
+
+
+def test_a_station_schema_2_database_is_upgraded_and_its_rows_chained(tmp_path):
+    """Merge of #14/#18 with #16: a database of the station work's own schema 2 (told by its columns: override
+    fields, no chain) opens; its override fields and refusals stay, its rows join the chain, schema 4 after."""
+    db = tmp_path / "station2.sqlite"
+    from packcheck.apps.evidence import store as store_mod
+    from packcheck.apps.evidence.backends import SqliteBackend
+
+    conn = sqlite3.connect(db)
+    tables = [SqliteBackend.ddl(step) for step in store_mod._MIGRATIONS[4] if not step.startswith("ALTER")]
+    conn.executescript(SqliteBackend.ddl(store_mod._SCHEMA) + STATION_SCHEMA_2_COLUMNS + ";\n".join(tables)
+                       + ";\nPRAGMA user_version = 2;")
+    conn.execute("INSERT INTO checks (order_id, checked_at, status, reasons, message, thresholds_version, photo_sha256,"
+                 " verdict_json, extra_json) VALUES ('O1', '2026-01-01T00:00:00.000Z', 'ERROR', '[]', 'x', 't', '[]',"
+                 " '{}', '{}')")
+    conn.execute("INSERT INTO overrides (check_id, overridden_at, supervisor, reason, authenticated, without_evidence,"
+                 " reason_code) VALUES (1, '2026-01-01T00:01:00.000Z', 'maria', 'camera_broken', 1, 1,"
+                 " 'camera_broken')")
+    conn.execute("INSERT INTO override_refusals (check_id, refused_at, supervisor, why) VALUES "
+                 "(1, '2026-01-01T00:00:30.000Z', 'maria', 'wrong code')")
+    conn.commit()
+    conn.close()
+    with EvidenceStore.open(db) as s:
+        assert s.applied == [2, 3, 4] and s.schema_version() == store_mod.SCHEMA_VERSION
+        report = s.verify_chain()
+        assert report.ok and (report.rows, report.signed) == (2, 0)
+        [o] = s.get_check(1).overrides
+        assert (o.authenticated, o.without_evidence, o.reason_code, o.chain.seq) == (True, True, "camera_broken", 2)
+        assert [r["why"] for r in s.override_refusals()] == ["wrong code"]
+
+
+def test_an_overrides_code_check_and_shipped_without_evidence_are_in_the_chain(store, signer):
+    """Merge of #14 with #16: the override's new facts are columns of its row, so the chain covers them:
+    marking an unchecked override as code-checked in the database is found by history --verify."""
+    from packcheck.core.verdict import error_verdict
+
+    rec = store.record_check(error_verdict("O1", "photo_unreadable", "none", thresholds_version="t"))
+    store.record_override(rec.id, supervisor="bob", reason="typed")
+    store.record_override(rec.id, supervisor="maria", reason="camera_broken", authenticated=True,
+                          without_evidence=True, reason_code="camera_broken")
+    assert store.verify_chain(public_key=signer.public).ok
+    assert json.dumps(store.chain_record("overrides", 2)["row"], sort_keys=True).count('"without_evidence": 1') == 1
+    store._db.execute("UPDATE overrides SET authenticated = 1 WHERE id = 1")
+    report = store.verify_chain(public_key=signer.public)
+    assert report.problems == ("override #1 (of check #1) (chain position 2) was changed after it was recorded: its "
+                               "content no longer matches its hash",)
+
+
 # ---------------------------------------------------------------- bundles
 def test_a_forged_bundle_does_not_verify(store, signer, tmp_path):
     """#14 first bullet: replace the photo, set every status to PASS, recompute SHA256SUMS, zip again: not OK."""

@@ -40,23 +40,23 @@ def _record(store, order_id, photo: bytes, status=Status.PASS, station="bench-1"
 # ---------------------------------------------------------------- schema
 def test_a_shared_store_is_made_and_upgraded_only_by_db_upgrade(pg_url, tmp_path):
     """#18 one schema, versioned migrations, `packcheck db upgrade`: a station never migrates a shared store."""
-    with pytest.raises(EvidenceError, match=r"has schema 0, this packcheck needs 3; run once, from one machine: "
+    with pytest.raises(EvidenceError, match=rf"has schema 0, this packcheck needs {SCHEMA_VERSION}; run once, from one machine: "
                                             r"packcheck db upgrade --db URL"):
         EvidenceStore.open(pg_url, photos_dir=tmp_path / "photos")
     code, out, err = _run("db", "upgrade", "--db", pg_url)
     assert (code, err) == (0, "")
     where = pg_url  # no password in the URL: shown as given
-    assert out == f"{where}: schema {SCHEMA_VERSION} (applied 1, 2, 3)\n"
+    assert out == f"{where}: schema {SCHEMA_VERSION} (applied 1, 2, 3, 4)\n"
     assert _run("db", "upgrade", "--db", pg_url)[1] == f"{where}: schema {SCHEMA_VERSION}, up to date\n"
     with EvidenceStore.open(pg_url) as s:
         assert s.schema_version() == SCHEMA_VERSION
-        assert [r[0] for r in s._db.execute("SELECT version FROM schema_migrations ORDER BY 1")] == [1, 2, 3]
+        assert [r[0] for r in s._db.execute("SELECT version FROM schema_migrations ORDER BY 1")] == [1, 2, 3, 4]
 
 
 def test_sqlite_keeps_the_same_migrations_table(tmp_path):
     """#18: the SQLite store notes the same versions (and stays zero-configuration: made when opened)."""
     with EvidenceStore.open(tmp_path / "e.sqlite") as s:
-        assert [r[0] for r in s._db.execute("SELECT version FROM schema_migrations ORDER BY 1")] == [1, 2, 3]
+        assert [r[0] for r in s._db.execute("SELECT version FROM schema_migrations ORDER BY 1")] == [1, 2, 3, 4]
         assert s.schema_version() == SCHEMA_VERSION and s.blob_root == tmp_path / "photos"
 
 
@@ -194,7 +194,7 @@ def test_db_copy_moves_a_station_and_its_bundles_still_verify(pg_url, tmp_path, 
     code, out, err = _run("db", "copy", "--from", sqlite, "--to", pg_url, "--photos-dir", photos)
     assert (code, err) == (0, "")
     assert out.splitlines() == [
-        f"copied {sqlite} into {pg_url}: 3 checks, 3 check_files, 1 overrides, 0 photo_hashes; 3 files",
+        f"copied {sqlite} into {pg_url}: 3 checks, 3 check_files, 1 overrides, 0 override_refusals, 0 photo_hashes; 3 files",
         out.splitlines()[1]]
     assert out.splitlines()[1].startswith("verified: row counts equal; chain of 4 rows valid, head position 4 hash ")
     pub = _pub(signer, tmp_path)

@@ -14,10 +14,8 @@ applies). The counts CI runs are in tests/README.md.
 """
 from __future__ import annotations
 
-import contextlib
 import io
 import os
-import signal
 import struct
 from datetime import timedelta
 from pathlib import Path
@@ -33,6 +31,7 @@ from packcheck.core.imaging import load_image
 from packcheck.errors import PackcheckError
 from packcheck.store import dataset
 from packcheck.store.dataset import MAX_QTY, iter_orders, load_catalogue, read_csv
+from helpers import hang_guard
 
 #: Multiplies every property's example count (1 in CI).
 SCALE = float(os.environ.get("FUZZ_EXAMPLES", "0") or 0) / 300 or 1.0
@@ -54,20 +53,9 @@ def fuzz_settings(n: int, deadline_ms: int = 5000):
     )
 
 
-@contextlib.contextmanager
 def _time_bound(seconds: int = HARD_LIMIT_S):
     """Fail (instead of hanging) when the body runs longer than ``seconds``."""
-
-    def on_alarm(signum, frame):
-        raise TimeoutError(f"example took more than {seconds} s: a hang")
-
-    old = signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
+    return hang_guard(seconds)
 
 
 # ------------------------------------------------------------------ images

@@ -15,7 +15,9 @@ from packcheck.apps.station import Outcome
 from packcheck.core.verdict import Status
 
 from test_evidence import verdict_for
-from test_station import StationProcess, jpeg, scene_jpeg, scene_rgb, station_data  # noqa: F401 - fixture
+from test_station import (  # noqa: F401 - station_data is a fixture
+    SUPERVISOR_CODE, StationProcess, jpeg, make_supervisors, scene_jpeg, scene_rgb, station_data,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -94,14 +96,25 @@ def test_event_stream_delivers_each_new_state(kiosk):
 @pytest.mark.slow
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
 def test_kiosk_follows_a_live_session_in_headless_chromium(tmp_path, station_data):  # noqa: F811 - fixture
+    """A live session, and what #16 asks of the kiosk: no broken images when idle, "waiting for photo"
+    at once after a scan (never the previous verdict), DO NOT SEAL, the "looks like" image beside the
+    photo, each reason once, ERROR in the one ERROR colour; overrides need the supervisor's code (#14)."""
     from playwright.sync_api import expect, sync_playwright
+
+    from packcheck.apps.present import STATUS_RGB
 
     photos = tmp_path / "camera"
     photos.mkdir()
     (photos / "O1.jpg").write_bytes(scene_jpeg("SHIRT-RED", seed=1))
     (photos / "O2.jpg").write_bytes(scene_jpeg("SHIRT-GRN", seed=2))
+    supervisors = make_supervisors(tmp_path / "private" / "supervisors.json")
     st = StationProcess(["--data", str(station_data), "--db", str(tmp_path / "evidence.sqlite"), "--photo-dir",
-                         str(photos), "--timeout", "5", "--station", "bench-3", "--web", "--port", "0"])
+                         str(photos), "--timeout", "6", "--station", "bench-3", "--web", "--port", "0",
+                         "--supervisors", str(supervisors)])
+
+    def header_rgb(page):
+        return page.eval_on_selector("header", "e => getComputedStyle(e).backgroundColor")
+
     try:
         url = st.expect(r"^kiosk page: (http://127\.0\.0\.1:\d+/)$", stream="err").group(1)
         st.expect(r"^station ready", stream="err")
@@ -114,6 +127,8 @@ def test_kiosk_follows_a_live_session_in_headless_chromium(tmp_path, station_dat
                 page.goto(url)
                 expect(page.locator("#status")).to_have_text("READY")
                 expect(page.locator("#live")).to_have_text("live")
+                assert page.locator("img:visible").count() == 0  # idle: no broken-image icons
+                assert page.locator("figure:visible").count() == 0
 
                 st.send("O1")
                 expect(page.locator("#status")).to_have_text("PASS", timeout=30_000)
@@ -122,18 +137,42 @@ def test_kiosk_follows_a_live_session_in_headless_chromium(tmp_path, station_dat
                 for img in ("#photo", "#listing"):
                     page.wait_for_function(f"document.querySelector('{img}').naturalWidth > 0")
                 assert page.eval_on_selector("#listing", "e => e.naturalWidth") == 400
+                expect(page.locator("#instruction")).to_be_hidden()
+
+                # No photo of O4 will come: for the 6 s the station waits, the page must not show O1's PASS.
+                st.send("O4")
+                expect(page.locator("#order")).to_have_text("O4: waiting for photo (up to 6 s)", timeout=3_000)
+                expect(page.locator("#status")).to_have_text("WAIT")
+                assert page.locator("img:visible").count() == 0
+                expect(page.locator("#status")).to_have_text("ERROR", timeout=30_000)
+                r, g, b = STATUS_RGB["ERROR"]
+                assert header_rgb(page) == f"rgb({r}, {g}, {b})"
+                expect(page.locator("#instruction")).to_have_text(re.compile(r"^DO NOT SEAL: the order could not"))
 
                 st.send("O2")
                 expect(page.locator("#status")).to_have_text("FLAG", timeout=30_000)
                 expect(page.locator("body")).to_have_class("status-FLAG")
+                r, g, b = STATUS_RGB["FLAG"]
+                assert header_rgb(page) == f"rgb({r}, {g}, {b})"
+                expect(page.locator("#instruction")).to_have_text(re.compile(r"^DO NOT SEAL: fix the box"))
                 # The wording belongs to the core checks; the colours are what the packer must read.
                 expect(page.locator("#reasons")).to_contain_text(re.compile(r"green\b.* found, red ordered"))
+                reasons = page.locator("#reasons li").all_inner_texts()
+                assert len(reasons) == len(set(reasons))
+                assert sum(bool(re.search(r"found, red ordered", x)) for x in reasons) == 1
+                # The SKU the verdict names: "looks like" when the item check names it, "colour of" when
+                # the variant check does (a sibling's colour on the ordered product).
+                expect(page.locator("#lookalike-cap")).to_have_text(
+                    re.compile(r"^(looks like|colour of): SHIRT-GRN Shirt \(green\)"))
+                page.wait_for_function("document.querySelector('#lookalike').naturalWidth > 0")
                 page.screenshot(path=str(tmp_path / "kiosk-flag.png"))
 
                 # Text is shown as text: markup in an override reason is not interpreted.
                 st.send("!ok maria <img src=x onerror=alert(1)> buyer agreed")
-                expect(page.locator("#override")).to_have_text(
-                    "overridden by maria: <img src=x onerror=alert(1)> buyer agreed", timeout=30_000)
+                st.send(SUPERVISOR_CODE)
+                expect(page.locator("#override")).to_contain_text("overridden by maria (code checked) at",
+                                                                  timeout=30_000)
+                expect(page.locator("#override")).to_contain_text(": <img src=x onerror=alert(1)> buyer agreed")
                 expect(page.locator("#status")).to_have_text("FLAG")
                 expect(page.locator("#badge")).to_be_visible()
                 expect(page.locator("body")).to_have_class("status-FLAG overridden")
@@ -141,6 +180,7 @@ def test_kiosk_follows_a_live_session_in_headless_chromium(tmp_path, station_dat
 
                 st.send("NOPE-1")
                 expect(page.locator("#notice")).to_contain_text("order 'NOPE-1' is not in", timeout=30_000)
+                expect(page.locator("#status")).to_have_text("READY")  # O2's verdict is not NOPE-1's
                 if os.environ.get("PACKCHECK_KIOSK_SCREENSHOT"):
                     page.screenshot(path=os.environ["PACKCHECK_KIOSK_SCREENSHOT"])
                 assert all(u.startswith(url) for u in requests), requests

@@ -3,9 +3,11 @@
 ``tests/data/demo_verdicts.json`` holds, per demo order, the top-level keys of
 ``Verdict.to_dict()``, its status and reasons, and per check its status, reason
 and the names of its details, as the verdict had them before the details became
-typed records (#17). Scores are not pinned here (the demo's expected statuses
-are, in test_cli_end_to_end); names are: the CLI's --json, the audit rows and the
-evidence store's verdict JSON are read by other programs.
+typed records (#17), with what #16 added: ``judged`` on every check, the count
+check's ``method`` (counted against the empty-bench photo or without one) and the
+weight check of the weight set. Scores are not pinned here (the demo's expected
+statuses are, in test_cli_end_to_end); names are: the CLI's --json, the audit rows
+and the evidence store's verdict JSON are read by other programs.
 """
 from __future__ import annotations
 

@@ -13,13 +13,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from ..core import checks
+from ..core.colour import cie_lab
 from ..core.fingerprint import Fingerprint, fingerprint_photo
 from ..core.imaging import load_image
 from ..core.records import Catalogue, Order, VerdictMeta
 from ..core.judge import PhotoScoring, judge_items
+from ..core.locate import EmptyBench
 from ..core.thresholds import Thresholds, load_thresholds
 from ..core.verdict import CheckResult, Status, Verdict, combine, error_verdict
 from ..errors import ImageError, PackcheckError, UnknownOrder
@@ -46,6 +46,8 @@ class Checker:
     _refs: dict = field(default_factory=dict, init=False, repr=False)
     #: Listing images prepared for the photo_is_listing check, and the last photos' hashes (apps/duplicates.py).
     _copies: CopyFinder | None = field(default=None, init=False, repr=False)
+    #: orders.csv by order id, read on first use and again only when the file changes.
+    _orders: dataset.OrderIndex | None = field(default=None, init=False, repr=False)
 
     @property
     def copies(self) -> CopyFinder:
@@ -79,8 +81,15 @@ class Checker:
         self.index = _index(self.root, self.catalogue, self.references, self.thresholds, self.cache_path)
 
     # ------------------------------------------------------------------ orders
+    @property
+    def orders(self) -> dataset.OrderIndex:
+        """orders.csv by order id (read when first used, and again when the file changes)."""
+        if self._orders is None:
+            self._orders = dataset.OrderIndex(self.root)
+        return self._orders
+
     def find(self, order_id: str) -> Order:
-        order = dataset.find_order(self.root, order_id, self.catalogue, packed=self.packed)
+        order = self.orders.find(order_id, self.catalogue, packed=self.packed)
         if order is None:
             raise UnknownOrder(f"order '{order_id}' is not in {self.root / dataset.ORDERS}; check the barcode")
         return order
@@ -133,7 +142,7 @@ class Checker:
                        photos=[im.sha256 for im in images], photo_paths=names, timings=tuple(timings.items()),
                        meta=VerdictMeta(station=order.station or "", skus=order.skus,
                                         items_located=max(f.location.n_items for f in fps),
-                                        found_lab=tuple(round(float(v), 1) for v in fps[0].labs[0])))
+                                        found_lab=cie_lab(fps[0].labs[0])))
 
     def judge(self, order: Order, fps: list[Fingerprint]) -> tuple[list, float]:
         """The checks for an order whose photos are fingerprinted: no decoding, no file but the
@@ -143,16 +152,21 @@ class Checker:
         result = judge_items(order.skus, PhotoScoring(fps, self.index, th), self.catalogue)
         expected = checks.expected_components(self.catalogue, order.lines)
         result.append(checks.component_check(expected, None if order.packed is None else dict(order.packed)))
-        count = checks.count_check(fps, sum(expected.values()), th, packed_recorded=order.packed is not None)
+        retake = any(c.check == "quality" and c.reason == "retake_photo" for c in result)
+        count = checks.count_check(fps, sum(expected.values()), th, packed_recorded=order.packed is not None,
+                                   retake=retake)
         if count is not None:
             result.append(count)
+        weight = checks.weight_check(self.catalogue, order.lines, order.packed_weight_g, th.weight)
+        if weight is not None:
+            result.append(weight)
         return result, time.perf_counter() - t
 
-    def _station_reference(self, station: str | None) -> np.ndarray | None:  # noqa: D401 - an empty bench
+    def _station_reference(self, station: str | None) -> EmptyBench | None:  # noqa: D401 - an empty bench
         if station not in self._refs:
             path = dataset.station_reference(self.root, station)
             try:
-                self._refs[station] = load_image(path).rgb if path else None
+                self._refs[station] = EmptyBench(load_image(path).rgb) if path else None
             except ImageError as e:
                 log.warning("empty-station photo of %s ignored: %s", station, e)
                 self._refs[station] = None

@@ -9,6 +9,12 @@ outside (script and style are served here; ``Content-Security-Policy:
 default-src 'self'``) and every text is set with ``textContent``, never parsed
 as HTML.
 
+After each scan the page says "ORD-X: waiting for photo" at once (never the
+previous order's verdict); a verdict shows the packing photo beside the ordered
+listing and, when the verdict names one, the SKU the photo looks like; FLAG,
+REVIEW and ERROR say DO NOT SEAL; colours are :mod:`packcheck.apps.present`'s,
+as in the report and on the evidence sheet.
+
 Routes: ``/`` the page, ``/kiosk.js``, ``/kiosk.css``, ``/api/state`` (JSON),
 ``/events`` (SSE), ``/blob/<sha256><ext>`` (a stored photo or listing image).
 """
@@ -24,6 +30,7 @@ from pathlib import Path
 
 from ..errors import PackcheckError
 from .evidence.store import CheckRecord, EvidenceStore, utc_now
+from .present import INSTRUCTION, override_text, reason_lines, status_css
 from .station import Outcome
 
 log = logging.getLogger(__name__)
@@ -49,11 +56,13 @@ PAGE = """<!doctype html>
   <div id="order">scan an order barcode</div>
   <div id="live" title="connection to the station">connecting</div>
 </header>
+<div id="instruction" hidden></div>
 <div id="notice" hidden></div>
 <div id="override" hidden></div>
 <main>
-  <figure><img id="photo" alt="packing photo"><figcaption id="photo-cap">packing photo</figcaption></figure>
-  <figure><img id="listing" alt="listing image"><figcaption id="listing-cap">listing image</figcaption></figure>
+  <figure id="photo-fig" hidden><img id="photo" alt="packing photo"><figcaption id="photo-cap">packing photo</figcaption></figure>
+  <figure id="listing-fig" hidden><img id="listing" alt="listing image"><figcaption id="listing-cap">listing image</figcaption></figure>
+  <figure id="lookalike-fig" hidden><img id="lookalike" alt="what the photo looks like"><figcaption id="lookalike-cap"></figcaption></figure>
 </main>
 <ul id="reasons"></ul>
 <footer id="meta"></footer>
@@ -66,16 +75,17 @@ CSS = """
 html, body { margin: 0; height: 100%; background: #111; color: #eee;
   font-family: system-ui, -apple-system, "Segoe UI", sans-serif; }
 body { display: flex; flex-direction: column; }
+[hidden] { display: none !important; }
 header { display: flex; align-items: center; gap: 3vw; padding: 1.5vh 3vw; background: #444; }
 #status { font-size: 11vh; font-weight: 800; letter-spacing: .05em; white-space: nowrap; }
 #badge { font-size: 4vh; font-weight: 700; border: .4vh solid currentColor; padding: .5vh 1vw; white-space: nowrap; }
 #order { font-size: 5vh; flex: 1; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 #live { font-size: 2vh; opacity: .7; }
-body.status-PASS header { background: #1b8a2e; }
-body.status-REVIEW header { background: #f0a800; color: #111; }
-body.status-FLAG header { background: #c62828; }
-body.status-ERROR header { background: #7b1fa2; }
+""" + status_css("body.status-{s} header") + """
+body.status-WAITING header { background: #37474f; color: #fff; }
 body.overridden header { background: #1565c0; color: #fff; }
+#instruction { font-size: 6vh; font-weight: 800; padding: 1vh 3vw; border-top: .6vh solid #111; }
+""" + status_css("body.status-{s} #instruction") + """
 #notice { background: #ffd54f; color: #111; font-size: 4vh; padding: 1vh 3vw; }
 #override { background: #1565c0; color: #fff; font-size: 4vh; padding: 1vh 3vw; }
 main { flex: 1; display: flex; gap: 2vw; padding: 2vh 3vw; min-height: 0; }
@@ -92,15 +102,29 @@ JS = r"""
 const $ = (id) => document.getElementById(id);
 let shownSeq = -1;
 
-function setImage(img, url) {
-  // Only our own stored files: /blob/<sha256>.<ext>
+function setImage(name, url, caption) {
+  // Only our own stored files: /blob/<sha256>.<ext>; a figure without one is not shown at all.
+  const img = $(name), fig = $(name + "-fig");
   if (typeof url === "string" && /^\/blob\/[0-9a-f]{64}\.[a-z0-9]{2,5}$/.test(url)) {
     if (img.getAttribute("src") !== url) img.setAttribute("src", url);
-    img.hidden = false;
+    $(name + "-cap").textContent = caption;
+    fig.hidden = false;
   } else {
     img.removeAttribute("src");
-    img.hidden = true;
+    fig.hidden = true;
   }
+}
+
+function clear(bodyClass, status, order) {
+  document.body.className = bodyClass;
+  $("status").textContent = status;
+  $("order").textContent = order;
+  $("badge").hidden = true;
+  $("override").hidden = true;
+  $("instruction").hidden = true;
+  $("reasons").replaceChildren();
+  $("meta").textContent = "";
+  for (const name of ["photo", "listing", "lookalike"]) setImage(name, null, "");
 }
 
 function show(state) {
@@ -110,14 +134,18 @@ function show(state) {
   const notice = $("notice");
   notice.hidden = !state.notice;
   notice.textContent = state.notice ? state.notice.text : "";
-  if (!v) return;
+  if (!v) { clear("status-NONE", "READY", "scan an order barcode"); return; }
+  if (v.waiting) { clear("status-WAITING", "WAIT", String(v.text)); $("meta").textContent = v.note || ""; return; }
   document.body.className = "status-" + String(v.status) + (v.override ? " overridden" : "");
   $("status").textContent = String(v.status);
   $("badge").hidden = !v.override;
   $("order").textContent = "order " + v.order_id + (v.rescan_of ? "  (rescan)" : "");
+  const instruction = $("instruction");
+  instruction.hidden = !v.instruction || !!v.override;
+  instruction.textContent = v.instruction || "";
   const ov = $("override");
   ov.hidden = !v.override;
-  ov.textContent = v.override ? "overridden by " + v.override.supervisor + ": " + v.override.reason : "";
+  ov.textContent = v.override ? v.override.text : "";
   const ul = $("reasons");
   ul.replaceChildren();
   for (const r of v.reasons) {
@@ -125,12 +153,12 @@ function show(state) {
     li.textContent = r;
     ul.appendChild(li);
   }
-  setImage($("photo"), v.photo);
-  setImage($("listing"), v.listing);
-  $("photo-cap").textContent = "packing photo" + (v.photo_name ? " \u2014 " + v.photo_name : "");
-  $("listing-cap").textContent = "listing: " + (v.listing_label || "none kept");
+  setImage("photo", v.photo, "packing photo" + (v.photo_name ? " \u2014 " + v.photo_name : ""));
+  setImage("listing", v.listing, "ordered: " + (v.listing_label || ""));
+  setImage("lookalike", v.lookalike, v.lookalike_label || "");
   $("meta").textContent = v.checked_at + " UTC \u00b7 station " + (v.station || "-") + " \u00b7 operator "
-    + (v.operator || "-") + " \u00b7 check #" + v.check_id + " \u00b7 thresholds " + v.thresholds_version;
+    + (v.operator || "-") + " \u00b7 check #" + v.check_id + " \u00b7 thresholds " + v.thresholds_version
+    + (v.note ? " \u00b7 " + v.note : "");
 }
 
 function poll() {
@@ -149,27 +177,36 @@ poll();
 """
 
 
+def _blob_url(f) -> str | None:
+    return f"/blob/{f.sha256}{f.ext}" if f else None
+
+
 def _verdict_state(record: CheckRecord) -> dict:
     """What the page shows of one recorded check (plain JSON; the page escapes every text)."""
     v = record.verdict
-    failing = [c["message"] for c in v.get("checks", []) if c.get("status") != "PASS"]
-    if record.status.value == "ERROR" or not failing:
-        failing = [record.message]
+    checks = v.get("checks", [])
     photo = record.photos[0] if record.photos else None
-    listing = record.listings[0] if record.listings else None
     labels = record.extra.get("ordered", {})
+    listing = next((f for f in record.listings if f.sku in labels), record.listings[0] if record.listings else None)
+    other = record.extra.get("looks_like") or {}
+    lookalike = next((f for f in record.listings if other.get("sku") and f.sku == other["sku"]), None)
     last_override = record.overrides[-1] if record.overrides else None
     return {
         "check_id": record.id, "order_id": record.order_id, "status": record.status.value,
-        "message": record.message, "reasons": failing, "checked_at": record.checked_at,
+        "message": record.message, "checked_at": record.checked_at,
+        "reasons": reason_lines(checks, status=record.status.value, message=record.message),
+        "instruction": INSTRUCTION.get(record.status.value),
         "station": record.station, "operator": record.operator, "thresholds_version": record.thresholds_version,
-        "rescan_of": record.previous_check_id,
-        "photo": f"/blob/{photo.sha256}{photo.ext}" if photo else None,
-        "photo_name": photo.source if photo else None,
-        "listing": f"/blob/{listing.sha256}{listing.ext}" if listing else None,
+        "rescan_of": record.previous_check_id, "note": record.extra.get("note", ""),
+        "photo": _blob_url(photo), "photo_name": photo.source if photo else None,
+        "listing": _blob_url(listing),
         "listing_label": (f"{listing.sku} {labels.get(listing.sku, '')}".strip() if listing else None),
+        "lookalike": _blob_url(lookalike),
+        "lookalike_label": (f"{other.get('kind', 'looks like')}: {other['sku']} {other.get('label', '')}".strip()
+                            if lookalike else None),
         "override": ({"supervisor": last_override.supervisor, "reason": last_override.reason,
-                      "at": last_override.overridden_at} if last_override else None),
+                      "at": last_override.overridden_at, "text": override_text(last_override),
+                      "without_evidence": last_override.without_evidence} if last_override else None),
     }
 
 
@@ -217,12 +254,19 @@ class Kiosk:
             self._cond.notify_all()
 
     def publish(self, out: Outcome) -> None:
-        """Show a station outcome: a check or override replaces the verdict, a rejection shows a notice."""
-        if out.kind == "check" and out.record is not None:
+        """Show a station outcome: a scan replaces the verdict at once with "waiting for photo", a check
+        or override with the verdict; a rejected scan clears it (the last verdict was another order's)
+        and says why; other rejections only add a notice."""
+        if out.kind == "waiting":
+            self._set(verdict={"waiting": True, "order_id": out.order_id, "text": out.text, "note": out.note},
+                      notice=None)
+        elif out.kind == "check" and out.record is not None:
             self._set(verdict=_verdict_state(out.record), notice=None)
         elif out.kind == "override" and out.record is not None:
             self._set(verdict=_verdict_state(self.store.get_check(out.record.id)), notice=None)
-        elif out.kind == "rejected":
+        elif out.kind == "rejected" and out.order_id is not None:
+            self._set(verdict=None, notice={"text": out.text, "at": utc_now()})
+        elif out.kind in ("rejected", "unrecorded"):
             self._set(notice={"text": out.text, "at": utc_now()})
 
     def wait_newer(self, seq: int, timeout: float) -> dict | None:

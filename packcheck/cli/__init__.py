@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
+import sys
 
 import click
 
 from .. import __version__
+from ..util.text import printable
 from .common import CONTEXT
 
 #: Every command of ``packcheck``: name -> (module in packcheck.cli, function). Add a command here.
@@ -35,6 +38,7 @@ COMMANDS = {
     "history": ("evidence", "history"),
     "keys": ("evidence", "keys"),
     "db": ("db", "db"),
+    "supervisors": ("supervisors", "supervisors"),
     "calibrate": ("calibrate", "calibrate"),
     "bench": ("bench", "bench"),
 }
@@ -72,8 +76,40 @@ def cli(verbose: int, debug: bool) -> None:
         packcheck bench accuracy --manifest ../shared/realdata/grocerystore/manifest.csv
     """
     level = logging.WARNING - 10 * verbose
-    logging.basicConfig(level=max(logging.DEBUG, level), format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(_PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=max(logging.DEBUG, level), handlers=[handler])
+
+
+class _PrintableFormatter(logging.Formatter):
+    """Log lines with the data in them shown escaped (a station name or file name may hold escape codes)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return printable(super().formatMessage(record))
+
+    def formatException(self, ei) -> str:
+        return printable(super().formatException(ei), keep="\n")
+
+
+def _standard_streams_open() -> None:
+    """Put /dev/null on a closed stdin, stdout or stderr (``packcheck audit ... >&- 2>&-``, a daemon).
+
+    With descriptor 2 closed, sys.stderr was None (the audit crashed before its first order,
+    exit 3, no CSV), and the next file opened (a report's temporary file, a photo) would
+    take number 2 and receive every warning and progress line.
+    """
+    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(fd, mode, closefd=False, encoding="utf-8", errors="backslashreplace"))
 
 
 def main() -> None:
+    _standard_streams_open()
     cli(prog_name="packcheck")

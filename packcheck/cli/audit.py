@@ -7,7 +7,11 @@ from pathlib import Path
 
 import click
 
-from .common import CONTEXT, EXIT_ATTENTION, EXIT_PASS, data_options, dump_json, handle_errors, warn_if_stale
+from ..util.text import printable
+from .common import (
+    CONTEXT, EXIT_ATTENTION, EXIT_PASS, data_options, handle_errors, sigterm_as_interrupt, warn_if_more_workers_than_cores,
+    warn_if_stale,
+)
 
 #: Seconds between progress lines when stderr is not a terminal (cron, CI logs).
 LOG_EVERY_S = 30.0
@@ -65,11 +69,12 @@ class Progress:
 @click.option("--orders", "orders_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Orders CSV to audit instead of DATA/orders.csv (photo paths stay relative to DATA).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Result CSV, one row per order (written atomically when the run ends).")
+              help="Result CSV, one row per order (written atomically when the run ends; a folder, "
+                   "device or pipe there is refused, as is the same file as --html or --json).")
 @click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write a self-contained HTML report here.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Processes checking orders in parallel (default: one per CPU core).")
+              help="Processes checking orders in parallel (default: one per CPU core; more than the cores warns).")
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run with the same --out: orders already checked are kept.")
 @click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
@@ -77,16 +82,20 @@ class Progress:
 @click.option("--scheduler", metavar="ADDRESS", help="Dask scheduler address for --engine dask (tcp://HOST:8786).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the summary as JSON here.")
+@click.option("--db", "db", type=click.Path(dir_okay=False, path_type=Path),
+              help="The station's evidence database: the --html report lists every override recorded in it "
+                   "(shipped without evidence, no code checked: marked) and shows each on its order.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @handle_errors
 def audit(data_dir, thresholds_path, signals, cache_path, orders_file, out, html_out, workers, resume, engine,
-          scheduler, json_out, quiet):
+          scheduler, json_out, db, quiet):
     """Check every order of a data folder; write one result row per order.
 
     An order that cannot be checked (missing or corrupt photo, unknown SKU, bad
     row) gets an ERROR row saying why; the run goes on. Results go to a journal
     (OUT.journal) as they come, so a run that was killed continues with --resume;
-    OUT and the report are written atomically at the end.
+    OUT and the report are written atomically at the end. SIGTERM stops a run
+    as Ctrl-C does (the journal is kept for --resume).
 
     Exit code 0 when every order passed, 1 when any order was flagged, needs
     review or could not be checked (ERROR rows), 2 when the input itself is
@@ -95,23 +104,28 @@ def audit(data_dir, thresholds_path, signals, cache_path, orders_file, out, html
     \b
     Examples:
         packcheck audit --data sample_data --out out/results.csv --html out/report.html
+        packcheck audit --data shop --out r.csv --html report.html --db evidence.sqlite
         packcheck audit --data /mnt/day --orders /mnt/day/orders-0612.csv --out r.csv --workers 8 --resume
         packcheck audit --data /shared/day --out r.csv --engine dask --scheduler tcp://10.0.0.5:8786
     """
     from ..apps.audit.run import AuditConfig, run_audit
 
+    if db and not html_out:
+        raise click.UsageError("--db adds the station's overrides to the --html report; give --html too")
     if scheduler and engine != "dask":
         raise click.UsageError("--scheduler is only used with --engine dask")
     if engine == "dask" and not scheduler:
         raise click.UsageError("--engine dask needs --scheduler ADDRESS (e.g. tcp://10.0.0.5:8786)")
     config = AuditConfig(
         data_dir=data_dir, out=out, orders_file=orders_file, html=html_out, workers=workers, resume=resume,
-        engine=engine, scheduler=scheduler, thresholds=thresholds_path, cache=cache_path,
+        engine=engine, scheduler=scheduler, thresholds=thresholds_path, cache=cache_path, json=json_out, db=db,
         signals=tuple(s.strip() for s in signals.split(",") if s.strip()) if signals else None,
     )
+    warn_if_more_workers_than_cores(workers if engine == "local" else None)
     progress = None if quiet else Progress(tty=sys.stderr.isatty())
     try:
-        summary = run_audit(config, progress=progress)
+        with sigterm_as_interrupt():
+            summary = run_audit(config, progress=progress)
     finally:
         if progress:
             progress.close()
@@ -119,9 +133,6 @@ def audit(data_dir, thresholds_path, signals, cache_path, orders_file, out, html
     from ..core.thresholds import load_thresholds
 
     warn_if_stale(load_thresholds(thresholds_path))
-    if json_out:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(dump_json(summary.to_dict()) + "\n")
     sys.exit(EXIT_PASS if summary.exit_code == 0 else EXIT_ATTENTION)
 
 
@@ -149,4 +160,4 @@ def format_summary(s) -> str:
     lines.append(f"results: {s.out}")
     if s.html:
         lines.append(f"report:  {s.html}")
-    return "\n".join(lines)
+    return printable("\n".join(lines), keep="\n")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from ..util.fsio import atomic_write
+from ..util.text import printable
 from .common import CONTEXT, handle_errors
 
 
@@ -60,10 +62,9 @@ def progress_line(what: str, done: int, total: int) -> None:
 
 def emit(text: str, report: dict, json_out: Path | None) -> None:
     """Print a benchmark's table and, when asked, write its results as JSON."""
-    click.echo(text)
+    click.echo(printable(text, keep="\n"))
     if json_out:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(report, indent=2))
+        atomic_write(json_out, lambda f: f.write(json.dumps(report, indent=2)))
 
 
 
@@ -88,9 +89,11 @@ def speed(photos, data_dir, repeat, catalogue_size, queries, exact_queries, json
 
     Measures in one process, interleaved, medians over --repeat runs, with one
     thread and with the default threads: full cv2.imread, reduced decodes
-    (1/8 is the floor), the naive imagehash pipeline, packcheck's hash and
-    colour stage with its decode, and packcheck's whole check of an order
-    (per stage). Then writes a synthetic catalogue of --catalogue-size listing
+    (1/8 is the floor), the naive imagehash pipeline (full decode) and the
+    careful one (Image.draft 1/8 decode), packcheck's hash and colour stage
+    with its decode, and packcheck's whole check of an order (per stage), on
+    a 12 MP, a 2 MP and the demo's photos; prints the ratios with issue #19's
+    targets (check/floor, check/full_decode, check/careful, check/naive). Then writes a synthetic catalogue of --catalogue-size listing
     images and measures start-up, memory and lookups in a fresh process.
 
     \b
@@ -184,24 +187,31 @@ def fleet(stations, checks, restart_at, no_restart, down_s, json_out):
 @click.option("--workers", type=click.IntRange(min=1), multiple=True,
               help="Worker counts to measure (repeatable; default 1 and 2).")
 @click.option("--naive-orders", type=click.IntRange(min=1), default=30, show_default=True,
-              help="Orders timed in the naive imagehash loop.")
+              help="Orders timed in each imagehash loop (naive and careful).")
 @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where the 12 MP photos and data folders go (default: a temporary folder, removed after).")
+@click.option("--photo-size", default="4000x3000", show_default=True, metavar="WxH",
+              help="Size the sample photos are re-encoded at (the #19 targets are set on 12 MP; smaller photos "
+                   "make a long memory-growth run shorter).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the results here.")
 @handle_errors
-def audit_bench(sample, order_counts, workers, naive_orders, work_dir, json_out):
-    """Orders/s and peak memory of 'packcheck audit' on 12 MP photos, against a naive imagehash loop.
+def audit_bench(sample, order_counts, workers, naive_orders, work_dir, photo_size, json_out):
+    """Orders/s and peak memory of 'packcheck audit' on 12 MP photos, against imagehash loops.
 
     Builds N synthetic orders over the demo data (sample photos re-encoded once
     as 4000x3000 JPEGs), audits them in a fresh process per (N, workers), and
-    times a naive Pillow + imagehash loop in the same run. Not a test: it
-    prints what this machine does.
+    times two Pillow + imagehash loops in the same run: the naive one (full
+    decode, listing images hashed per order) and the careful one (Image.draft
+    1/8 decode, listing hashes cached). Prints time per order against both,
+    2 workers against 1 and peak memory of the largest N against the smallest,
+    with issue #19's targets. Not a test: it prints what this machine does.
 
     \b
     Examples:
         packcheck bench audit
-        packcheck bench audit --orders 1000 --orders 20000 --workers 1 --workers 2 --json bench.json
+        packcheck bench audit --orders 40 --workers 1 --workers 2 --naive-orders 40
+        packcheck bench audit --orders 1000 --orders 20000 --workers 2 --photo-size 640x480 --json mem.json
     """
     import shutil
     import tempfile
@@ -211,13 +221,20 @@ def audit_bench(sample, order_counts, workers, naive_orders, work_dir, json_out)
 
     if not (sample / "orders.csv").exists():
         raise PackcheckError(f"{sample} has no orders.csv; give the demo data folder with --data")
+    try:
+        size = tuple(int(v) for v in photo_size.lower().split("x"))
+        if len(size) != 2 or min(size) < 64:
+            raise ValueError
+    except ValueError:
+        raise PackcheckError(f"--photo-size {photo_size!r} is not WIDTHxHEIGHT with both at least 64, "
+                             "e.g. 4000x3000") from None
     tmp = None
     if work_dir is None:
         tmp = tempfile.mkdtemp(prefix="packcheck-bench-")
         work_dir = Path(tmp)
     try:
         result = run(sample.resolve(), order_counts=list(order_counts) or [200], workers=list(workers) or [1, 2],
-                     naive_orders=naive_orders, work=work_dir.resolve(),
+                     naive_orders=naive_orders, work=work_dir.resolve(), photo_size=size,
                      echo=lambda m: click.echo(m, err=True))
     finally:
         if tmp:

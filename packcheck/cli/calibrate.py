@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import PackcheckError
+from ..util.text import printable
 from .common import CONTEXT, handle_errors
 
 
@@ -24,6 +25,12 @@ def _command_line(ctx: click.Context) -> str:
         for v in (value if isinstance(value, tuple) else (value,)):
             words += [opt] if v is True else [opt, str(v)]
     return shlex.join(words)
+
+
+def _check_folds(ctx, param, value: int) -> int:
+    if value == 1:
+        raise click.BadParameter("1 fold holds nothing out; give 2 or more, or 0 to skip cross-validation")
+    return value
 
 
 @click.command(context_settings=CONTEXT)
@@ -44,11 +51,11 @@ def _command_line(ctx: click.Context) -> str:
               help="Write the thresholds TOML here.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write a self-contained HTML report (plots beside it in <name>_plots/).")
-@click.option("--folds", type=int, default=5, show_default=True,
+@click.option("--folds", type=click.IntRange(min=0), default=5, show_default=True, callback=_check_folds,
               help="Cross-validation folds, grouped by product: a product's photos are never on both sides "
-                   "(0 to skip).")
+                   "(2 or more; 0 skips cross-validation).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the folds and the bootstrap.")
-@click.option("--workers", type=int, default=None, help="Processes (default: all cores).")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes (default: all cores).")
 @click.option("--thresholds", "thresholds_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Base thresholds: weights and settings kept, scores computed with them "
                    "(default: the shipped file).")
@@ -83,6 +90,8 @@ def calibrate(labels_path, data_dir, manifest_paths, target, review_rate, out_pa
     from packcheck.tooling.calibration import calibrate as cal
 
     command = _command_line(click.get_current_context())
+    if folds == 0:
+        click.echo("Warning: --folds 0: cross-validation is skipped; the report has no held-out rates", err=True)
 
     def progress(done, total):
         if sys.stderr.isatty():
@@ -105,8 +114,8 @@ def calibrate(labels_path, data_dir, manifest_paths, target, review_rate, out_pa
     except OSError as e:
         raise PackcheckError(f"cannot write {out_path} ({e.strerror or e}); check the folder exists and is "
                              "writable") from None
-    click.echo(cal.format_summary(result))
-    click.echo(f"\nwrote {out_path} (version {result.version})")
+    click.echo(printable(cal.format_summary(result), keep="\n"))
+    click.echo(printable(f"\nwrote {out_path} (version {result.version})", keep="\n"))
     if report_path is not None:
         from packcheck.tooling.calibration import report
 
@@ -114,5 +123,5 @@ def calibrate(labels_path, data_dir, manifest_paths, target, review_rate, out_pa
             report.write_report(result, report_path)
         except OSError as e:
             raise PackcheckError(f"cannot write {report_path} ({e.strerror or e})") from None
-        click.echo(f"wrote {report_path}")
+        click.echo(printable(f"wrote {report_path}"))
 

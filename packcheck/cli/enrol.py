@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from ..util.text import printable
 from .common import CONTEXT, data_options, dump_json, handle_errors, load_checker
 
 
@@ -45,16 +46,16 @@ def enrol(sku, photos, data_dir, thresholds_path, signals, cache_path, confirmed
             raise click.UsageError("--list takes at most a SKU; --remove takes only the REF_ID")
         if remove_id:
             ref = references.remove_reference(data_dir, remove_id)
-            click.echo(f"removed reference {ref.ref_id} of {ref.sku} ({ref.path}, enrolled {ref.added_utc} "
-                       f"by {ref.confirmed_by})")
+            click.echo(printable(f"removed reference {ref.ref_id} of {ref.sku} ({ref.path}, enrolled "
+                                 f"{ref.added_utc} by {ref.confirmed_by})"))
             return
         refs = [r for r in references.load_references(data_dir) if sku is None or r.sku == sku]
         if as_json:
             click.echo(dump_json(references.as_rows(refs)))
             return
         for r in refs:
-            click.echo(f"{r.ref_id}  {r.sku:16s} {r.source:13s} {r.added_utc}  by {r.confirmed_by or '-':12s} "
-                       f"order {r.order_id or '-':12s} {r.path}")
+            click.echo(printable(f"{r.ref_id}  {r.sku:16s} {r.source:13s} {r.added_utc}  by "
+                                 f"{r.confirmed_by or '-':12s} order {r.order_id or '-':12s} {r.path}"))
         click.echo(f"{len(refs)} reference(s)")
         return
     if not sku or not photos:
@@ -67,9 +68,9 @@ def enrol(sku, photos, data_dir, thresholds_path, signals, cache_path, confirmed
         got = enrolment.enrol(checker, sku, photo, confirmed_by=confirmed_by, source="manual", order_id=order_id)
         if got.reference is not None:
             added += 1
-            click.echo(f"enrolled {got.photo} as reference {got.reference.ref_id} of {sku}")
+            click.echo(printable(f"enrolled {got.photo} as reference {got.reference.ref_id} of {sku}"))
         else:
-            click.echo(f"skipped {got.photo}: {got.reason}")
-    click.echo(f"{added} of {len(photos)} photo(s) enrolled; {sku} has "
-               f"{sum(1 for r in checker.references if r.sku == sku)} reference(s)")
+            click.echo(printable(f"skipped {got.photo}: {got.reason}"))
+    click.echo(printable(f"{added} of {len(photos)} photo(s) enrolled; {sku} has "
+                         f"{sum(1 for r in checker.references if r.sku == sku)} reference(s)"))
     sys.exit(0)

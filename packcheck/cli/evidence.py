@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 
 from ..core.verdict import Status
+from ..util.fsio import check_output_path
+from ..util.text import printable
 from .common import CONTEXT, EXIT_ERROR, dump_json, fail, handle_errors
 from .db import db_options, open_store, photos_folder
 
@@ -67,26 +69,28 @@ def evidence(order_id, db_path, photos_dir, out_path, verify_path, public_key, s
         finally:
             if store is not None:
                 store.close()
-        click.echo(f"OK: {verify_path}: order {result.order_id}, {result.checks} check"
-                   f"{'s' if result.checks != 1 else ''}, all {len(result.files)} files match SHA256SUMS, "
-                   f"signature valid")
-        click.echo(f"signed by key {result.key_fingerprint}"
-                   + (" (the key given)" if key else ": compare it with the seller's published key"))
+        click.echo(printable(f"OK: {verify_path}: order {result.order_id}, {result.checks} check"
+                             f"{'s' if result.checks != 1 else ''}, all {len(result.files)} files match SHA256SUMS, "
+                             f"signature valid"))
+        click.echo(printable(f"signed by key {result.key_fingerprint}"
+                             + (" (the key given)" if key else ": compare it with the seller's published key")))
         if result.database_checked:
-            click.echo(f"database {store.where}: chain of {result.chain_rows} rows valid; the bundle's checks "
-                       "match their rows")
+            click.echo(printable(f"database {store.where}: chain of {result.chain_rows} rows valid; the bundle's "
+                                 "checks match their rows"))
         return
     if not order_id:
         fail("give the ORDER_ID whose evidence to bundle (or --verify ZIP)")
     if db_path is None:
         fail("give the evidence database: --db evidence.sqlite (or postgresql://USER@HOST/DB)")
+    out_path = out_path or Path(f"appeal-{_file_safe(order_id)}.zip")
+    check_output_path(out_path, what="the bundle", replace_database=False)  # a pipe or the database: before the key
     signer = load_signer(signing_key)
     with open_store(db_path, photos_dir) as store:
-        bundle = write_bundle(store, order_id, out_path or Path(f"appeal-{_file_safe(order_id)}.zip"), signer=signer)
-    click.echo(f"wrote {bundle.path}: {bundle.checks} check{'s' if bundle.checks != 1 else ''} of order {order_id}, "
-               f"{len(bundle.files)} files, signed by {signer.fingerprint}")
+        bundle = write_bundle(store, order_id, out_path, signer=signer)
+    click.echo(printable(f"wrote {bundle.path}: {bundle.checks} check{'s' if bundle.checks != 1 else ''} of order "
+                         f"{order_id}, {len(bundle.files)} files, signed by {signer.fingerprint}"))
     for name in bundle.files:
-        click.echo(f"  {name}")
+        click.echo(f"  {printable(name)}")
 
 
 def _file_safe(text: str) -> str:
@@ -167,18 +171,22 @@ def history(db_path, photos_dir, since, statuses, order_id, station, stations, l
 
 
 def _history_lines(r) -> None:
-    click.echo(f"{r.id:>5}  {r.checked_at:24}  {r.order_id[:14]:14} {(r.station or '-')[:10]:10} "
-               f"{(r.operator or '-')[:10]:10} {r.status.value:7} {r.message}")
+    from ..apps.present import override_text
+
+    # Every recorded text is shown escaped: a typed reason or a title must not redraw the table.
+    click.echo(f"{r.id:>5}  {printable(r.checked_at):24}  {printable(r.order_id)[:14]:14} "
+               f"{printable(r.station or '-')[:10]:10} {printable(r.operator or '-')[:10]:10} "
+               f"{r.status.value:7} {printable(r.message)}")
     pad = " " * 33
     for c in r.verdict.get("checks", []):
         if c.get("reason") == "photo_is_listing":
-            click.echo(click.style(f"{pad}PHOTO IS A LISTING IMAGE: {c.get('message')}", bold=True))
+            click.echo(click.style(f"{pad}PHOTO IS A LISTING IMAGE: {printable(c.get('message'))}", bold=True))
         elif c.get("reason") == "photo_reused":
-            click.echo(click.style(f"{pad}PHOTO REUSED: {c.get('message')}", bold=True))
+            click.echo(click.style(f"{pad}PHOTO REUSED: {printable(c.get('message'))}", bold=True))
     if r.previous_check_id:
         click.echo(f"{pad}rescan of #{r.previous_check_id}")
     for o in r.overrides:
-        click.echo(f"{pad}overridden by {o.supervisor} at {o.overridden_at}: {o.reason}")
+        click.echo(f"{pad}{printable(override_text(o))}")
 
 
 def _station_summary(db_path: str, photos_dir: Path | None, since_utc: str | None, as_json: bool) -> None:
@@ -196,7 +204,8 @@ def _station_summary(db_path: str, photos_dir: Path | None, since_utc: str | Non
                f"{'photo->verdict (median)':>24}")
     for r in rows:
         median = f"{1000 * r.median_photo_to_verdict_s:.0f} ms" if r.median_photo_to_verdict_s is not None else "-"
-        click.echo(f"{r.station[:14]:14} {r.checks:>7} {100 * r.flag_rate:>6.1f}% {100 * r.review_rate:>6.1f}% "
+        click.echo(f"{printable(r.station)[:14]:14} {r.checks:>7} {100 * r.flag_rate:>6.1f}% "
+                   f"{100 * r.review_rate:>6.1f}% "
                    f"{r.error:>6} {r.overrides:>9} {median:>24}")
     total = sum(r.checks for r in rows)
     click.echo(f"{len(rows)} station{'s' if len(rows) != 1 else ''}, {total} check{'s' if total != 1 else ''}")
@@ -220,25 +229,26 @@ def _verify_history(db_path: str, photos_dir: Path | None, public_key: Path | No
         report = store.verify_chain(public_key=key, require_signatures=public_key is not None)
         where = store.where
     for p in report.problems:
-        click.echo(f"FOUND: {p}")
+        click.echo(printable(f"FOUND: {p}"))
     sig_note = (f"{report.signed} of {report.rows} rows signed, signatures checked with {where}"
                 if report.signatures_checked else
                 f"{report.signed} of {report.rows} rows signed, signatures NOT checked (give --key PUBKEY)")
     if report.problems:
-        click.echo(f"Error: the evidence chain of {where} is broken: {len(report.problems)} problem"
-                   f"{'s' if len(report.problems) != 1 else ''} found ({sig_note})", err=True)
+        click.echo(printable(f"Error: the evidence chain of {where} is broken: {len(report.problems)} problem"
+                             f"{'s' if len(report.problems) != 1 else ''} found ({sig_note})"), err=True)
         sys.exit(EXIT_ERROR)
-    click.echo(f"OK: the evidence chain of {where} holds: {report.rows} rows, none edited, deleted or "
-               f"reordered; {sig_note}")
+    click.echo(printable(f"OK: the evidence chain of {where} holds: {report.rows} rows, none edited, deleted or "
+                         f"reordered; {sig_note}"))
     click.echo(f"chain head: position {report.head_seq}, hash {report.head_hash} (note it: deleting the newest "
                "rows is found against a noted head or a bundle)")
 
 
 def _history_json(r) -> dict:
     d = r.to_dict()
-    return {k: d[k] for k in ("id", "order_id", "checked_at", "station", "operator", "status", "reasons", "message",
-                              "thresholds_version", "photo_sha256", "previous_check_id", "overrides", "files",
-                              "verdict", "chain")}
+    return {**{k: d[k] for k in ("id", "order_id", "checked_at", "station", "operator", "status", "reasons",
+                                 "message", "thresholds_version", "photo_sha256", "previous_check_id", "overrides",
+                                 "files", "verdict", "chain")},
+            "shipped_without_evidence": r.shipped_without_evidence}
 
 
 @click.group(context_settings=CONTEXT)
@@ -274,7 +284,7 @@ def keys_init(signing_key, data_dir, db_path, photos_dir):
     folders = tuple(p for p in (data_dir, photos_folder(db_path, photos_dir) if db_path else photos_dir)
                     if p is not None)
     signer = init_key(signing_key, forbidden=folders)
-    click.echo(f"created {signer.path} (mode 0600)")
+    click.echo(printable(f"created {signer.path} (mode 0600)"))
     click.echo(f"fingerprint {signer.fingerprint}")
     click.echo("publish the public key: packcheck keys export --out seller-key.pem")
 
@@ -299,7 +309,7 @@ def keys_export(signing_key, out_path):
         from ..util.fsio import atomic_write
 
         atomic_write(out_path, lambda f: f.write(pem))
-        click.echo(f"wrote {out_path}")
+        click.echo(printable(f"wrote {out_path}"))
     else:
         click.echo(pem, nl=False)
     click.echo(f"fingerprint {signer.fingerprint}", err=bool(not out_path))

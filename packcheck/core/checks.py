@@ -1,4 +1,4 @@
-"""The checks: item, variant, components, piece count and photo quality.
+"""The checks: item, variant, components, piece count, packed weight and photo quality.
 
 Each check turns measurements into one :class:`~packcheck.core.verdict.CheckResult`
 holding its status, a reason code, a message in a packer's words, and the value
@@ -13,9 +13,10 @@ from . import colour
 from .fingerprint import Fingerprint
 from .records import (
     Catalogue, ComponentDetails, CountDetails, ItemDetails, QualityDetails, SignalValues, VariantDetails,
+    WeightDetails,
 )
 from .scoring import Listings, PhotoSet, Scores, nearest_other
-from .thresholds import Thresholds
+from .thresholds import Thresholds, WeightLimits
 from .verdict import CheckResult, Status
 
 
@@ -147,12 +148,22 @@ def variant_check(sku: str, photo: PhotoSet, scores: Scores, index: Listings, ca
       (log-odds; a flavour's print, a model's shape).
 
     ``value`` is the lowest over the siblings. None when the SKU has no siblings.
+
+    Both measures use the listing images only, the rows the weights were fitted
+    on: a reference photo of a sibling taken on the same shelf or bench may show
+    the ordered product too (references help the item check, which compares
+    products, not siblings).
     """
     item = catalogue.items[sku]
     siblings = [s for s in catalogue.siblings(sku) if s not in order_skus and index.rows_of(s)]
     if not siblings:
         return None
-    own_rows = index.rows_of(sku)
+
+    def listing_rows(owner: str) -> list[int]:
+        rows = index.rows_of(owner)
+        return [r for r in rows if not index.references[r]] or rows
+
+    own_rows = listing_rows(sku)
     d_own_all = colour_distances(photo, index, own_rows)
     own_row = own_rows[int(np.argmin(d_own_all))]
     d_own = float(d_own_all.min())
@@ -160,7 +171,7 @@ def variant_check(sku: str, photo: PhotoSet, scores: Scores, index: Listings, ca
     cw, lw = thresholds.variant_colour_weight, thresholds.variant_lead_weight
     best = None
     for s in siblings:
-        rows = index.rows_of(s)
+        rows = listing_rows(s)
         d = colour_distances(photo, index, rows)
         bc = index.sqrt_hists[own_rows] @ index.sqrt_hists[rows].T
         separation = float(colour.hellinger(bc.max()))
@@ -176,9 +187,9 @@ def variant_check(sku: str, photo: PhotoSet, scores: Scores, index: Listings, ca
     found = _found_lab(photo, index, sib_row if position < 0 else own_row)
     details = VariantDetails(
         distance_ordered=round(d_own, 4), distance_sibling=round(d_sib, 4), nearest_sibling=best_sib,
-        ordered_lab=tuple(round(float(v), 1) for v in index.labs[own_row]),
-        sibling_lab=tuple(round(float(v), 1) for v in index.labs[sib_row]),
-        found_lab=tuple(round(float(v), 1) for v in found),
+        ordered_lab=colour.cie_lab(index.labs[own_row]),
+        sibling_lab=colour.cie_lab(index.labs[sib_row]),
+        found_lab=colour.cie_lab(found),
         colour_position=round(position, 3), lead=round(lead, 3),
     )
     scores_text = (f"variant score {_fmt(value)}: colour position {_fmt(position)}, lead {_fmt(lead)}; "
@@ -202,12 +213,16 @@ def expected_components(catalogue: Catalogue, lines) -> dict[str, int]:
 
 
 def component_check(expected: dict[str, int], packed: dict[str, int] | None) -> CheckResult:
-    """Expected components against what the packer scanned or declared."""
+    """Expected components against what the packer scanned or declared.
+
+    With nothing recorded there is nothing to compare: the check is not judged
+    (``judged=False``) and says "not recorded"; the photo's piece count
+    (:func:`count_check`) and the packed weight (:func:`weight_check`) still are.
+    """
     exp_text = ", ".join(f"{c} x{n}" for c, n in expected.items())
     if packed is None:
-        return CheckResult("components", Status.PASS, None,
-                           f"packed components not recorded (expected: {exp_text})",
-                           details=ComponentDetails(exp_text, "not recorded"))
+        return CheckResult("components", Status.PASS, None, f"packed components not recorded (expected: {exp_text})",
+                           details=ComponentDetails(exp_text, "not recorded"), judged=False)
     missing = [(c, n - packed.get(c, 0), n) for c, n in expected.items() if packed.get(c, 0) < n]
     extra = [(c, packed[c], expected.get(c, 0)) for c in packed if packed[c] > expected.get(c, 0)]
     pk_text = ", ".join(f"{c} x{n}" for c, n in packed.items()) or "nothing"
@@ -222,6 +237,101 @@ def component_check(expected: dict[str, int], packed: dict[str, int] | None) -> 
         msg = "extra: " + ", ".join(f"{c} ({p} packed, {e} expected)" for c, p, e in extra)
         return CheckResult("components", Status.REVIEW, "extra_component", msg, details=details)
     return CheckResult("components", Status.PASS, None, f"all components packed ({exp_text})", details=details)
+
+
+def _grams(g: float) -> str:
+    return f"{g:.0f} g" if abs(g - round(g)) < 0.05 else f"{g:.1f} g"
+
+
+def expected_weight(catalogue: Catalogue, lines) -> tuple[dict[str, tuple[int, float]], list[str]]:
+    """What an order's pieces weigh: ``({piece: (count, grams each)}, SKUs without a weight)``.
+
+    A kit counts as its components (each weighed by components.csv's ``weight_g`` or
+    its own catalogue row) when every component has a weight, so a gap on the scale
+    can be put down to one of them; otherwise as one piece of the kit's own
+    ``weight_g``. A SKU with neither is listed as unweighed.
+
+    >>> from packcheck.core.records import CatalogueItem, OrderLine
+    >>> cat = Catalogue({"K": CatalogueItem("K", "K", "Kit", "", (), 300.0), "A": CatalogueItem("A", "A", "A", "", (), 200.0),
+    ...                  "B": CatalogueItem("B", "B", "B", "", (), 90.0)}, {"K": (("A", 1), ("B", 1))})
+    >>> expected_weight(cat, [OrderLine("K", 2, 2)])
+    ({'A': (2, 200.0), 'B': (2, 90.0)}, [])
+    """
+    pieces: dict[str, list] = {}
+    unweighed: list[str] = []
+    for line in lines:
+        bom = catalogue.bill_of_materials(line.sku)
+        weights = [catalogue.unit_weight(c) for c, _ in bom]
+        if all(w is not None for w in weights):
+            parts = [(c, per_unit * line.qty, w) for (c, per_unit), w in zip(bom, weights)]
+        elif catalogue.items[line.sku].weight_g is not None:
+            parts = [(line.sku, line.qty, catalogue.items[line.sku].weight_g)]
+        else:
+            unweighed.append(line.sku)
+            continue
+        for piece, n, w in parts:
+            pieces.setdefault(piece, [0, float(w)])[0] += n
+    return {k: (n, w) for k, (n, w) in pieces.items()}, unweighed
+
+
+def _explain_weight(difference: float, pieces: dict[str, tuple[int, float]], allowed: float,
+                    catalogue: Catalogue) -> tuple[str | None, str]:
+    """(likely, words): the piece whose weight explains a gap on the scale, if exactly one does."""
+    gap = abs(difference)
+    if difference < 0:
+        fits = sorted((abs(gap - k * w), c, k, w) for c, (n, w) in pieces.items() for k in range(1, n + 1)
+                      if w > 0 and abs(gap - k * w) <= allowed)
+        names = list(dict.fromkeys(c for _, c, _, _ in fits))
+        if len(names) == 1:
+            _, c, k, w = fits[0]
+            return f"{c} x{k} missing", f"as if {c} x{k} ({_grams(k * w)}) were missing"
+        if names:
+            return None, "as if one of " + ", ".join(names[:3]) + " were missing"
+        return None, "something is missing"
+    fits = sorted((abs(gap - w), c, w) for c, (_, w) in pieces.items() if w > 0 and abs(gap - w) <= allowed)
+    names = [c for _, c, _ in fits]
+    if len(names) == 1:
+        _, c, w = fits[0]
+        return f"{c} x1 extra", f"as if 1 more {c} ({_grams(w)}) were packed"
+    others = sorted((abs(gap - it.weight_g), s) for s, it in catalogue.items.items()
+                    if it.weight_g and abs(gap - it.weight_g) <= allowed and s not in pieces)
+    if not names and others:
+        return None, f"an extra item of about {_grams(gap)} (like {', '.join(s for _, s in others[:3])})"
+    return None, f"an extra item of about {_grams(gap)}"
+
+
+def weight_check(catalogue: Catalogue, lines, measured_g: float | None,
+                 limits: WeightLimits | None) -> CheckResult | None:
+    """The packed weight against what the order's pieces weigh (bill of materials x quantity).
+
+    A scale sees what a photo cannot: a charger missing from a closed box, a second
+    T-shirt under the first. The difference may be ``limits.allowed(expected)``
+    grams either way (REVIEW beyond, FLAG beyond the second limit); a difference
+    that one piece's weight explains names it ("as if CHG-20W-WHT x1 (60 g) were
+    missing"). None when no weight was recorded for the order.
+    """
+    if measured_g is None:
+        return None
+    pieces, unweighed = expected_weight(catalogue, lines)
+    pieces_text = ", ".join(f"{c} {_grams(w)}" + (f" x{n}" if n > 1 else "") for c, (n, w) in pieces.items())
+    if unweighed or limits is None:
+        why = (f"no weight_g for {', '.join(unweighed)} in catalogue.csv" if unweighed
+               else "the thresholds file has no [weight] limits")
+        return CheckResult("weight", Status.PASS, None, f"packed {_grams(measured_g)}; not judged: {why}",
+                           details=WeightDetails(None, measured_g, None, None, None, pieces_text), judged=False)
+    expected = round(sum(n * w for n, w in pieces.values()), 1)
+    difference = round(measured_g - expected, 1)
+    review_g, flag_g = limits.allowed(expected)
+    head = f"packed {_grams(measured_g)}, expected {_grams(expected)}"
+    if abs(difference) <= review_g:
+        return CheckResult("weight", Status.PASS, None, f"{head}: within {_grams(review_g)}", difference,
+                           details=WeightDetails(expected, measured_g, difference, review_g, flag_g, pieces_text))
+    likely, words = _explain_weight(difference, pieces, review_g, catalogue)
+    status = Status.FLAG if abs(difference) > flag_g else Status.REVIEW
+    reason = "weight_short" if difference < 0 else "weight_over"
+    side = "light" if difference < 0 else "heavy"
+    return CheckResult("weight", status, reason, f"{head}: {_grams(abs(difference))} {side}, {words}", difference,
+                       details=WeightDetails(expected, measured_g, difference, review_g, flag_g, pieces_text, likely))
 
 
 def quality_check(fps: list[Fingerprint], thresholds: Thresholds) -> CheckResult:
@@ -248,24 +358,42 @@ def quality_check(fps: list[Fingerprint], thresholds: Thresholds) -> CheckResult
 
 
 def count_check(fps: list[Fingerprint], expected_pieces: int, thresholds: Thresholds, *,
-                packed_recorded: bool) -> CheckResult | None:
-    """Separate items on the bench against the pieces expected, where an empty-station photo makes it reliable.
+                packed_recorded: bool, retake: bool = False) -> CheckResult | None:
+    """Separate items on the bench against the pieces the order needs (bill of materials x quantity).
 
-    Touching items merge into one, so the count is a lower bound: it only ever
-    raises a concern when it is short by the thresholds' margins, and only when no
-    packed record exists (a scanned record is the better evidence; the count is
-    then reported beside it).
+    Touching items merge into one and clutter counts as an item, so the count is a
+    hint. With an empty-bench photo (``method == "reference"``, reliable) a count
+    short by ``count.review_short_by`` pieces asks a person *whatever the packed
+    record says* (a scan says what was scanned, the photo what is in the box), and
+    short by ``count.flag_short_by`` with nothing recorded is a FLAG. Without one
+    the surface is learnt from the frame's border, where items in a box may merge:
+    only a count short by ``flag_short_by`` with nothing recorded raises a concern,
+    a REVIEW. None when no photo located items at all. A photo that must be retaken
+    (``retake``: too dark, blurred, an empty bench) supports no count: recorded,
+    not judged, the retake itself asks for the new photo.
     """
-    counted = [f.location.n_items for f in fps if f.location.method == "reference"]
-    if not counted:
+    counts = {m: [f.location.n_items for f in fps if f.location.method == m] for m in ("reference", "border")}
+    method = "reference" if counts["reference"] else "border" if counts["border"] else None
+    if method is None:
         return None
-    seen = max(counted)
+    seen = max(counts[method])
     short = expected_pieces - seen
-    details = CountDetails(items_seen=seen, pieces_expected=expected_pieces)
+    details = CountDetails(items_seen=seen, pieces_expected=expected_pieces, method=method)
     text = f"{seen} separate item(s) on the bench, {expected_pieces} piece(s) expected"
-    if packed_recorded or short < thresholds.count_review_short_by:
-        note = " (touching items count as one; the packed record decides)" if short > 0 else ""
-        return CheckResult("count", Status.PASS, None, text + note, float(seen), details=details)
-    status = Status.FLAG if short >= thresholds.count_flag_short_by else Status.REVIEW
-    return CheckResult("count", status, "count_short", text + " and nothing recorded as packed", float(seen),
-                       details=details)
+    if method == "border":
+        text += " (counted without an empty-bench photo)"
+    if retake:
+        return CheckResult("count", Status.PASS, None, f"count not judged: the photo cannot be judged; retake it "
+                           f"({text})", float(seen), details=details, judged=False)
+    if method == "reference" and short >= thresholds.count_flag_short_by and not packed_recorded:
+        return CheckResult("count", Status.FLAG, "count_short", text + " and nothing recorded as packed",
+                           float(seen), details=details)
+    if method == "reference" and short >= thresholds.count_review_short_by:
+        note = "" if packed_recorded else " and nothing recorded as packed"
+        return CheckResult("count", Status.REVIEW, "count_short",
+                           text + note + ": lay the pieces apart and retake the photo, or check the box",
+                           float(seen), details=details)
+    if method == "border" and short >= thresholds.count_flag_short_by and not packed_recorded:
+        return CheckResult("count", Status.REVIEW, "count_short", text + " and nothing recorded as packed",
+                           float(seen), details=details)
+    return CheckResult("count", Status.PASS, None, text, float(seen), details=details)

@@ -95,8 +95,28 @@ def _median_u8(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def lab_to_rgb(lab: np.ndarray) -> tuple[int, int, int]:
-    """An OpenCV-scaled Lab triple as an RGB triple (for swatches in reports)."""
-    px = np.asarray(lab, np.float32).reshape(1, 1, 3).round().clip(0, 255).astype(np.uint8)
-    r, g, b = cv2.cvtColor(px, cv2.COLOR_LAB2RGB)[0, 0]
+def cie_lab(lab8) -> tuple[float, float, float]:
+    """An OpenCV 8-bit Lab triple as CIE L*a*b* (D65), rounded to 0.1: what every report shows.
+
+    OpenCV stores 8-bit Lab as L = L* x 255/100, a = a* + 128, b = b* + 128; the
+    numbers people (and colour tools) read are L* 0-100 and a*, b* around 0.
+
+    Examples
+    --------
+    >>> cie_lab([255, 128, 128]), cie_lab([54.4, 209.0, 68.5])
+    ((100.0, 0.0, 0.0), (21.3, 81.0, -59.5))
+    """
+    L, a, b = (float(v) for v in np.asarray(lab8, np.float64).reshape(3))
+    return (round(L * 100.0 / 255.0, 1), round(a - 128.0, 1), round(b - 128.0, 1))
+
+
+def lab_to_rgb(lab) -> tuple[int, int, int]:
+    """A CIE L*a*b* triple (as :func:`cie_lab` gives) as an 8-bit sRGB triple, for swatches in reports.
+
+    >>> lab_to_rgb((100.0, 0.0, 0.0)), lab_to_rgb((0.0, 0.0, 0.0))
+    ((255, 255, 255), (0, 0, 0))
+    """
+    px = np.asarray(lab, np.float32).reshape(1, 1, 3)
+    rgb = cv2.cvtColor(px, cv2.COLOR_LAB2RGB)[0, 0]
+    r, g, b = (np.clip(rgb, 0.0, 1.0) * 255.0).round().astype(int)
     return int(r), int(g), int(b)

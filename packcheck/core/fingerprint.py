@@ -32,7 +32,7 @@ import numpy as np
 
 from . import colour, embedding, hashing, keypoints
 from .imaging import LoadedImage
-from .locate import centre_crop, listing_mask, locate_product, pad_to_square, square_crop
+from .locate import EmptyBench, centre_crop, listing_mask, locate_product, pad_to_square, square_crop
 from .records import Location, LocationSummary
 from .thresholds import LocateLimits
 
@@ -272,7 +272,7 @@ def fingerprint_photo(
     image: LoadedImage,
     *,
     locate: LocateLimits,
-    empty_reference: np.ndarray | None = None,
+    empty_reference: np.ndarray | EmptyBench | None = None,
     use_embedding: bool = True,
     use_keypoints: bool = True,
 ) -> Fingerprint:

@@ -17,12 +17,16 @@ message naming the file.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
 import re
 import stat
 import struct
+import sys
+import tempfile
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +42,22 @@ from ..errors import ImageMissing, ImageTooLarge, ImageUnreadable, UnsupportedFo
 MAX_FILE_BYTES = 80 * 1024 * 1024
 #: Images whose header claims more pixels than this are refused (decompression bombs).
 MAX_PIXELS = 120_000_000
+#: Images that would take more memory than this once decoded are refused, from the
+#: header: width x height x channels x bytes per sample of the decode packcheck does
+#: (a JPEG's DCT-reduced decode; palette images expanded to RGB). A 12 MP phone photo
+#: is 36 MB decoded (at full size; 0.6 MB at 1/8), a 50 MP one 150 MB; a 16-bit RGBA
+#: PNG of 10,900 x 10,900 (a 1 MB file) would be 950 MB, and its conversions 5 GB.
+MAX_DECODED_BYTES = 256 * 1024 * 1024
+#: The only formats decoded (Pillow's names; MPO is a JPEG with more pictures after it, AVIF
+#: the AV1 flavour of HEIF). Pillow's other plugins are never tried: its EPS plugin runs
+#: Ghostscript, and a "photo" must not start a PostScript interpreter.
+ALLOWED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "GIF", "TIFF", "BMP", "HEIF", "AVIF")
+#: How files of formats packcheck refuses begin, to name them in the error.
+_REFUSED_MAGIC = ((b"%!PS", "PostScript/EPS"), (b"\xc5\xd0\xd3\xc6", "PostScript/EPS"), (b"%PDF", "PDF"),
+                  (b"<svg", "SVG"), (b"<?xml", "SVG/XML"), (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
+                  (b"\xff\x4f\xff\x51", "JPEG 2000"), (b"8BPS", "Photoshop (PSD)"), (b"qoif", "QOI"),
+                  (b"\x00\x00\x01\x00", "Windows icon"), (b"gimp xcf", "GIMP XCF"), (b"\x76\x2f\x31\x01", "OpenEXR"),
+                  (b"#?RADIANCE", "Radiance HDR"), (b"SIMPLE  =", "FITS"))
 #: Long side, in pixels, of the working copy every stage derives its input from.
 #: A 12 MP photo (4000 px) decodes at 1/8 in the DCT domain to 500 px, the cheapest
 #: decode there is; the located product then still spans 150-300 px, which is
@@ -140,7 +160,7 @@ def load_image(
         data = read_bytes(source)
     if not data:
         raise ImageUnreadable(f"{label} is empty (0 bytes); retake the photo")
-    fmt, (width, height), orientation = _sniff(data, label, max_pixels)
+    fmt, (width, height), orientation, mode = _sniff(data, label, max_pixels)
     if width * height > max_pixels:
         raise ImageTooLarge(
             f"{label} claims {width} x {height} pixels, more than the limit of "
@@ -148,6 +168,12 @@ def load_image(
         )
     if width < 1 or height < 1:
         raise ImageUnreadable(f"{label} has no pixels ({width} x {height})")
+    need = decoded_bytes(data, fmt, mode, (width, height), work_side=work_side)
+    if need > MAX_DECODED_BYTES:
+        raise ImageTooLarge(
+            f"{label} ({fmt}, {width} x {height} pixels) would take {need / 2**20:.0f} MB of memory to decode, "
+            f"more than the limit of {MAX_DECODED_BYTES / 2**20:.0f} MB; save it as a JPEG, or smaller"
+        )
     pixels = data
     if fmt in ("JPEG", "MPO"):
         end = jpeg_end(data)
@@ -156,7 +182,8 @@ def load_image(
         # Judge the image the file starts with, exactly as if the file ended there
         # (an MPO's first picture is the ordinary JPEG a phone shows).
         pixels, fmt = data[:end], "JPEG"
-    rgb, alpha = _decode(pixels, fmt, (width, height), work_side, label)
+    with _native_stderr_filtered():
+        rgb, alpha = _decode(pixels, fmt, (width, height), work_side, label)
     rgb, alpha = _apply_orientation(rgb, alpha, orientation)
     if orientation in (5, 6, 7, 8):
         width, height = height, width
@@ -176,24 +203,27 @@ def _truncated(label: str) -> str:
             "it may still be copying, or the camera share dropped: retake or copy it again")
 
 
-def _sniff(data: bytes, label: str, max_pixels: int) -> tuple[str, tuple[int, int], int]:
-    """Format, stored size and EXIF orientation from the header, without decoding pixels.
+def _sniff(data: bytes, label: str, max_pixels: int) -> tuple[str, tuple[int, int], int, str]:
+    """Format, stored size, EXIF orientation and Pillow's mode from the header, without decoding pixels.
 
-    packcheck checks the pixel count itself (``max_pixels``), with a message naming the
-    file and its claimed size. Pillow's own guard (a process-wide setting that packcheck
-    leaves as the host set it) refuses even larger claims first; its error is turned
-    into the same message, the size read from the PNG or JPEG header here.
+    Only :data:`ALLOWED_FORMATS` are tried: a file of any other format is refused
+    here, before any decoder sees it. packcheck checks the pixel count itself
+    (``max_pixels``), with a message naming the file and its claimed size.
+    Pillow's own guard (a process-wide setting that packcheck leaves as the host
+    set it) refuses even larger claims first; its error is turned into the same
+    message, the size read from the PNG or JPEG header here.
     """
     if len(data) >= 12 and data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
         _register_heif(label)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with Image.open(io.BytesIO(data)) as im:
+            with Image.open(io.BytesIO(data), formats=_allowed_formats()) as im:
                 fmt = im.format or "unknown"
                 size = im.size
+                mode = im.mode
                 try:
-                    orientation = int(im.getexif().get(0x0112, 1) or 1)
+                    orientation = int(_exif(im, data).get(0x0112, 1) or 1)
                 except Exception:  # a damaged EXIF block must not hide a good image
                     orientation = 1
     except Image.DecompressionBombError:
@@ -203,11 +233,92 @@ def _sniff(data: bytes, label: str, max_pixels: int) -> tuple[str, tuple[int, in
                             "it is not a normal photo") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, struct.error):
         head = data[:64].lstrip()
+        refused = next((name for magic, name in _REFUSED_MAGIC if head.startswith(magic)), None)
+        if refused:
+            raise UnsupportedFormat(f"{label} is a {refused} file, not a photo; packcheck reads JPEG, PNG, WebP, "
+                                    "GIF, TIFF, BMP and HEIC: re-export it as JPEG or PNG") from None
         kind = "a text file" if head and all(32 <= b < 127 or b in b"\r\n\t" for b in head[:32]) else "not an image"
         raise ImageUnreadable(f"{label} is {kind}, not a JPEG/PNG/WebP photo; retake or re-export it") from None
+    if fmt not in ALLOWED_FORMATS:  # a plugin registered by the host for one of our names
+        raise UnsupportedFormat(f"{label} is a {fmt} file, which packcheck does not read; re-export it as JPEG or PNG")
     if orientation not in range(1, 9):
         orientation = 1
-    return fmt, size, orientation
+    return fmt, size, orientation, mode
+
+
+def _exif(im: Image.Image, data: bytes) -> Image.Exif:
+    """The image's EXIF block, read from the header only.
+
+    Pillow's PNG plugin decodes every pixel to look for an EXIF chunk after the
+    image data (a 1 MB PNG took 7 s and 500 MB before its size could be checked);
+    here the chunk is found by walking the chunk headers instead.
+    """
+    if im.format != "PNG":
+        return im.getexif()
+    exif = Image.Image.getexif(im)  # what the chunks before the image data said
+    if 0x0112 not in exif:
+        body = _png_chunk(data, b"eXIf")
+        if body:
+            exif = Image.Exif()
+            exif.load(body)
+    return exif
+
+
+def _png_chunk(data: bytes, kind: bytes) -> bytes | None:
+    """The body of a PNG's first chunk of ``kind`` (None when it has none, or the file is cut short)."""
+    return next((data[start:start + length] for tag, start, length in _png_chunks(data) if tag == kind), None)
+
+
+def _allowed_formats() -> list[str]:
+    """:data:`ALLOWED_FORMATS` that this Pillow has a plugin for (HEIF once pillow-heif is registered)."""
+    Image.init()
+    return [f for f in ALLOWED_FORMATS if f in Image.OPEN]
+
+
+def decoded_bytes(data: bytes, fmt: str, mode: str, size: tuple[int, int], *, work_side: int = WORK_SIDE_PX) -> int:
+    """Bytes the decode of an image takes, from its header: width x height x channels x bytes per sample.
+
+    A JPEG counts at the DCT-reduced size it is decoded at; a palette or 1-bit
+    image as the RGB(A) it is expanded to; a 16-bit PNG or TIFF at two bytes per
+    sample (OpenCV keeps the depth when decoding).
+
+    Examples
+    --------
+    >>> decoded_bytes(b"", "PNG", "RGB", (4000, 3000))
+    36000000
+    >>> decoded_bytes(b"", "JPEG", "RGB", (4000, 3000))  # decoded at 1/8
+    562500
+    """
+    width, height = size
+    if fmt in ("JPEG", "MPO"):
+        _, factor = _reduction_flag(size, work_side)
+        width, height = -(-width // factor), -(-height // factor)
+    try:
+        channels = Image.getmodebands(mode)
+    except (KeyError, ValueError):  # a raw mode Pillow has no bands for: count the widest
+        channels = 4
+    if mode in ("P", "PA", "1"):
+        channels = 4 if mode == "PA" or fmt in ("GIF", "PNG") else 3  # expanded to RGB(A) when decoded
+    sample = 1
+    if fmt == "PNG" and data[12:16] == b"IHDR" and len(data) >= 25 and data[24] == 16:
+        sample = 2
+    elif mode.startswith("I;16"):
+        sample = 2
+    elif mode in ("I", "F"):
+        sample = 4
+    elif fmt == "TIFF":
+        sample = 2 if mode in ("RGB", "RGBA", "RGBX", "CMYK", "LA") and _tiff_bits(data) > 8 else 1
+    return width * height * channels * sample
+
+
+def _tiff_bits(data: bytes) -> int:
+    """The largest BitsPerSample of a TIFF's first image (8 when the header does not say)."""
+    try:
+        with Image.open(io.BytesIO(data), formats=["TIFF"]) as im:
+            bits = im.tag_v2.get(258, 8)
+    except Exception:  # noqa: BLE001 - the decode itself will report a damaged file
+        return 8
+    return max(bits) if isinstance(bits, tuple) else int(bits)
 
 
 def _declared_size(data: bytes) -> tuple[int, int] | None:
@@ -299,6 +410,113 @@ def jpeg_end(data: bytes) -> int | None:
     return None
 
 
+def _png_chunks(data: bytes):
+    """(type, start of body, length) of each PNG chunk up to IEND, stopping at one that does not fit the file."""
+    pos, n = 8, len(data)
+    while pos + 12 <= n:
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        if length > n - pos - 12:
+            return
+        tag = data[pos + 4:pos + 8]
+        yield tag, pos + 8, length
+        if tag == b"IEND":
+            return
+        pos += 12 + length
+
+
+def bmp_end(data: bytes) -> int | None:
+    """How long a BMP file says it is (its header's file size, else pixel offset + pixel data), or None
+    when the header cannot tell (too short to hold one, or a compressed BMP without a size).
+
+    >>> import cv2, numpy as np
+    >>> bmp = cv2.imencode(".bmp", np.zeros((3, 5, 3), np.uint8))[1].tobytes()
+    >>> bmp_end(bmp) == len(bmp), bmp_end(bmp[:20])
+    (True, None)
+    """
+    if data[:2] != b"BM" or len(data) < 26:
+        return None
+    declared = int.from_bytes(data[2:6], "little")
+    offset = int.from_bytes(data[10:14], "little")
+    header = int.from_bytes(data[14:18], "little")
+    if declared >= 26:
+        return declared
+    if header == 12:  # BITMAPCOREHEADER: 16-bit sizes
+        width, height = int.from_bytes(data[18:20], "little"), int.from_bytes(data[20:22], "little")
+        bpp, compression, image_size = int.from_bytes(data[24:26], "little"), 0, 0
+    elif header >= 40 and len(data) >= 38:
+        width = abs(int.from_bytes(data[18:22], "little", signed=True))
+        height = abs(int.from_bytes(data[22:26], "little", signed=True))
+        bpp = int.from_bytes(data[28:30], "little")
+        compression = int.from_bytes(data[30:34], "little")
+        image_size = int.from_bytes(data[34:38], "little")
+    else:
+        return None
+    if compression in (0, 3, 6):  # uncompressed rows, padded to 4 bytes
+        return offset + ((bpp * width + 31) // 32) * 4 * height
+    return offset + image_size if image_size else None
+
+
+#: Bytes per value of each TIFF field type (1 BYTE ... 18 IFD8).
+_TIFF_TYPE_SIZE = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8, 17: 8, 18: 8}
+_TIFF_DATA = ((273, 279), (324, 325))  # (StripOffsets, StripByteCounts), (TileOffsets, TileByteCounts)
+
+
+def tiff_end(data: bytes, *, max_ifds: int = 64) -> int | None:
+    """The length a TIFF file needs, from its own structure: every directory (IFD), every value stored
+    outside one, and every strip or tile of image data (offset + byte count) must lie inside it. A
+    file shorter than this is still being written. None when the structure cannot tell (not a classic
+    TIFF, e.g. BigTIFF, or a directory loop).
+
+    >>> from PIL import Image; import io
+    >>> buf = io.BytesIO(); Image.new("RGB", (8, 6), (200, 30, 30)).save(buf, "TIFF"); tif = buf.getvalue()
+    >>> tiff_end(tif) <= len(tif), tiff_end(tif[: len(tif) // 2]) > len(tif) // 2
+    (True, True)
+    """
+    if data[:4] == b"II*\x00":
+        order = "little"
+    elif data[:4] == b"MM\x00*":
+        order = "big"
+    else:
+        return None
+
+    def u(at: int, size: int) -> int:
+        return int.from_bytes(data[at:at + size], order)
+
+    if len(data) < 8:
+        return 8
+    need = 8
+    ifd = u(4, 4)
+    seen: set[int] = set()
+    while ifd:
+        if ifd in seen or len(seen) >= max_ifds:
+            return None
+        seen.add(ifd)
+        if ifd + 2 > len(data):
+            return max(need, ifd + 2)
+        count = u(ifd, 2)
+        end = ifd + 2 + 12 * count + 4
+        need = max(need, end)
+        if end > len(data):
+            return need
+        values: dict[int, list[int]] = {}
+        for k in range(count):
+            e = ifd + 2 + 12 * k
+            tag, kind, n = u(e, 2), u(e + 2, 2), u(e + 4, 4)
+            size = _TIFF_TYPE_SIZE.get(kind, 1) * n
+            at = e + 8 if size <= 4 else u(e + 8, 4)
+            need = max(need, at + size)
+            if at + size > len(data):
+                return need
+            if tag in (273, 279, 324, 325) and kind in (3, 4, 16):
+                width = _TIFF_TYPE_SIZE[kind]
+                values[tag] = [u(at + i * width, width) for i in range(n)]
+        for offsets, counts in _TIFF_DATA:
+            for off, n in zip(values.get(offsets, ()), values.get(counts, ())):
+                need = max(need, off + n)
+        ifd = u(end - 4, 4)
+    return need
+
+
 def _png_chunks_fit(data: bytes) -> bool:
     """Whether every PNG chunk up to IEND lies inside the file.
 
@@ -307,15 +525,7 @@ def _png_chunks_fit(data: bytes) -> bool:
     memory; files that fail this check go to Pillow, which reads chunks in
     bounded blocks.
     """
-    pos, n = 8, len(data)
-    while pos + 12 <= n:
-        length = int.from_bytes(data[pos:pos + 4], "big")
-        if length > n - pos - 12:
-            return False
-        if data[pos + 4:pos + 8] == b"IEND":
-            return True
-        pos += 12 + length
-    return False
+    return any(tag == b"IEND" for tag, _, _ in _png_chunks(data))
 
 
 def _reduction_flag(size: tuple[int, int], work_side: int) -> tuple[int, int]:
@@ -405,11 +615,20 @@ def _to_rgb8(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     return rgb, alpha
 
 
+#: Rows composited at a time: the float32 temporaries of a whole 50 MP image took 2 GB.
+_COMPOSITE_ROWS = 256
+
+
 def _composite_on_white(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     # A transparent listing background must look like the white web-shop
     # background, not like the black that dropping the alpha channel gives.
-    a = alpha.astype(np.float32)[:, :, None] / 255.0
-    return (rgb.astype(np.float32) * a + 255.0 * (1.0 - a)).round().astype(np.uint8)
+    # In place when the pixels are ours alone (a fresh conversion), saving a copy of the image.
+    out = rgb if rgb.flags.owndata and rgb.flags.writeable else np.empty(rgb.shape, np.uint8)
+    for y in range(0, rgb.shape[0], _COMPOSITE_ROWS):
+        a = alpha[y:y + _COMPOSITE_ROWS].astype(np.float32)[:, :, None] / 255.0
+        out[y:y + _COMPOSITE_ROWS] = (rgb[y:y + _COMPOSITE_ROWS].astype(np.float32) * a
+                                      + 255.0 * (1.0 - a)).round()
+    return out
 
 
 def _decode_with_pillow(data: bytes, label: str):
@@ -418,7 +637,7 @@ def _decode_with_pillow(data: bytes, label: str):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ImageFile.LOAD_TRUNCATED_IMAGES = False
-            with Image.open(io.BytesIO(data)) as im:
+            with Image.open(io.BytesIO(data), formats=_allowed_formats()) as im:
                 im.seek(0)  # first frame of an animation
                 if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
                     rgba = np.asarray(im.convert("RGBA"))
@@ -426,12 +645,59 @@ def _decode_with_pillow(data: bytes, label: str):
                     rgb = _composite_on_white(rgba[:, :, :3], alpha)
                     return rgb, (None if alpha.min() == 255 else alpha)
                 if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-                    arr = np.asarray(im).astype(np.float64)
-                    arr = (255.0 * arr / max(1.0, float(arr.max()))).astype(np.uint8)
+                    arr = np.asarray(im)
+                    # Integer arithmetic: floor(255 * v / max), as float64 would give, in a
+                    # quarter of the memory (a 100 MP 16-bit scan took 800 MB as float64).
+                    wide = np.uint32 if arr.dtype.itemsize <= 2 else np.int64
+                    top = max(1, int(arr.max()))
+                    arr = (np.clip(arr, 0, None).astype(wide) * 255 // top).astype(np.uint8)
                     return cv2.cvtColor(arr, cv2.COLOR_GRAY2RGB), None
                 return np.asarray(im.convert("RGB")).copy(), None
     except Exception as e:  # noqa: BLE001 - any decoder failure means the same to a packer
         raise ImageUnreadable(f"{label} could not be decoded ({type(e).__name__}); retake or re-export it") from None
+
+
+#: Lines native decoders print on stderr (libpng, libjpeg, libtiff through OpenCV's log, and
+#: the '> ...' lines continuing an OpenCV check message): a packer's terminal shows packcheck's
+#: own message instead.
+_DECODER_NOISE = re.compile(rb"^(libpng (error|warning)|Corrupt JPEG data|Premature end of JPEG|Invalid SOS|"
+                            rb"Warning: |\[ ?(WARN|ERROR|INFO)[:\]]|TIFF|\S+: Warning, |> |$)")
+_stderr_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _native_stderr_filtered():
+    """Keep what native decoders print on file descriptor 2 off the terminal.
+
+    libpng, libjpeg and libtiff write their complaints straight to stderr (the
+    error reaches packcheck as a failed decode, and its own message says what to
+    do). Descriptor 2 points at a temporary file while decoding; afterwards any
+    line that is not decoder noise (another thread's output) is written through.
+    """
+    try:
+        sys.stderr.flush()
+    except (AttributeError, ValueError, OSError):
+        pass
+    with _stderr_lock:
+        try:
+            saved = os.dup(2)
+        except OSError:  # no descriptor 2 (a daemon): nothing to protect
+            yield
+            return
+        try:
+            with tempfile.TemporaryFile() as sink:
+                os.dup2(sink.fileno(), 2)
+                try:
+                    yield
+                finally:
+                    os.dup2(saved, 2)
+                    sink.seek(0)
+                    kept = [ln for ln in sink.read(1 << 20).splitlines(keepends=True)
+                            if not _DECODER_NOISE.match(ln.lstrip())]
+                    if kept:
+                        os.write(2, b"".join(kept))
+        finally:
+            os.close(saved)
 
 
 _ORIENT = {

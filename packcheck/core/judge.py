@@ -28,7 +28,8 @@ import numpy as np
 from . import checks
 from .fingerprint import Fingerprint
 from .records import Catalogue
-from .scoring import Cheap, Listings, PhotoSet, Scores, cheap_scores, finish_scores, keypoint_votes, score_photo
+from .scoring import (Cheap, Listings, PhotoSet, Scores, cheap_scores, finish_scores, keypoint_votes, score_photo,
+                      verifies_all)
 from .thresholds import Thresholds
 from .verdict import CheckResult, Status
 
@@ -61,8 +62,9 @@ class PhotoScoring:
                                inlier_cache=self.inliers)
         if view not in self._cheap:
             self._cheap[view] = cheap_scores(photo, self.index, self.thresholds)
-            self._votes[view] = (keypoint_votes(photo, self.index) if self.thresholds.signal_on("keypoints")
-                                 else None)
+            # Votes only pick a shortlist: a catalogue verified whole needs none.
+            needed = self.thresholds.signal_on("keypoints") and not verifies_all(self.index, self.thresholds)
+            self._votes[view] = keypoint_votes(photo, self.index) if needed else None
         return finish_scores(photo, self.index, self.thresholds, self._cheap[view], must_verify=must_verify,
                              inlier_cache=self.inliers, votes=self._votes[view])
 

@@ -134,10 +134,12 @@ def count_inliers(photo: Keypoints, listings: list[Keypoints]) -> np.ndarray:
 
 
 def _ratio_matches(sim: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Lowe's ratio test on a similarity block of unit RootSIFT vectors: (query rows kept, their nearest)."""
-    top2 = -np.partition(-sim, 1, axis=1)[:, :2]
-    d1 = np.maximum(2.0 - 2.0 * top2[:, 0], 0.0)
-    d2 = np.maximum(2.0 - 2.0 * top2[:, 1], 0.0)
+    """Lowe's ratio test on a similarity block of unit RootSIFT vectors (at least 2 columns): (query rows
+    kept, their nearest)."""
+    # One partition, no negated copy of the block.
+    top2 = np.partition(sim, sim.shape[1] - 2, axis=1)[:, -2:]  # [second best, best] similarity
+    d1 = np.maximum(2.0 - 2.0 * top2[:, 1], 0.0)
+    d2 = np.maximum(2.0 - 2.0 * top2[:, 0], 0.0)
     good = np.flatnonzero(d1 < (RATIO**2) * d2)
     return good, np.argmax(sim[good], axis=1)
 

@@ -21,6 +21,8 @@ fingerprints (changing one means a new ``PIPELINE_VERSION``).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import cv2
 import numpy as np
 
@@ -36,6 +38,9 @@ MIN_BACKGROUND_DISTANCE = 14.0
 #: and pipeline version, so these are pipeline settings, not thresholds-file limits.
 LISTING_MIN_FRACTION = 0.01
 LISTING_MAX_FRACTION = 0.98
+#: ORB keeps no keypoint within 31 px (its edge threshold) of a border: a side shorter
+#: than twice that holds none, so alignment is not tried.
+ORB_MIN_SIDE_PX = 2 * 31 + 1
 
 
 def _small(rgb: np.ndarray) -> tuple[np.ndarray, float]:
@@ -125,10 +130,11 @@ def listing_mask(rgb: np.ndarray, alpha: np.ndarray | None = None) -> Location:
 def _finish(mask_small: np.ndarray, method: str, s: float, shape, *, n_items=1, item_boxes=()) -> Location:
     h, w = shape
     mask = mask_small if s == 1.0 else cv2.resize(mask_small, (w, h), interpolation=cv2.INTER_NEAREST)
-    ys, xs = np.nonzero(mask)
-    if len(xs) == 0:
+    # The box around the nonzero pixels, without listing them (np.nonzero of a full mask is slower).
+    bx, by, bw, bh = cv2.boundingRect(mask)
+    if bw == 0:
         return _whole(shape, "none")
-    bbox = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    bbox = (bx, by, bx + bw, by + bh)
     scale = 1.0 / s
     boxes = tuple(tuple(int(round(v * scale)) for v in b) for b in item_boxes)
     return Location(bbox, mask, True, n_items, float((mask > 0).mean()), method, boxes)
@@ -207,7 +213,37 @@ def _foreground_by_border(lab: np.ndarray, region: tuple[int, int, int, int]) ->
     return fg
 
 
-def _aligned_reference(small: np.ndarray, empty_rgb: np.ndarray) -> np.ndarray:
+def _orb(rgb: np.ndarray):
+    """ORB keypoints and descriptors of an analysis-size RGB image (for aligning the empty bench)."""
+    orb = cv2.ORB_create(nfeatures=800, fastThreshold=10)
+    return orb.detectAndCompute(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), None)
+
+
+@dataclass
+class EmptyBench:
+    """An empty-station photo, with what locating needs of it computed once per analysis size.
+
+    A station's reference is the same for every photo it takes: shrinking it to
+    the analysis size and finding its ORB features once, instead of per photo,
+    gives the same location at less cost. ``locate_product`` accepts the bare
+    array too (prepared per call).
+    """
+
+    rgb: np.ndarray
+    _prepared: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def at(self, shape: tuple[int, int]):
+        """(reference shrunk to ``shape`` (h, w), its ORB keypoints, its ORB descriptors)."""
+        got = self._prepared.get(shape)
+        if got is None:
+            ref = cv2.resize(self.rgb, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+            # No ORB on a strip too thin for its pyramid (see _aligned_reference).
+            features = _orb(ref) if min(shape) >= ORB_MIN_SIDE_PX else (None, None)
+            got = self._prepared[shape] = (ref, *features)
+        return got
+
+
+def _aligned_reference(small: np.ndarray, empty: EmptyBench) -> np.ndarray:
     """The empty-station photo, warped onto the photo's frame when the camera has moved.
 
     A bumped camera or a box placed a little differently shifts the scene; a
@@ -215,12 +251,12 @@ def _aligned_reference(small: np.ndarray, empty_rgb: np.ndarray) -> np.ndarray:
     features match to tell (a plain mat), the camera is assumed fixed. Pixels the
     warped reference does not cover are black (and ignored by the caller).
     """
-    ref = cv2.resize(empty_rgb, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_AREA)
-    g1 = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
-    g2 = cv2.cvtColor(ref, cv2.COLOR_RGB2GRAY)
-    orb = cv2.ORB_create(nfeatures=800, fastThreshold=10)
-    k1, d1 = orb.detectAndCompute(g1, None)
-    k2, d2 = orb.detectAndCompute(g2, None)
+    ref, k2, d2 = empty.at(small.shape[:2])
+    if min(small.shape[:2]) < ORB_MIN_SIDE_PX:
+        # ORB finds nothing in a strip this thin, and its image pyramid asserts on a
+        # 1 px high one (a 4000 x 16 photo): the camera is assumed fixed.
+        return ref
+    k1, d1 = _orb(small)
     if d1 is None or d2 is None or len(k1) < 20 or len(k2) < 20:
         return ref
     matches = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(d2, d1)
@@ -236,14 +272,16 @@ def _aligned_reference(small: np.ndarray, empty_rgb: np.ndarray) -> np.ndarray:
                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
-def locate_product(rgb: np.ndarray, *, limits: LocateLimits, empty_rgb: np.ndarray | None = None) -> Location:
+def locate_product(rgb: np.ndarray, *, limits: LocateLimits, empty_rgb: np.ndarray | EmptyBench | None = None
+                   ) -> Location:
     """Locate the items on the packing surface.
 
     Parameters
     ----------
     rgb : the photo (any size; analysed at ``ANALYSIS_SIDE_PX``).
     limits : what counts as an item, as no product, as an empty bench (``Thresholds.locate``).
-    empty_rgb : optional photo of the same station with nothing on it. With it,
+    empty_rgb : optional photo of the same station with nothing on it (an
+        :class:`EmptyBench` to reuse its preparation across photos). With it,
         items are found by background subtraction and counted reliably.
 
     Returns
@@ -257,7 +295,8 @@ def locate_product(rgb: np.ndarray, *, limits: LocateLimits, empty_rgb: np.ndarr
     lab = _lab(small)
     skin = _skin(lab, small)
     if empty_rgb is not None:
-        ref = _aligned_reference(small, empty_rgb)
+        empty = empty_rgb if isinstance(empty_rgb, EmptyBench) else EmptyBench(empty_rgb)
+        ref = _aligned_reference(small, empty)
         ref_lab = _lab(ref)
         valid = ref.any(axis=2)
         delta = cv2.GaussianBlur(lab, (5, 5), 0) - cv2.GaussianBlur(ref_lab, (5, 5), 0)

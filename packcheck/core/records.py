@@ -7,12 +7,13 @@
   :class:`LocationSummary`, without it, which a fingerprint keeps);
 * what each check found besides its score: one frozen record per check
   (:class:`ItemDetails`, :class:`VariantDetails`, :class:`ComponentDetails`,
-  :class:`CountDetails`, :class:`QualityDetails`), read by field in the audit,
+  :class:`CountDetails`, :class:`QualityDetails`, :class:`WeightDetails`), read by field in the audit,
   the report and the evidence store. ``to_dict()`` gives each one's JSON form
   (``Verdict.to_dict``): the same names and values the JSON always had.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -30,8 +31,14 @@ class CatalogueItem:
 
     @property
     def label(self) -> str:
-        """How people name it: "Trousers (red)"."""
-        return f"{self.title} ({self.variant})" if self.variant else self.title
+        """How people name it: "Trousers (red)"; the title alone when it already names the variant.
+
+        >>> CatalogueItem("S", "P", "T-shirt, navy", "navy", ()).label, CatalogueItem("S", "P", "Mug", "red", ()).label
+        ('T-shirt, navy', 'Mug (red)')
+        """
+        if not self.variant or re.search(rf"(?<!\w){re.escape(self.variant)}(?!\w)", self.title, re.IGNORECASE):
+            return self.title
+        return f"{self.title} ({self.variant})"
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,15 @@ class Order:
 class Catalogue:
     items: dict[str, CatalogueItem]
     components: dict[str, tuple[tuple[str, int], ...]] = field(default_factory=dict)
+    #: Grams per piece of a component, from components.csv's optional ``weight_g`` column.
+    component_weights: dict[str, float] = field(default_factory=dict)
+
+    def unit_weight(self, piece: str) -> float | None:
+        """Grams of one piece: components.csv's ``weight_g``, else the catalogue's row of that SKU, else None."""
+        if piece in self.component_weights:
+            return self.component_weights[piece]
+        item = self.items.get(piece)
+        return item.weight_g if item else None
 
     def bill_of_materials(self, sku: str) -> tuple[tuple[str, int], ...]:
         """(component, qty per unit); a SKU without rows is one piece of itself, named by its SKU
@@ -185,7 +201,8 @@ class ItemDetails:
 @dataclass(frozen=True)
 class VariantDetails:
     """The variant check's evidence: colour distances to the ordered variant and the nearest
-    sibling, and the three colours (OpenCV-scaled Lab) a report shows as swatches."""
+    sibling, and the three colours a report shows as swatches, in CIE L*a*b* (D65; L* 0-100,
+    see :func:`packcheck.core.colour.cie_lab`)."""
 
     distance_ordered: float
     distance_sibling: float
@@ -216,10 +233,31 @@ class ComponentDetails:
 
 @dataclass(frozen=True)
 class CountDetails:
-    """The count check's evidence: separate items on the bench, pieces the order has."""
+    """The count check's evidence: separate items on the bench, pieces the order has, and how they
+    were counted ("reference": against the empty-bench photo; "border": without one, less reliable)."""
 
     items_seen: int
     pieces_expected: int
+    method: str = "reference"
+
+    def to_dict(self) -> dict:
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class WeightDetails:
+    """The weight check's evidence, in grams: what the order's pieces weigh (``expected``, with
+    ``pieces`` saying how, e.g. ``"PHN-PX1-GRA 190 g x1, CHG-20W-WHT 60 g x1"``), what the scale
+    measured, the difference (measured - expected), the limits either side, and ``likely``: the
+    piece whose weight explains the difference, if one does (e.g. ``"CHG-20W-WHT x1 missing"``)."""
+
+    expected_g: float | None
+    measured_g: float
+    difference_g: float | None
+    review_beyond_g: float | None
+    flag_beyond_g: float | None
+    pieces: str
+    likely: str | None = None
 
     def to_dict(self) -> dict:
         return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
@@ -255,12 +293,13 @@ class DuplicateDetails:
         return {f.name: _plain(getattr(self, f.name)) for f in fields(self) if getattr(self, f.name) is not None}
 
 
-Details = ItemDetails | VariantDetails | ComponentDetails | CountDetails | QualityDetails | DuplicateDetails
+Details = (ItemDetails | VariantDetails | ComponentDetails | CountDetails | QualityDetails | WeightDetails
+           | DuplicateDetails)
 
 
 @dataclass(frozen=True)
 class VerdictMeta:
-    """Facts about the order beside the checks: its station, SKUs, items located, colour found."""
+    """Facts about the order beside the checks: its station, SKUs, items located, colour found (CIE L*a*b*)."""
 
     station: str
     skus: tuple[str, ...]

@@ -351,7 +351,7 @@ def shortlist(photo: PhotoSet, index: Listings, thresholds: Thresholds, z: dict[
     and siblings' rows and the ``search.shortlist`` rows each ranking puts first (the fused appearance
     score, each appearance signal alone, and the catalogue-wide keypoint vote)."""
     n = len(index)
-    if n <= thresholds.search.verify_all_rows:
+    if verifies_all(index, thresholds):
         return list(range(n))
     k = min(n, thresholds.search.shortlist)
     rows = set(int(r) for r in must_verify)
@@ -364,6 +364,11 @@ def shortlist(photo: PhotoSet, index: Listings, thresholds: Thresholds, z: dict[
         top = search.top_k(r, k)
         rows.update(int(t) for t in top if np.isfinite(r[t]))
     return sorted(rows)
+
+
+def verifies_all(index: Listings, thresholds: Thresholds) -> bool:
+    """A catalogue small enough to verify every row: no shortlist, so no keypoint vote is needed."""
+    return len(index) <= thresholds.search.verify_all_rows
 
 
 def keypoint_votes(photo: PhotoSet, index: Listings) -> np.ndarray | None:
@@ -494,4 +499,4 @@ def nearest_other(values: np.ndarray, index: Listings, *, exclude=()) -> tuple[s
 
 __all__ = ["CHEAP", "FEATURES", "Cheap", "Listings", "PhotoSet", "Scores", "cheap_scores", "cohort_sample",
            "finish_scores", "fuse", "geometry", "keypoint_votes", "nearest_other", "score_photo", "shortlist",
-           "standardise"]
+           "standardise", "verifies_all"]

@@ -13,6 +13,7 @@ unknown ``schema_version`` or a missing key is a
 """
 from __future__ import annotations
 
+import stat
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -73,8 +74,15 @@ HAND_SET = {
     "quality.min_brightness": "a photo darker than this (mean luma) cannot show colour: retake photo",
     "quality.min_sharpness": "Laplacian variance (at 256 px) below this is too blurred to judge: retake photo",
     "quality.min_side_px": "a photo narrower than this after decoding cannot show a product: retake photo",
-    "count.review_short_by": "touching items count as one, so only this many pieces short asks a person",
-    "count.flag_short_by": "this many pieces short, with nothing recorded as packed, is a FLAG",
+    "count.review_short_by": "with an empty-bench photo, this many pieces short asks a person whatever the packed "
+                             "record says (touching items count as one: lay the pieces apart for the photo)",
+    "count.flag_short_by": "this many pieces short, with nothing recorded as packed, is a FLAG (without an "
+                           "empty-bench photo the count is less sure: a REVIEW)",
+    "weight.tolerance_g": "the scale's resolution, tape and a packing slip: a difference within this many grams "
+                          "(plus the share below) is nobody's concern",
+    "weight.tolerance_share": "items of one SKU differ by a few percent (fill, folding, labels): this share of the "
+                              "expected weight is allowed on top of tolerance_g",
+    "weight.flag_factor": "a difference beyond this many tolerances is a FLAG; between one and this many, a REVIEW",
     "locate.min_item_fraction": "a component smaller than this share of the frame is noise, not an item",
     "locate.min_product_fraction": "a located region smaller than this share of the frame is no product found",
     "locate.empty_max_edge_density": "nothing stands out and fewer edge pixels than this: an empty bench "
@@ -141,6 +149,28 @@ class LocateLimits:
     max_region_fraction: float
     min_inner_fraction: float
     fallback_crop_fraction: float
+
+
+@dataclass(frozen=True)
+class WeightLimits:
+    """How far the packed weight may be from what the order's pieces weigh (``[weight]``).
+
+    The allowed difference is ``tolerance_g + tolerance_share * expected``; beyond it
+    is REVIEW, beyond ``flag_factor`` times it FLAG (:func:`packcheck.core.checks.weight_check`).
+    """
+
+    tolerance_g: float
+    tolerance_share: float
+    flag_factor: float
+
+    def allowed(self, expected_g: float) -> tuple[float, float]:
+        """(review beyond, flag beyond) in grams, for an order whose pieces weigh ``expected_g``.
+
+        >>> WeightLimits(10.0, 0.03, 2.0).allowed(290.0)
+        (18.7, 37.4)
+        """
+        review = round(self.tolerance_g + self.tolerance_share * expected_g, 1)
+        return review, round(self.flag_factor * review, 1)
 
 
 @dataclass(frozen=True)
@@ -275,6 +305,7 @@ class Thresholds:
     min_side_px: int  # a photo narrower than this (after decoding) cannot show a product
     count_review_short_by: int
     count_flag_short_by: int
+    weight: WeightLimits | None  # None: the file has no [weight] section and packed weights are not judged
     locate: LocateLimits
     duplicates: DuplicateLimits
     provenance: Mapping[str, object]
@@ -329,11 +360,27 @@ def _get(doc: dict, dotted: str, kind, source: str):
             raise ThresholdsError(f"{source}: missing key '{dotted}'")
         node = node[part]
     try:
-        if kind is float and isinstance(node, bool):
+        if kind in (float, int) and isinstance(node, bool):
             raise TypeError
-        return kind(node)
-    except (TypeError, ValueError):
+        value = kind(node)
+    except (TypeError, ValueError, OverflowError):
         raise ThresholdsError(f"{source}: '{dotted}' must be a {kind.__name__}, got {node!r}") from None
+    if kind is float and not np.isfinite(value):
+        # TOML allows nan and inf; every comparison with nan is False, so it would pass everything.
+        raise ThresholdsError(f"{source}: '{dotted}' is {node!r}; it must be a finite number: recalibrate or "
+                              "correct the file")
+    return value
+
+
+def _weight_limits(doc: dict, source: str) -> WeightLimits | None:
+    """The ``[weight]`` section; a file without one (older, or written by a calibration tool that does
+    not copy it yet) judges no weights, and says so on every order that has one."""
+    if "weight" not in doc:
+        return None
+    limits = WeightLimits(**{f.name: _get(doc, f"weight.{f.name}", float, source) for f in fields(WeightLimits)})
+    if limits.tolerance_g < 0 or limits.tolerance_share < 0 or limits.flag_factor < 1:
+        raise ThresholdsError(f"{source}: [weight] needs tolerance_g >= 0, tolerance_share >= 0 and flag_factor >= 1")
+    return limits
 
 
 def _quantiles(doc: dict, dotted: str, source: str) -> tuple[float, ...]:
@@ -362,6 +409,8 @@ def load_thresholds(path: str | Path | None = None) -> Thresholds:
     p = Path(path) if path is not None else DEFAULT_PATH
     source = str(p)
     try:
+        if not stat.S_ISREG(p.stat().st_mode):  # a pipe would wait for a writer forever
+            raise ThresholdsError(f"thresholds file {p} is not a regular file (a folder, pipe or device?)")
         doc = tomllib.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ThresholdsError(f"thresholds file {p} does not exist") from None
@@ -418,6 +467,7 @@ def load_thresholds(path: str | Path | None = None) -> Thresholds:
         min_side_px=_get(doc, "quality.min_side_px", int, source),
         count_review_short_by=_get(doc, "count.review_short_by", int, source),
         count_flag_short_by=_get(doc, "count.flag_short_by", int, source),
+        weight=_weight_limits(doc, source),
         locate=LocateLimits(**{f.name: _get(doc, f"locate.{f.name}", float, source) for f in fields(LocateLimits)}),
         duplicates=DuplicateLimits(**{f.name: _get(doc, f"duplicates.{f.name}", int if f.type == "int" else float,
                                                    source) for f in fields(DuplicateLimits)}),

@@ -41,8 +41,11 @@ REASONS = {
     "missing_component": "a part of the kit was not packed",
     "extra_component": "more parts were packed than the order needs",
     "count_short": "fewer separate items on the bench than the order has pieces",
+    "weight_short": "the parcel weighs less than its items should: something is missing",
+    "weight_over": "the parcel weighs more than its items should: something extra was packed",
     "retake_photo": "the photo is too dark, blurred or shows no product: take it again",
     "photo_unreadable": "the photo file is missing, empty or not an image",
+    "photo_of_other_order": "the photo was already used for another order: one photo proves one parcel only",
     "bad_order": "the order's rows in orders.csv are invalid",
     "unknown_order": "the order id is not in orders.csv",
     "photo_is_listing": "the photo is a listing image (a copy, or a photo of a screen), not the parcel: retake it",
@@ -58,6 +61,10 @@ class CheckResult:
     was held against (both None for counts). ``details`` is the check's own record
     (:class:`~packcheck.core.records.ItemDetails` and the like): the per-signal
     scores, the nearest other SKU, the colours, the counts.
+
+    ``judged`` is False when there was nothing to judge (no packed record, no
+    weight in the catalogue): the status is then PASS only in the sense that it
+    raises nothing, and every display says "not recorded" or "not judged" instead.
     """
 
     check: str

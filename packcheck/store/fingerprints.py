@@ -22,6 +22,7 @@ import io
 import logging
 import os
 import sqlite3
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -33,7 +34,8 @@ from ..core import fingerprint as fp_mod, search
 from ..core.embedding import EMBEDDING_DIM
 from ..core.fingerprint import Fingerprint
 from ..core.keypoints import Keypoints
-from ..util.sqlite import transaction
+from ..errors import PackcheckError
+from ..util.sqlite import check_database_path, transaction
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +78,46 @@ _EMPTY_KP = Keypoints(np.zeros((0, 2), np.float32), np.zeros((0, 128), np.uint8)
 
 
 def default_cache_path(data_dir: Path) -> Path:
-    """Where a data folder's index lives unless told otherwise."""
-    return Path(data_dir) / ".packcheck-cache" / "index.sqlite"
+    """Where a data folder's index lives unless told otherwise.
+
+    ``DATA/.packcheck-cache/index.sqlite``; when that folder cannot be written (a
+    read-only data folder, a share mounted read-only), the user's cache folder
+    (``$XDG_CACHE_HOME/packcheck/``, else ``~/.cache/packcheck/``) instead, with a
+    warning, one file per data folder. Neither writable: a PackcheckError that
+    suggests ``--cache``.
+    """
+    beside = Path(data_dir) / ".packcheck-cache" / "index.sqlite"
+    problem = _unwritable(beside)
+    if problem is None:
+        return beside
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "packcheck"
+    key = hashlib.sha256(os.path.realpath(data_dir).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    fallback = base / f"index-{key}.sqlite"
+    if _unwritable(fallback) is not None:
+        raise PackcheckError(f"cannot write the listing index in {beside.parent} ({problem}) nor in {base}; "
+                             "give --cache a file in a folder you can write to")
+    if (str(data_dir), str(fallback)) not in _WARNED:
+        _WARNED.add((str(data_dir), str(fallback)))
+        log.warning("the data folder cannot hold its listing index (%s: %s); using %s instead "
+                    "(give --cache to choose)", beside.parent, problem, fallback)
+    return fallback
+
+
+_WARNED: set[tuple[str, str]] = set()
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why an SQLite file cannot be written at ``path`` (its folder created if need be), or None."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # SQLite needs to create its -wal and -shm files beside the database: try for real.
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+        if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+            return f"{path.name} is read-only"
+    except OSError as e:
+        return e.strerror or str(e)
+    return None
 
 
 def to_blobs(fp: Fingerprint) -> tuple[bytes, bytes]:
@@ -119,11 +159,16 @@ class FingerprintStore:
 
     def __init__(self, path: Path | None):
         self.path = path
-        if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        with self._conn() as c:
-            c.executescript(_SCHEMA)
+        try:
+            if path is not None:
+                check_database_path(path, what="the listing index")
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            with self._conn() as c:
+                c.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as e:
+            raise PackcheckError(f"cannot open the listing index {path} ({getattr(e, 'strerror', None) or e}); "
+                                 "give --cache a file in a folder you can write to") from None
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)

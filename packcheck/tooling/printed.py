@@ -14,7 +14,7 @@ Writes, under --out DIR:
   series.csv                  series id, kind (distinct / variant), layout, art source
   params.json                 the command-line parameters
 
-Usage:
+Example:
   packcheck bench printed --out DIR --products 100 --photos 4 --refs 2 --seed 0 [--size 1600x1200]
                           [--backgrounds ../shared/realdata/grocerystore]
 

@@ -1746,8 +1746,12 @@ def _inside(poly: np.ndarray, pts: np.ndarray) -> bool:
     return all(cv2.pointPolygonTest(c, (float(p[0]), float(p[1])), False) >= 0 for p in pts)
 
 
-def _place(rng, st: _Station, items, coverage):
-    """Choose scale, angle and position of each item inside the station's placement area."""
+def _place(rng, st: _Station, items, coverage, apart: bool = False):
+    """Choose scale, angle and position of each item inside the station's placement area.
+
+    ``apart``: items keep a gap of about 3 % of the frame between them (a packer laying
+    a kit's pieces out for the photo), so each is counted as one item; otherwise they
+    may touch and overlap a little."""
     W, H = st.size
     Hw, Ww = st.world.shape[:2]
     dims, sil = [], 0.0
@@ -1770,6 +1774,7 @@ def _place(rng, st: _Station, items, coverage):
     cv2.fillPoly(allowed, [_pts(st.place / g)], 1)
     for _ in range(40):
         occ = np.zeros((gh, gw), np.uint8)
+        near = occ
         placed = {}
         ok = True
         for i in order:
@@ -1797,7 +1802,12 @@ def _place(rng, st: _Station, items, coverage):
                 sub = mm
                 if area and int((sub & occ[ys0:ys1, xs0:xs1]).sum()) > 0.02 * area:
                     continue
+                if apart and int((sub & near[ys0:ys1, xs0:xs1]).sum()) > 0:
+                    continue
                 occ[ys0:ys1, xs0:xs1] |= sub
+                if apart:
+                    gap = max(2, int(0.03 * min(W, H) / g))
+                    near = cv2.dilate(occ, np.ones((2 * gap + 1, 2 * gap + 1), np.uint8))
                 placed[i] = (c, ang, L * k, corners)
                 done = True
                 break
@@ -1845,7 +1855,7 @@ def render_scene(items: Sequence[tuple[str, str]], *, seed: int, size: tuple[int
                  station_seed: int | None = None, surface: str | None = None, in_box: bool | None = None,
                  coverage: float | tuple[float, float] | None = None, hand: bool | None = None,
                  clutter: bool | int | Sequence[str] | None = None, blur: bool | None = None,
-                 dark: bool = False, blurred: bool = False, empty: bool = False,
+                 dark: bool = False, blurred: bool = False, empty: bool = False, apart: bool = False,
                  return_info: bool = False):
     """A phone photo of a packing station with ``items`` on it.
 
@@ -1889,6 +1899,9 @@ def render_scene(items: Sequence[tuple[str, str]], *, seed: int, size: tuple[int
         Heavy defocus + motion blur: nothing is recognisable.
     empty : bool
         No product, just the surface / box (clutter and hand still possible).
+    apart : bool
+        Lay the items out with a gap between them (as a packer does for a kit's
+        pieces), so that each one can be counted; the default lets them touch.
     return_info : bool
         Also return a :class:`SceneInfo`.
 
@@ -1924,7 +1937,7 @@ def render_scene(items: Sequence[tuple[str, str]], *, seed: int, size: tuple[int
     k = math.sqrt(cov * W * H / (20 * 20))
     placements = []
     if items:
-        placements, occ, k = _place(rng, st, items, cov)
+        placements, occ, k = _place(rng, st, items, cov, apart)
 
     # clutter goes down first (it lies on the table, items may rest on it) ...
     if clutter is None:

@@ -7,8 +7,21 @@ autocommit mode (``isolation_level=None``) and groups writes with
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from typing import Iterator
+
+from .fsio import check_output_path
+
+
+def check_database_path(path: str | os.PathLike, *, what: str) -> None:
+    """Refuse a database path that is (or links to) a folder, device, pipe or socket, before SQLite opens it.
+
+    SQLite would open a device and write ``NAME-journal`` beside it (``--db /dev/null``
+    left ``/dev/null-journal`` behind, as root), or fail on a pipe with "disk I/O error".
+    Raises :class:`~packcheck.errors.OutputError` naming ``what`` and the path.
+    """
+    check_output_path(os.path.realpath(path), what=what)
 
 
 @contextlib.contextmanager

@@ -164,6 +164,37 @@ def png_bomb_bytes(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b"")
 
 
+@functools.lru_cache(maxsize=None)
+def deep_png_bytes(width: int, height: int, *, bit_depth: int = 16, colour_type: int = 6, channels: int = 4) -> bytes:
+    """A complete, valid PNG of ``width`` x ``height`` black pixels (16-bit RGBA by default), made
+    without ever holding it decoded: one row is deflated with a full flush (which makes the block
+    independent of what came before) and that block repeated once per row."""
+    row = b"\x00" * (1 + width * channels * bit_depth // 8)
+    z = zlib.compressobj(9)
+    first = z.compress(row) + z.flush(zlib.Z_FULL_FLUSH)
+    block = z.compress(row) + z.flush(zlib.Z_FULL_FLUSH)
+    adler = 1
+    for _ in range(height):
+        adler = zlib.adler32(row, adler)
+    stream = first + block * (height - 1) + b"\x03\x00" + struct.pack(">I", adler)  # an empty final block
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", stream) + _png_chunk(b"IEND", b"")
+
+
+def gif_header_bytes(width: int, height: int) -> bytes:
+    """A GIF whose screen and first image claim ``width`` x ``height`` pixels, with one pixel of data."""
+    head = b"GIF89a" + struct.pack("<HH", width, height) + b"\x80\x00\x00" + b"\x00\x00\x00\xff\xff\xff"
+    image = b"\x2c" + struct.pack("<HHHH", 0, 0, width, height) + b"\x00"
+    return head + image + b"\x02\x02\x44\x01\x00" + b"\x3b"
+
+
+#: A lossless WebP of 10,900 x 10,900 pixels of one colour, as Pillow's encoder wrote it: 38 bytes.
+WEBP_118MP_BYTES = bytes.fromhex("524946461e000000574542505650384c110000002f93eaa40a07508f22d7a3ff8188e87f0000")
+#: A PostScript "photo": Pillow's EPS plugin would run Ghostscript to render it.
+EPS_BYTES = (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 64 48\n"
+             b"newpath 0 0 moveto 64 48 lineto stroke showpage\n%%EOF\n")
+
+
 def jpeg_bomb_bytes(width: int, height: int) -> bytes:
     """A real small JPEG whose SOF0 frame header is edited to claim ``width`` x ``height``."""
     data = bytearray(jpeg_bytes(np.full((16, 16, 3), 128, np.uint8)))
@@ -317,6 +348,20 @@ def _cases() -> list[Case]:
         _photo_case("png_chunk_length_4gb", "chunky.png", png_chunk_length_bytes, "error",
                     ("chunky.png", "could not be decoded"), "ImageUnreadable",
                     note="a chunk header claims 4 GB: refused without allocating 4 GB"),
+        # issue #15: budgets by decoded bytes, an allow-list of formats
+        _photo_case("png_16bit_rgba_10900", "deep.png", lambda: deep_png_bytes(10_900, 10_900), "error",
+                    ("deep.png", "10900 x 10900", "MB of memory to decode"), "ImageTooLarge",
+                    note="a complete 1 MB PNG under MAX_PIXELS that decodes to 950 MB (it took 5.5 GB and 43 s)"),
+        _photo_case("png_118mp_rgb", "wide.png", lambda: deep_png_bytes(10_850, 10_850, bit_depth=8,
+                    colour_type=2, channels=3), "error", ("wide.png", "MB of memory to decode"), "ImageTooLarge",
+                    note="118 MP of 8-bit RGB: 353 MB decoded"),
+        _photo_case("gif_118mp", "huge.gif", lambda: gif_header_bytes(10_850, 10_850), "error",
+                    ("huge.gif", "MB of memory to decode"), "ImageTooLarge",
+                    note="a palette image counts as the RGB(A) it is expanded to"),
+        _photo_case("webp_118mp", "huge.webp", WEBP_118MP_BYTES, "error", ("huge.webp", "MB of memory to decode"),
+                    "ImageTooLarge", note="38 bytes of lossless WebP, 10,900 x 10,900 of one colour: 340 MB decoded"),
+        _photo_case("eps_as_photo", "photo.jpg", EPS_BYTES, "error", ("photo.jpg", "PostScript/EPS", "not a photo"),
+                    "UnsupportedFormat", note="refused before any decoder: Pillow would run Ghostscript"),
         _photo_case("heic", "IMG_0001.heic", heic_bytes, "ok", (), None,
                     note="an iPhone's default format: decoded (pillow-heif is a dependency)"),
         # ---- images that are valid and must be judged
@@ -342,6 +387,13 @@ def _cases() -> list[Case]:
                       note="loaded upright, as Pillow's ImageOps.exif_transpose") for o in range(2, 9)],
         _photo_case("exif_orientation_6_png", "exif6.png", lambda: exif_oriented_bytes(6, "PNG"), "ok"),
         _photo_case("exif_orientation_8_webp", "exif8.webp", lambda: exif_oriented_bytes(8, "WEBP"), "ok"),
+        *[Case(f"strip_4000x{h}_with_empty_bench", "image", "ok", files={
+            f"photos/strip{h}.png": (lambda h=h: png_bytes(np.full((h, 4000, 3), 120, np.uint8))),
+            "stations/main/empty.jpg": lambda: jpeg_bytes(draw_photo("square", (255, 255, 255), seed=3))},
+            orders=_orders(f"O-1,{GOOD_SKU},1,photos/strip{h}.png,main", header=ORDERS_HEADER + ",station"),
+            image=f"photos/strip{h}.png", status="REVIEW",
+            note="an empty-bench photo made ORB alignment assert on a strip (exit 3); now: retake photo")
+          for h in (1, 16)],
         # ---- paths
         Case("photo_missing", "path", "error", ("photos/gone.jpg", "does not exist"),
              orders=_orders(f"O-1,{GOOD_SKU},1,photos/gone.jpg"), image="photos/gone.jpg",
@@ -418,6 +470,10 @@ def _cases() -> list[Case]:
              files={"packed.csv": "order_id,component,count\nO-1,Ball,lots\n"}),
         Case("packed_missing_column", "orders", "error", ("packed.csv", "row 1", "missing column count"),
              scope="folder", files={"packed.csv": "order_id,component\nO-1,Ball\n"}),
+        Case("packed_stray_quote", "orders", "error", ("packed.csv", "row 3", "field 'component'", "never closed"),
+             scope="folder", files={"packed.csv": 'order_id,component,count\nO-GOOD,Ball,1\nO-1,"Ball,1\n'
+                                                  'O-2,Ball,1\nO-3,Ball,1\n'},
+             note="issue #15: a stray quote swallowed the rows after it (kit orders went from FLAG to PASS)"),
         # ---- catalogue.csv
         _catalogue_case("catalogue_missing_column", "sku,product_id,title,variant\nSKU-RED-BALL,P,Ball,red\n",
                         "error", ("catalogue.csv", "row 1", "missing column listing_images")),
@@ -472,6 +528,17 @@ def _cases() -> list[Case]:
                      [f'O-0,{GOOD_SKU},1,"photos/good.jpg;\nphotos/good.jpg"', "O-1,SKU-BLUE-BALL,two,photos/good.jpg"],
                      "error", ("orders.csv", "row 3", "field 'qty'", "'two'"),
                      note="row numbers count records as a spreadsheet shows them, not lines"),
+        _orders_case("orders_stray_quote_swallows_rows",
+                     ['O-1,SKU-RED-BALL,1,"photos/good.jpg', *[f"O-{n},SKU-RED-BALL,1,photos/good.jpg" for n in
+                                                              range(2, 24)],
+                      'O-24,SKU-RED-BALL,1,photos/good.jpg"'], "error",
+                     ("orders.csv", "row 2", "field 'photo'", "looks like a row of its own", "stray"), scope="folder",
+                     note="issue #15: one stray quote made 24 orders 'audited 3 orders', with no word of the rest"),
+        _orders_case("orders_unclosed_quote", [f'O-1,{GOOD_SKU},"1,photos/good.jpg', f"O-2,{GOOD_SKU},1,x.jpg"],
+                     "error", ("orders.csv", "row 2", "field 'qty'", "never closed"), scope="folder"),
+        _orders_case("orders_quote_inside_field", [f'O-1,"{GOOD_SKU}"x,1,photos/good.jpg'], "error",
+                     ("orders.csv", "row 2", "field 'sku'", "never closed properly"), scope="folder",
+                     note="a quote closed in the middle of a field"),
         _orders_case("orders_duplicate_id_conflicting_photos",
                      [f"O-1,{GOOD_SKU},1,photos/good.jpg", "O-1,SKU-GREEN-BOX,1,photos/other.jpg"], "ok",
                      note="one order; its photos are the union of its rows' photos"),
@@ -490,6 +557,16 @@ def _cases() -> list[Case]:
                      ("orders.csv", "row 2", "field 'qty'", "'two'", "not a whole number")),
         _orders_case("qty_decimal_spreadsheet", [f"O-1,{GOOD_SKU},1.0,photos/good.jpg"], "ok",
                      note="spreadsheets write 1 as 1.0"),
+        _orders_case("qty_two_decimals", [f"O-1,{GOOD_SKU},2.00,photos/good.jpg"], "ok",
+                     note="issue #15: 2.00 is 2 (it was refused while 1.0 was accepted)"),
+        _orders_case("qty_fraction", [f"O-1,{GOOD_SKU},2.5,photos/good.jpg"], "error",
+                     ("orders.csv", "row 2", "field 'qty'", "'2.5'", "not a whole number")),
+        _orders_case("qty_5000_digits", [f"O-1,{GOOD_SKU},{'9' * 5000},photos/good.jpg"], "error",
+                     ("orders.csv", "row 2", "field 'qty'", "more than 10000"),
+                     note="int() of more than 4,300 digits raises ValueError (it was exit 3)"),
+        _orders_case("sku_zero_width_space", [f"O-1,{GOOD_SKU}\u200b,1,photos/good.jpg"], "error",
+                     ("orders.csv", "row 2", "field 'sku'", "not in catalogue.csv"),
+                     note="the CLI shows the SKU escaped (SKU-RED-BALL\\u200b): test_hostile.py"),
         _orders_case("sku_trailing_spaces", [f"O-1,{GOOD_SKU}   ,1,photos/good.jpg"], "ok",
                      note="stripped and matched"),
         _orders_case("sku_unknown", ["O-1,SKU-NOPE,1,photos/good.jpg"], "error",

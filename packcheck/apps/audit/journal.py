@@ -12,19 +12,24 @@ import fcntl
 import hashlib
 import json
 import logging
+import os
 import sqlite3
+import stat
 import time
 from pathlib import Path
 from typing import Iterator
 
-from ...errors import PackcheckError
+from ...errors import OutputError, PackcheckError
 from ...store import dataset
+from ...util.fsio import check_output_path, open_regular, write_error
 
 log = logging.getLogger(__name__)
 
 #: The journal is committed (fsync) at most this often; a crash loses at most this much work, never a row.
 COMMIT_EVERY_S = 1.0
 _JOURNAL_VERSION = "1"
+#: The files SQLite keeps beside a database in WAL mode (and in rollback mode).
+_SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
 def journal_path(out: Path) -> Path:
@@ -73,12 +78,15 @@ class Journal:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            # The lock is on our own descriptor of the journal (flock, which SQLite's
-            # POSIX locks do not touch); it is closed only after the database.
-            self._lock = open(self.path, "ab")
         except OSError as e:
-            raise PackcheckError(f"cannot write the audit journal {self.path} ({e.strerror or e}); "
-                                 "choose an --out in a folder you can write to") from None
+            raise write_error(self.path, e, "the audit journal") from None
+        # The lock is on our own descriptor of the journal (flock, which SQLite's POSIX
+        # locks do not touch); it is closed only after the database. Opened without
+        # following a symlink, and SQLite's side files are checked the same way, so a
+        # link planted at the journal's (predictable) name cannot redirect its writes.
+        self._check_side_files()
+        fd = open_regular(self.path, what="the audit journal")
+        self._lock = os.fdopen(fd, "r+b")
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -87,8 +95,14 @@ class Journal:
                                  "wait for it to finish or choose another --out") from None
         try:
             self.db = sqlite3.connect(self.path, isolation_level=None, timeout=60)
+        except sqlite3.Error as e:
+            self._lock.close()
+            raise self._error(e, resume=resume) from None
+        try:
+            self._check_same_file()
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
+            self._check_side_files()
             if not resume:
                 old = self.db.execute("SELECT name FROM sqlite_master WHERE name='rows'").fetchone()
                 if old and self.db.execute("SELECT count(*) FROM rows").fetchone()[0]:
@@ -97,21 +111,67 @@ class Journal:
                 self.db.executescript("DROP TABLE IF EXISTS rows; DROP TABLE IF EXISTS meta;")
             self.db.executescript(self._SCHEMA)
             meta = dict(self.db.execute("SELECT key, value FROM meta"))
-        except sqlite3.DatabaseError as e:
+        except (sqlite3.Error, PackcheckError) as e:
+            error = e if isinstance(e, PackcheckError) else self._error(e, resume=resume)
+            self.db.close()
             self._lock.close()
-            raise PackcheckError(f"{self.path} is not an audit journal ({e}); delete it or choose another --out") \
-                from None
+            raise error from None
         self.resumed = bool(meta)
         if meta and (meta.get("version") != _JOURNAL_VERSION or meta.get("input") != fingerprint):
             self.close()
             raise PackcheckError(
                 f"{self.path} belongs to a run over other input (orders, catalogue, components, packed or "
                 "thresholds changed since); run again without --resume to start over")
-        if not meta:
-            self.db.executemany("INSERT INTO meta VALUES (?, ?)",
-                                [("version", _JOURNAL_VERSION), ("input", fingerprint)])
-        self.db.execute("BEGIN")
+        try:
+            if not meta:
+                self.db.executemany("INSERT INTO meta VALUES (?, ?)",
+                                    [("version", _JOURNAL_VERSION), ("input", fingerprint)])
+            self.db.execute("BEGIN")
+        except sqlite3.Error as e:
+            error = self._error(e, resume=resume)
+            self.db.close()
+            self._lock.close()
+            raise error from None
         self._last_commit = time.monotonic()
+
+    def _check_side_files(self) -> None:
+        """Refuse a symlink or special file where SQLite will write the journal's side files."""
+        for suffix in _SIDE_FILES:
+            side = self.path.with_name(self.path.name + suffix)
+            if side.is_symlink():
+                raise OutputError(f"{side} is a symbolic link; packcheck does not write through one: "
+                                  "remove it (it is the audit journal's own file) and run again")
+            check_output_path(side, what="the audit journal's file")
+
+    def _check_same_file(self) -> None:
+        """The file SQLite opened is the one we opened and locked (not swapped for a link meanwhile)."""
+        try:
+            st = os.lstat(self.path)
+        except OSError:
+            st = None
+        mine = os.fstat(self._lock.fileno())
+        if st is None or not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) != (mine.st_dev, mine.st_ino):
+            raise OutputError(f"{self.path} was replaced while the audit opened it (by a link or another "
+                              "file); check who else writes in that folder, then run again")
+
+    def _error(self, e: sqlite3.Error, *, resume: bool) -> PackcheckError:
+        """What to tell the user when the journal cannot be opened or written."""
+        name = getattr(e, "sqlite_errorname", "")
+        if name in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
+            return PackcheckError(f"{self.path} is not an audit journal ({e}); delete it or choose another --out")
+        kept = (" The journal is kept: once that is fixed, run the same command with --resume and the "
+                "orders already in it are not checked again." if resume or self._has_rows() else "")
+        if name in ("SQLITE_FULL", "SQLITE_IOERR") or "disk is full" in str(e):
+            return OutputError(f"cannot write the audit journal {self.path} ({e}): the disk is full or failing; "
+                               f"free some space on it or choose an --out on another disk.{kept}")
+        return OutputError(f"cannot write the audit journal {self.path} ({e}); check that the folder is "
+                           f"writable and has space, or choose another --out.{kept}")
+
+    def _has_rows(self) -> bool:
+        try:
+            return bool(getattr(self, "db", None) and self.db.execute("SELECT count(*) FROM rows").fetchone()[0])
+        except sqlite3.Error:
+            return False
 
     def __len__(self) -> int:
         return self.db.execute("SELECT count(*) FROM rows").fetchone()[0]
@@ -123,14 +183,20 @@ class Journal:
         return self.db.execute("SELECT 1 FROM rows WHERE order_id=?", (order_id,)).fetchone() is not None
 
     def add(self, seq: int, row: dict, extra: dict) -> None:
-        self.db.execute("INSERT OR REPLACE INTO rows VALUES (?,?,?,?,?)",
-                        (seq, row["order_id"], row["status"], json.dumps(row), json.dumps(extra)))
+        try:
+            self.db.execute("INSERT OR REPLACE INTO rows VALUES (?,?,?,?,?)",
+                            (seq, row["order_id"], row["status"], json.dumps(row), json.dumps(extra)))
+        except sqlite3.Error as e:
+            raise self._error(e, resume=True) from None
         if time.monotonic() - self._last_commit >= COMMIT_EVERY_S:
             self.commit()
 
     def commit(self) -> None:
-        self.db.execute("COMMIT")
-        self.db.execute("BEGIN")
+        try:
+            self.db.execute("COMMIT")
+            self.db.execute("BEGIN")
+        except sqlite3.Error as e:
+            raise self._error(e, resume=True) from None
         self._last_commit = time.monotonic()
 
     def get(self, order_id: str) -> tuple[int, dict, dict] | None:
@@ -145,7 +211,11 @@ class Journal:
             yield json.loads(row), json.loads(extra)
 
     def close(self) -> None:
-        if self.db.in_transaction:
-            self.db.execute("COMMIT")
-        self.db.close()
-        self._lock.close()
+        try:
+            if self.db.in_transaction:
+                self.db.execute("COMMIT")
+        except sqlite3.Error as e:
+            log.warning("the last rows of %s could not be committed (%s); --resume checks them again", self.path, e)
+        finally:
+            self.db.close()
+            self._lock.close()

@@ -21,6 +21,7 @@ from ...core import checks
 from ...core.records import Catalogue, Order
 from ...core.verdict import REASONS, Status, Verdict, error_verdict
 from ..checker import Checker
+from ..present import limits_text
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +82,9 @@ def result_row(verdict: Verdict, order: Order, *, root: Path, catalogue: Catalog
     Both are plain JSON-able dicts (they travel from worker processes and are
     kept in the journal).
     """
-    items = [c for c in verdict.checks if c.check == "item"]
-    variants = [c for c in verdict.checks if c.check == "variant"]
+    # A check recorded as not judged makes no claim: its score is not shown as one.
+    items = [c for c in verdict.checks if c.check == "item" and c.judged and c.value is not None]
+    variants = [c for c in verdict.checks if c.check == "variant" and c.judged and c.value is not None]
     worst_item = min(items, key=lambda c: c.value) if items else None
     worst_variant = min(variants, key=lambda c: c.value) if variants else None
     comp = verdict.check("components")
@@ -120,7 +122,8 @@ def result_row(verdict: Verdict, order: Order, *, root: Path, catalogue: Catalog
     extra = {
         "checks": [
             {"check": c.check, "status": str(c.status), "reason": c.reason, "message": c.message,
-             "value": c.value, "flag_below": c.flag_below, "review_below": c.review_below, "sku": c.sku}
+             "value": c.value, "flag_below": c.flag_below, "review_below": c.review_below, "sku": c.sku,
+             "judged": c.judged, "limits": limits_text(c)}
             for c in verdict.checks
         ],
         "timings": {k: round(v, 6) for k, v in verdict.timings},

@@ -29,6 +29,8 @@ The CSV is safe to open in a spreadsheet: a text cell that starts with ``=``,
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import os
 import time
@@ -39,9 +41,10 @@ from typing import Callable
 
 import pandas as pd
 
-from ...errors import PackcheckError
+from ...errors import OutputError, PackcheckError
 from ...store import dataset
-from ...util.fsio import atomic_write, sweep_temp_files
+from ...store.fingerprints import default_cache_path
+from ...util.fsio import atomic_write, check_output_path, same_file, sweep_temp_files
 from . import frame
 from .engines import CheckerSpec, engine
 from .journal import Journal, input_fingerprint, journal_path
@@ -67,6 +70,8 @@ class AuditConfig:
     thresholds: Path | None = None
     signals: tuple[str, ...] | None = None
     cache: Path | None = None
+    json: Path | None = None  # the summary as JSON, written at the end like the CSV
+    db: Path | None = None  # the station's evidence database: the HTML report lists its overrides
 
     @property
     def journal(self) -> Path:
@@ -124,6 +129,34 @@ class AuditSummary:
             "workers": self.workers, "engine": self.engine, "out": str(self.out),
             "html": str(self.html) if self.html else None, "exit_code": self.exit_code,
         }
+
+
+def check_outputs(config: AuditConfig) -> None:
+    """Refuse, before any work, outputs that cannot be written or would destroy something.
+
+    Each of ``--out``, ``--html`` and ``--json`` must be a file name (not a folder, a
+    device or a pipe), all three different, and none of them the journal or an input
+    (orders, catalogue, components, packed, thresholds, listing index).
+    """
+    outputs = [(opt, Path(p)) for opt, p in (("--out", config.out), ("--html", config.html),
+                                              ("--json", config.json)) if p is not None]
+    for opt, path in outputs:
+        check_output_path(path, what=opt, replace_database=False)
+    for i, (opt, path) in enumerate(outputs):
+        for other_opt, other in outputs[:i]:
+            if same_file(path, other):
+                raise OutputError(f"{other_opt} and {opt} are the same file ({path}); give each its own name")
+    root = Path(config.data_dir)
+    inputs = [("the audit journal", config.journal),
+              ("the orders file", Path(config.orders_file) if config.orders_file else root / dataset.ORDERS),
+              ("the catalogue", root / dataset.CATALOGUE), ("the components file", root / dataset.COMPONENTS),
+              ("the packed file", root / dataset.PACKED)]
+    inputs += [("the thresholds file", Path(config.thresholds))] if config.thresholds else []
+    inputs += [("the listing index", Path(config.cache))] if config.cache else []
+    for opt, path in outputs:
+        for what, other in inputs:
+            if same_file(path, other):
+                raise OutputError(f"{opt} {path} is {what}; writing it would destroy it: choose another name")
 
 
 def _count_orders(config: AuditConfig) -> int:
@@ -202,8 +235,12 @@ def run_audit(config: AuditConfig, *, progress: Callable[[int, int, dict], None]
         raise PackcheckError(f"unknown engine '{config.engine}'; choose local or dask")
     if config.engine == "dask" and not config.scheduler:
         raise PackcheckError("the dask engine needs a scheduler address (--scheduler tcp://HOST:8786)")
+    check_outputs(config)
     workers = max(1, config.workers or os.cpu_count() or 1)
+    overrides = _station_overrides(config.db) if config.db else None  # a wrong --db fails before the work
     spec = config.spec()
+    if spec.cache is None:  # decided once, here: the workers must not each fall back and warn
+        spec = dataclasses.replace(spec, cache=str(default_cache_path(Path(spec.root))))
     # Index new listing images once, here, so the workers only read the cache.
     checker = spec.open(workers=workers)
     total = _count_orders(config)  # header problems of the orders file raise here, before any work
@@ -229,6 +266,12 @@ def run_audit(config: AuditConfig, *, progress: Callable[[int, int, dict], None]
                     progress(done_before + checked, total, dict(counts))
         mark_reused_photos(journal, checker)
         journal.commit()
+        if len(journal) != total:
+            # One row per distinct order id, always: a count that disagrees means the
+            # orders file changed under the run (or a bug); never report fewer silently.
+            raise PackcheckError(
+                f"the orders file has {total} distinct orders but {len(journal)} were checked; it changed "
+                "while the audit ran? Run the same command again with --resume once it is complete")
         summary = summarise(journal, checked=checked, wall_seconds=time.perf_counter() - t0, workers=workers,
                             engine=config.engine, out=Path(config.out), html=config.html)
         _write_out(config.out, lambda f: write_csv(f, (row for row, _ in journal.rows())))
@@ -237,10 +280,14 @@ def run_audit(config: AuditConfig, *, progress: Callable[[int, int, dict], None]
 
             _write_out(config.html, lambda f: report.write_report(
                 f, rows=lambda status: journal.rows("WHERE status=?", (status,)), summary=summary,
-                catalogue=checker.catalogue, root=checker.root, reason_text=reason_text))
+                catalogue=checker.catalogue, root=checker.root, reason_text=reason_text, overrides=overrides,
+                db_name=Path(config.db).name if config.db else ""))
     finally:
         journal.close()
     summary.wall_seconds = time.perf_counter() - t0
+    if config.json:
+        _write_out(config.json, lambda f: f.write(json.dumps(summary.to_dict(), indent=2, ensure_ascii=False,
+                                                             default=str) + "\n"))
     return summary
 
 
@@ -281,10 +328,19 @@ def mark_reused_photos(journal: Journal, checker) -> int:
     return changed
 
 
+def _station_overrides(db: Path) -> dict:
+    """The overrides recorded in a station's evidence database, by order (see report.station_overrides)."""
+    from .. import report
+    from ..evidence.store import EvidenceStore
+
+    with EvidenceStore.open(db, create=False) as store:
+        return report.station_overrides(store.history())
+
+
 def _write_out(path: Path, write: Callable) -> None:
+    sweep_temp_files(Path(path).parent)  # what a killed run was writing
     try:
-        sweep_temp_files(Path(path).parent)  # what a killed run was writing
         atomic_write(path, write)
-    except OSError as e:
-        raise PackcheckError(f"cannot write {path} ({e.strerror or e}); every result is kept in the journal: "
-                             "free some space or fix the folder, then run again with --resume") from None
+    except OutputError as e:
+        raise OutputError(f"{e}; every result is kept in the journal: once fixed, run the same command "
+                          "again with --resume (nothing is checked twice)") from None

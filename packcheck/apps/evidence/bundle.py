@@ -33,7 +33,7 @@ from pathlib import Path, PurePosixPath
 import cv2
 
 from ... import __version__
-from ...util.fsio import atomic_write
+from ...util.fsio import atomic_write, check_output_path
 from . import chain
 from .keys import Signer, fingerprint, public_b64, public_from_b64, verify_signature
 from .sheet import render_sheet
@@ -90,9 +90,12 @@ sheet.png            the latest check: packing photo beside the listing image, v
                      colour swatches (ordered vs found), scores and time
 sheet-check-N.png    the same for each earlier check of this order (N = check number)
 photos/              the packing photos exactly as judged (file names end in their SHA-256 prefix)
-listing/             the listing images of the ordered items as they were when checked
-verdict.json         every check of this order: verdict, scores, limits, overrides, history,
-                     and each one's place in the site's evidence chain
+listing/             the listing images of the ordered items as they were when checked (and of the
+                     SKU the photo looked like, when a verdict named one)
+verdict.json         every check of this order: verdict, scores, limits, overrides (whether the
+                     supervisor's code was checked; "shipped_without_evidence" when an ERROR, with
+                     no photo judged, was let through), history, and each one's place in the site's
+                     evidence chain
 SHA256SUMS           the SHA-256 of every file above
 SIGNATURE.json       the site's signature over SHA256SUMS and the chain positions; signed by the key
                          {fingerprint}
@@ -117,6 +120,8 @@ def write_bundle(store: EvidenceStore, order_id: str, out: str | os.PathLike, *,
         raise EvidenceError(f"order '{order_id}' was never checked in {store.where}; check the order id "
                             f"(packcheck history --db {store.where} lists the checked orders)")
     out = Path(out)
+    # Refused before the work: a device, pipe or folder at --out, or a database (the evidence itself).
+    check_output_path(out, what="the bundle", replace_database=False)
     members: dict[str, bytes] = {}
     checks_json = []
     statement_chain = []
@@ -148,7 +153,8 @@ def write_bundle(store: EvidenceStore, order_id: str, out: str | os.PathLike, *,
     doc = {
         "format": BUNDLE_FORMAT, "order_id": order_id, "made_at": made, "packcheck_version": __version__,
         "database": store.name, "latest_check_id": latest.id, "latest_status": latest.status.value,
-        "overridden": latest.overridden, "checks": checks_json,
+        "overridden": latest.overridden,
+        "shipped_without_evidence": any(r.shipped_without_evidence for r in records), "checks": checks_json,
     }
     members[VERDICT] = json.dumps(doc, indent=2, ensure_ascii=False, default=str).encode()
     members["README.txt"] = _README.format(order_id=order_id, version=__version__, made=made,

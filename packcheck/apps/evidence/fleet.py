@@ -9,10 +9,10 @@ import json
 import statistics
 from dataclasses import dataclass
 
-from .store import EvidenceError, EvidenceStore, StoredFile
+from .store import EvidenceError, EvidenceStore, StoredFile, table_columns
 
 #: The tables of the evidence store, in the order rows can be inserted (references first).
-TABLES = ("checks", "check_files", "overrides", "photo_hashes")
+TABLES = ("checks", "check_files", "overrides", "override_refusals", "photo_hashes")
 #: Rows copied per statement batch.
 COPY_BATCH = 500
 
@@ -87,11 +87,6 @@ class CopyReport:
     head_hash: str
 
 
-def _columns(db, table: str) -> list[str]:
-    cur = db.execute(f"SELECT * FROM {table} WHERE 1 = 0")
-    return [d[0] for d in cur.description]
-
-
 def copy_store(source: EvidenceStore, target: EvidenceStore) -> CopyReport:
     """Copy every row of ``source`` (ids, chain positions, hashes and signatures as they are) and its
     photos into the empty store ``target``, then verify: row counts, the chain on the target (same
@@ -113,8 +108,8 @@ def copy_store(source: EvidenceStore, target: EvidenceStore) -> CopyReport:
     copied = {}
     with source._db.snapshot() as src, target._transaction() as dst:
         for table in TABLES:
-            names = _columns(src, table)
-            missing = set(names) - set(_columns(dst, table))
+            names = table_columns(src, table)
+            missing = set(names) - set(table_columns(dst, table))
             if missing:
                 raise EvidenceError(f"{target.where} lacks columns {sorted(missing)} of {table}; "
                                     "run packcheck db upgrade on both first")
@@ -130,7 +125,7 @@ def copy_store(source: EvidenceStore, target: EvidenceStore) -> CopyReport:
             copied[table] = n
         head = src.execute("SELECT seq, row_hash FROM chain_head WHERE id = 1").fetchone()
         dst.execute("UPDATE chain_head SET seq = ?, row_hash = ? WHERE id = 1", tuple(head))
-        for table in ("checks", "overrides"):
+        for table in ("checks", "overrides", "override_refusals"):
             dst.reset_ids(table)
         files = src.execute("SELECT DISTINCT role, sha256, ext FROM check_files").fetchall()
     for role, sha, ext in files:

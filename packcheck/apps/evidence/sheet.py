@@ -15,10 +15,11 @@ import numpy as np
 from ...core.colour import lab_to_rgb
 from ...core.imaging import load_image
 from ...errors import ImageError
+from ..present import STATUS_RGB, check_label, lab_text, limits_unsaid, override_text
 from .store import CheckRecord, EvidenceError, EvidenceStore, StoredFile
 
-
-_BGR = {"PASS": (60, 160, 40), "REVIEW": (0, 170, 235), "FLAG": (40, 40, 210), "ERROR": (40, 40, 210)}
+#: The status colours of the kiosk and the report (ERROR purple, FLAG red), as OpenCV's BGR.
+_BGR = {s: rgb[::-1] for s, rgb in STATUS_RGB.items()}
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
@@ -57,7 +58,7 @@ def _panel(store: EvidenceStore, f: StoredFile | None, w: int, h: int, empty: st
 
 
 def _swatches(record: CheckRecord) -> list[tuple[str, tuple[int, int, int], str]]:
-    """(label, RGB, Lab text) for the ordered and found colour, and the nearest sibling variant."""
+    """(label, RGB, CIE L*a*b* text) for the ordered and found colour, and the nearest sibling variant."""
     out = []
     checks = record.verdict.get("checks", [])
     variant = next((c for c in checks if c.get("check") == "variant"), None)
@@ -74,8 +75,7 @@ def _swatches(record: CheckRecord) -> list[tuple[str, tuple[int, int, int], str]
     for label, lab in (("ordered", ordered), ("found", found),
                        (f"nearest variant {sib_name}" if sib_name else "", sibling)):
         if label and lab is not None and len(lab) == 3:
-            out.append((label, lab_to_rgb(np.asarray(lab, np.float32)),
-                        "Lab " + " ".join(f"{float(v):.0f}" for v in lab)))
+            out.append((label, lab_to_rgb(lab), lab_text(lab)))
     return out
 
 
@@ -100,22 +100,20 @@ def render_sheet(store: EvidenceStore, record: CheckRecord, *, width: int = 1800
         f"   check #{record.id}" + (f" (rescan of #{record.previous_check_id})" if record.previous_check_id else ""))
     add(f"verdict: {record.status.value} - {record.message}", scale=0.75, thickness=2)
     for o in record.overrides:
-        add(f"OVERRIDDEN by supervisor {o.supervisor} at {o.overridden_at} (UTC): {o.reason}", scale=0.75,
-            colour=(0, 90, 200), thickness=2)
+        add(override_text(o).replace("overridden by", "OVERRIDDEN by supervisor", 1), scale=0.75,
+            colour=(40, 40, 210) if o.without_evidence or not o.authenticated else (200, 90, 0), thickness=2)
     for c in record.verdict.get("checks", []):
         if c.get("reason") in ("photo_is_listing", "photo_reused"):
             what = "PHOTO IS A LISTING IMAGE" if c["reason"] == "photo_is_listing" else "PHOTO REUSED"
             add(f"{what}: {c.get('message', '')}", scale=0.75, colour=(40, 40, 210), thickness=2)
     add("")
-    add("checks (value against the FLAG and REVIEW limits):", thickness=2)
+    add("checks (value against the REVIEW and FLAG limits):", thickness=2)
     for c in record.verdict.get("checks", []):
         value = c.get("value")
-        limits = ""
-        if value is not None:
-            limits = f"  value {value:+.3f}"
-            if c.get("flag_below") is not None:
-                limits += f"  flag below {c['flag_below']:+.2f}, review below {c['review_below']:+.2f}"
-        add(f"  {c.get('status', ''):6s} {c.get('check', ''):10s}{limits}  {c.get('message', '')}", scale=0.55)
+        limits = f"  value {value:+.3f}" if value is not None else ""
+        if limits_unsaid(c):
+            limits += f" ({limits_unsaid(c)})"
+        add(f"  {check_label(c):6s} {c.get('check', ''):10s}{limits}  {c.get('message', '')}", scale=0.55)
     add(f"thresholds {record.thresholds_version}   photo sha256 "
         + (", ".join(s[:16] + "..." for s in record.photo_sha256) or "none"), scale=0.5)
     swatches = _swatches(record)

@@ -37,6 +37,7 @@ from typing import Iterable, Iterator, Mapping, Sequence
 from ...core.verdict import Status, Verdict
 from ...errors import PackcheckError
 from ...util.fsio import TEMP_PREFIX, atomic_write, sweep_temp_files
+from ...util.sqlite import check_database_path
 from . import chain
 from .backends import DatabaseUnavailable, SqliteBackend, is_url, open_backend
 from .keys import Signer, verify_signature
@@ -45,7 +46,7 @@ log = logging.getLogger(__name__)
 
 #: Bumped when the tables change (a step is added to :data:`_MIGRATIONS`); a database from a newer
 #: packcheck is refused, an older one is upgraded when opened.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: Folder, beside a SQLite database, holding the content-addressed image files (a PostgreSQL store
 #: is given its photo folder: ``--photos-dir`` / ``PACKCHECK_PHOTOS``).
 BLOB_DIR = "photos"
@@ -93,6 +94,27 @@ CREATE TABLE IF NOT EXISTS overrides (
 );
 CREATE INDEX IF NOT EXISTS overrides_by_check ON overrides (check_id);
 """
+#: Statements that take a database from version N-1 to N.
+_MIGRATIONS = {
+    # #14: overrides say whether the supervisor's code was checked and whether the box shipped
+    # without evidence (an ERROR: no photo judged, a reason from a fixed list); refused attempts
+    # (unknown name, wrong code) are kept too. Overrides recorded before have authenticated = 0.
+    2: """
+ALTER TABLE overrides ADD COLUMN authenticated INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE overrides ADD COLUMN without_evidence INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE overrides ADD COLUMN reason_code TEXT;
+CREATE TABLE IF NOT EXISTS override_refusals (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    check_id    INTEGER NOT NULL REFERENCES checks(id),
+    refused_at  TEXT NOT NULL,
+    supervisor  TEXT NOT NULL,      -- the name typed
+    why         TEXT NOT NULL,      -- "wrong code", "no code given", "not a supervisor"
+    station     TEXT,
+    operator    TEXT
+);
+CREATE INDEX IF NOT EXISTS photo_files_by_sha ON check_files (sha256, role);
+""",
+}
 
 #: The schema's later versions, as steps from the one before: a new database runs every step, an
 #: older one the steps it lacks. SQLite and PostgreSQL run the same steps (:mod:`.backends` turns
@@ -135,7 +157,47 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE checks ADD COLUMN client_id TEXT",
         "CREATE UNIQUE INDEX checks_by_client_id ON checks (client_id)",
     ),
+    # 4: supervisors with codes (#14 at the station, #16): an override says whether the supervisor's code
+    # was checked and whether the box shipped without evidence (an ERROR, no photo judged, with a reason
+    # from a fixed list); refused attempts (unknown name, wrong or missing code) are kept too; photos are
+    # looked up by their bytes (a photo proves one order only). The columns take no DEFAULT: NULL in the
+    # rows before them (read as False / none), they leave those rows' chain hashes as they were, and every
+    # override recorded from now on writes them, so its hash covers them (chain.canonical).
+    # A database of the station work's own schema 2 (these columns and tables, no chain) has them
+    # already: its ALTERs are skipped (see _chained_version).
+    4: (
+        "ALTER TABLE overrides ADD COLUMN authenticated INTEGER",  # 1: the code was checked
+        "ALTER TABLE overrides ADD COLUMN without_evidence INTEGER",  # 1: an ERROR shipped without evidence
+        "ALTER TABLE overrides ADD COLUMN reason_code TEXT",  # its reason from the fixed list
+        """CREATE TABLE IF NOT EXISTS override_refusals (
+            id          {serial},
+            check_id    BIGINT NOT NULL REFERENCES checks(id),
+            refused_at  TEXT NOT NULL,
+            supervisor  TEXT NOT NULL,      -- the name typed
+            why         TEXT NOT NULL,      -- "wrong code", "no code given", "not a supervisor"
+            station     TEXT,
+            operator    TEXT
+        )""",
+        "CREATE INDEX IF NOT EXISTS photo_files_by_sha ON check_files (sha256, role)",
+    ),
 }
+_ADD_COLUMN = re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+)")
+
+
+def table_columns(db, table: str) -> list[str]:
+    """The column names ``table`` has now (on either backend)."""
+    cur = db.execute(f"SELECT * FROM {table} WHERE 1 = 0")
+    return [d[0] for d in cur.description]
+
+
+def _chained_version(db, version: int) -> int:
+    """The schema version the migration steps start from. Two schemas were numbered 2 before they were
+    merged: the evidence chain's (chain columns, photo_hashes) and the station's (override columns,
+    override_refusals, no chain). The station's is told by its columns and upgraded as a 1 that has
+    step 4's override columns already (its rows then join the chain, as a version 1's do)."""
+    if version == 2 and "chain_seq" not in table_columns(db, "checks"):
+        return 1
+    return version
 
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 
@@ -182,6 +244,10 @@ _NO_CHAIN = ChainPosition(None, None, None, None, None)
 
 @dataclass(frozen=True)
 class OverrideRecord:
+    """A supervisor's override. ``authenticated``: the supervisor's code was checked against the
+    supervisors file (False for overrides recorded before codes were asked for); ``without_evidence``:
+    an ERROR (no photo judged) let through with ``reason_code`` from the station's fixed list."""
+
     id: int
     check_id: int
     overridden_at: str
@@ -189,6 +255,9 @@ class OverrideRecord:
     reason: str
     station: str | None = None
     operator: str | None = None
+    authenticated: bool = False
+    without_evidence: bool = False
+    reason_code: str | None = None
     chain: ChainPosition = _NO_CHAIN
 
     def to_dict(self) -> dict:
@@ -228,6 +297,10 @@ class CheckRecord:
     @property
     def overridden(self) -> bool:
         return bool(self.overrides)
+
+    @property
+    def shipped_without_evidence(self) -> bool:
+        return any(o.without_evidence for o in self.overrides)
 
     def to_dict(self) -> dict:
         return {
@@ -364,6 +437,7 @@ class EvidenceStore:
             path = Path(target)
             if path.is_dir():
                 raise EvidenceError(f"{path} is a folder; give the database file, e.g. {path / 'evidence.sqlite'}")
+            check_database_path(path, what="the evidence database")
             if not path.exists():
                 if not create:
                     raise EvidenceError(f"no evidence database at {path}; check the --db path "
@@ -417,12 +491,15 @@ class EvidenceStore:
         applied = []
         with self._transaction() as c:
             # Another process may have upgraded it meanwhile: read the version again inside the lock.
-            version = db.schema_version()
+            version = _chained_version(c, db.schema_version())
             steps = [s for s in _SCHEMA.split(";") if s.strip()] if version < 1 else []
             for statement in steps:
                 c.execute(db.ddl(statement))
             for v in range(max(version, 1) + 1, SCHEMA_VERSION + 1):
                 for statement in _MIGRATIONS[v]:
+                    added = _ADD_COLUMN.match(statement)
+                    if added and added[2] in table_columns(c, added[1]):
+                        continue  # a station-schema-2 database has the override columns already
                     c.execute(db.ddl(statement))
                 if v == 2 and version == 1:
                     self._chain_legacy_rows(c)
@@ -638,12 +715,23 @@ class EvidenceStore:
                 files.append(("listing", position, sku, stored[0], stored[1], stored[2], str(path)))
         checked_at = checked_at or utc_now()
         verdict_json = json.dumps(verdict.to_dict(), ensure_ascii=False, default=str)
+        try:
+            check_id = self._insert_check(verdict, files, shas, extra, station=station, operator=operator,
+                                          session=session, checked_at=checked_at, verdict_json=verdict_json,
+                                          photo_signatures=photo_signatures, client_id=client_id)
+        except self._db.errors as e:
+            raise EvidenceError(f"cannot record the check in {self.where} ({e}); free some space on its disk "
+                                "or check the database") from None
+        return self.get_check(check_id)
+
+    def _insert_check(self, verdict: Verdict, files: list, shas: list, extra: dict, *, station, operator, session,
+                      checked_at: str, verdict_json: str, photo_signatures, client_id: str | None) -> int:
         signer = self.signer
         with self._transaction() as c:
             if client_id is not None:
                 kept = c.execute("SELECT id FROM checks WHERE client_id = ?", (client_id,)).fetchone()
                 if kept is not None:
-                    return self.get_check(kept[0])
+                    return int(kept[0])  # recorded before: the check already kept
             prev = c.execute("SELECT max(id) FROM checks WHERE order_id = ?", (verdict.order_id,)).fetchone()[0]
             seq, prev_hash = self._chain_head(c)
             cur = c.execute(
@@ -665,11 +753,12 @@ class EvidenceStore:
                 [(check_id, i, verdict.order_id, shas[i - 1], sig.key, sig.to_bytes())
                  for i, sig in enumerate(photo_signatures or (), 1) if sig is not None and i <= len(shas)])
             self._seal(c, "checks", check_id, seq + 1, prev_hash, signer)
-        return self.get_check(check_id)
+        return check_id
 
     def record_override(self, check_id: int, *, supervisor: str, reason: str, station: str | None = None,
-                        operator: str | None = None, overridden_at: str | None = None) -> OverrideRecord:
-        """A supervisor lets a checked order ship anyway; ``reason`` says why."""
+                        operator: str | None = None, overridden_at: str | None = None, authenticated: bool = False,
+                        without_evidence: bool = False, reason_code: str | None = None) -> OverrideRecord:
+        """A supervisor lets a checked order ship anyway; ``reason`` says why (see :class:`OverrideRecord`)."""
         supervisor, reason = (supervisor or "").strip(), (reason or "").strip()
         if not supervisor:
             raise EvidenceError("an override needs the supervisor's name")
@@ -681,9 +770,12 @@ class EvidenceStore:
             if c.execute("SELECT 1 FROM checks WHERE id = ?", (check_id,)).fetchone() is None:
                 raise EvidenceError(f"there is no check #{check_id} to override")
             seq, prev_hash = self._chain_head(c)
+            # The override's facts are columns of its row, so the chain hash covers them.
             cur = c.execute("INSERT INTO overrides (check_id, overridden_at, supervisor, reason, station, operator,"
-                            " chain_seq, prev_hash, signed_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                            (check_id, at, supervisor, reason, station, operator, seq + 1, prev_hash,
+                            " authenticated, without_evidence, reason_code, chain_seq, prev_hash, signed_by)"
+                            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                            (check_id, at, supervisor, reason, station, operator, int(authenticated),
+                             int(without_evidence), reason_code, seq + 1, prev_hash,
                              signer.fingerprint if signer else None))
             override_id = cur.fetchone()[0]
             self._seal(c, "overrides", override_id, seq + 1, prev_hash, signer)
@@ -691,17 +783,41 @@ class EvidenceStore:
                             (override_id,)).fetchone()
         return self._override(row)
 
+    def record_override_refusal(self, check_id: int, *, supervisor: str, why: str, station: str | None = None,
+                                operator: str | None = None) -> None:
+        """Keep a refused override (an unknown name, a wrong or missing code): who tried, when, on what."""
+        with self._transaction() as c:
+            c.execute("INSERT INTO override_refusals (check_id, refused_at, supervisor, why, station, operator)"
+                      " VALUES (?, ?, ?, ?, ?, ?)", (check_id, utc_now(), supervisor, why, station, operator))
+
+    def override_refusals(self) -> list[dict]:
+        """Every refused override, oldest first."""
+        with self._lock:
+            rows = self._db.execute("SELECT id, check_id, refused_at, supervisor, why, station, operator"
+                                      " FROM override_refusals ORDER BY id").fetchall()
+        return [dict(zip(("id", "check_id", "refused_at", "supervisor", "why", "station", "operator"), r))
+                for r in rows]
+
+    def photo_orders(self, sha256: str) -> list[tuple[str, int]]:
+        """The orders whose checks recorded a packing photo with these bytes: (order id, latest check id)."""
+        with self._lock:
+            return [(o, int(c)) for o, c in self._db.execute(
+                "SELECT c.order_id, max(c.id) FROM check_files f JOIN checks c ON c.id = f.check_id"
+                " WHERE f.sha256 = ? AND f.role = 'photo' GROUP BY c.order_id ORDER BY max(c.id)", (sha256,))]
+
     # -- reading ---------------------------------------------------------------------
     _CHAIN_COLUMNS = "chain_seq, prev_hash, row_hash, row_sig, signed_by"
     _COLUMNS = ("id, order_id, checked_at, station, operator, session, status, reasons, message, "
                 "thresholds_version, photo_sha256, previous_check_id, verdict_json, extra_json, " + _CHAIN_COLUMNS)
-    _OVERRIDE_COLUMNS = "id, check_id, overridden_at, supervisor, reason, station, operator, " + _CHAIN_COLUMNS
+    _OVERRIDE_COLUMNS = ("id, check_id, overridden_at, supervisor, reason, station, operator, authenticated, "
+                         "without_evidence, reason_code, " + _CHAIN_COLUMNS)
     #: Checks read per query while streaming (:meth:`iter_history`): memory stays flat for any history.
     BATCH = 500
 
     @staticmethod
     def _override(r) -> OverrideRecord:
-        return OverrideRecord(*r[:7], chain=ChainPosition(*r[7:12]))
+        return OverrideRecord(*r[:7], authenticated=bool(r[7]), without_evidence=bool(r[8]), reason_code=r[9],
+                              chain=ChainPosition(*r[10:15]))
 
     def _build(self, rows: list) -> list[CheckRecord]:
         """CheckRecords of ``rows`` (``_COLUMNS``), with their files and overrides (two queries for all)."""

@@ -9,9 +9,12 @@ packcheck.tooling.bench.audit --child``) so peak memory is that run's alone; the
 samples the resident memory of the child's whole process tree (pool workers
 included) from ``/proc`` and also reports ``ru_maxrss``.
 
-The baseline, measured in the same run and on the same photos, is what a user
-of imagehash alone writes: Pillow opens the photo and every listing image of
-the ordered SKUs, takes pHash, dHash and colorhash of each, and compares.
+The baselines, measured in the same run and on the same photos, are what a user
+of imagehash alone writes (see :mod:`packcheck.tooling.bench.baselines`): the
+naive loop (Pillow decodes the photo in full and hashes every listing image of
+the ordered SKUs again for each order) and the careful one (``Image.draft``
+decodes a JPEG at 1/8, listing hashes are cached), each taking pHash, dHash
+and colorhash and comparing them.
 """
 from __future__ import annotations
 
@@ -43,14 +46,14 @@ def _write(path: Path, header: list[str], rows) -> None:
         w.writerows(rows)
 
 
-def make_photos(sample: Path, work: Path) -> Path:
-    """The sample packing photos as 12 MP JPEGs (upright, quality 90), written once."""
+def make_photos(sample: Path, work: Path, size: tuple[int, int] = PHOTO_SIZE) -> Path:
+    """The sample packing photos as ``size`` JPEGs (12 MP by default; upright, quality 90), written once."""
     import cv2
 
     from ...errors import ImageError
     from ...core.imaging import load_image
 
-    folder = work / "photos12mp"
+    folder = work / ("photos12mp" if tuple(size) == PHOTO_SIZE else f"photos{size[0]}x{size[1]}")
     folder.mkdir(parents=True, exist_ok=True)
     for src in sorted((sample / "photos").iterdir()):
         dst = folder / (src.stem + ".jpg")
@@ -61,8 +64,8 @@ def make_photos(sample: Path, work: Path) -> Path:
         except ImageError:  # the sample's corrupt photo stays corrupt
             shutil.copyfile(src, dst)
             continue
-        size = PHOTO_SIZE if rgb.shape[1] >= rgb.shape[0] else PHOTO_SIZE[::-1]
-        big = cv2.resize(rgb, size, interpolation=cv2.INTER_CUBIC)
+        wh = tuple(size) if rgb.shape[1] >= rgb.shape[0] else tuple(size)[::-1]
+        big = cv2.resize(rgb, wh, interpolation=cv2.INTER_CUBIC)
         tmp = dst.with_name(dst.stem + ".part.jpg")
         cv2.imwrite(str(tmp), cv2.cvtColor(big, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
         os.replace(tmp, dst)
@@ -79,10 +82,10 @@ def _link(src: Path, dst: Path) -> None:
         shutil.copyfile(src, dst)
 
 
-def make_dataset(sample: Path, work: Path, n_orders: int) -> Path:
-    """A data folder with ``n_orders`` orders reusing the sample orders round-robin."""
-    photos = make_photos(sample, work)
-    root = work / f"orders{n_orders}"
+def make_dataset(sample: Path, work: Path, n_orders: int, size: tuple[int, int] = PHOTO_SIZE) -> Path:
+    """A data folder with ``n_orders`` orders reusing the sample orders round-robin (photos of ``size``)."""
+    photos = make_photos(sample, work, size)
+    root = work / (f"orders{n_orders}" if tuple(size) == PHOTO_SIZE else f"orders{n_orders}-{size[0]}x{size[1]}")
     if (root / "orders.csv").exists():
         return root
     root.mkdir(parents=True, exist_ok=True)
@@ -204,13 +207,13 @@ def measure(data: Path, work: Path, workers: int, cache: Path) -> dict:
     return result
 
 
-# ---------------------------------------------------------------- the naive loop
-def naive_loop(data: Path, n_orders: int) -> dict:
-    """imagehash alone: Pillow-open photo and listings, pHash + dHash + colorhash, compare. One process."""
-    import imagehash
-    from PIL import Image
-
+# ---------------------------------------------------------------- the imagehash loops
+def imagehash_loop(data: Path, n_orders: int, *, careful: bool) -> dict:
+    """imagehash alone over the first ``n_orders`` orders, one process: the naive loop (full decode,
+    listing images hashed per order) or the careful one (1/8 decode, listing hashes cached); see
+    :mod:`packcheck.tooling.bench.baselines`."""
     from ...store.dataset import load_catalogue
+    from .baselines import ImagehashLoop
 
     catalogue = load_catalogue(data)
     orders: dict[str, list[dict]] = {}
@@ -218,20 +221,14 @@ def naive_loop(data: Path, n_orders: int) -> dict:
         if len(orders) == n_orders and rec["order_id"] not in orders:
             break
         orders.setdefault(rec["order_id"], []).append(rec)
-
-    def hashes(path):
-        with Image.open(path) as im:
-            return imagehash.phash(im), imagehash.dhash(im), imagehash.colorhash(im)
-
+    loop = ImagehashLoop(careful=careful)
     t0, cpu0 = time.perf_counter(), time.process_time()
     failed = 0
     for rows in orders.values():
         try:
-            photo = hashes(data / rows[0]["photo"].split(";")[0])
-            best = min(sum(a - b for a, b in zip(photo, hashes(p)))
-                       for r in rows for p in catalogue.items[r["sku"]].listing_images)
-            _ = best < 40  # the verdict a naive loop would take
-        except Exception:  # noqa: BLE001 - a naive loop must survive a corrupt photo too
+            listings = [p for r in rows for p in catalogue.items[r["sku"]].listing_images]
+            _ = loop.check(data / rows[0]["photo"].split(";")[0], listings) < 40  # its verdict
+        except Exception:  # noqa: BLE001 - a loop must survive a corrupt photo too
             failed += 1
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     return {"orders": len(orders), "wall_s": wall, "orders_per_s": len(orders) / wall, "failed": failed,
@@ -240,7 +237,7 @@ def naive_loop(data: Path, n_orders: int) -> dict:
 
 # ---------------------------------------------------------------- the command
 def run(sample: Path, *, order_counts: list[int], workers: list[int], naive_orders: int, work: Path,
-        echo=print) -> dict:
+        echo=print, photo_size: tuple[int, int] = PHOTO_SIZE) -> dict:
     """Build the data, measure every (N, workers) audit and the naive loop; return the results."""
     from ...apps.checker import Checker
 
@@ -248,29 +245,63 @@ def run(sample: Path, *, order_counts: list[int], workers: list[int], naive_orde
     runs = []
     load_before = os.getloadavg()
     for n in order_counts:
-        data = make_dataset(sample, work, n)
+        data = make_dataset(sample, work, n, photo_size)
         Checker.open(data, cache=cache)  # listing images indexed before anything is timed
         for w in workers:
             echo(f"auditing {n} orders with {w} worker(s) ...")
             r = measure(data, work, w, cache)
             r["n"] = n
             runs.append(r)
-    echo(f"naive loop over {naive_orders} orders ...")
-    naive = naive_loop(make_dataset(sample, work, order_counts[0]), naive_orders)
-    return {"photo_size": list(PHOTO_SIZE), "cpu_count": os.cpu_count(), "runs": runs, "naive": naive,
-            "ratios": ratios(runs, naive), "load_average": [load_before[0], os.getloadavg()[0]]}
+    loops = {}
+    for name in ("naive", "careful"):
+        echo(f"{name} imagehash loop over {naive_orders} orders ...")
+        loops[name] = imagehash_loop(make_dataset(sample, work, order_counts[0], photo_size), naive_orders,
+                                     careful=name == "careful")
+    return {"photo_size": list(photo_size), "cpu_count": os.cpu_count(), "runs": runs, **loops,
+            "ratios": ratios(runs, loops["naive"], loops["careful"]),
+            "load_average": [load_before[0], os.getloadavg()[0]]}
 
 
-def ratios(runs: list[dict], naive: dict) -> dict:
-    """The ratios the issue sets targets for (speed: the largest N measured with 1 and 2 workers)."""
+#: Issue #19's targets: (ratio, "<=" or ">=", limit). Times are per order, one worker, start-up included.
+TARGETS = {
+    "time_vs_careful": ("<=", 2.0),
+    "time_vs_naive": ("<=", 0.2),
+    "two_vs_one_worker": (">=", 1.9),
+    "memory": ("<=", 1.1),
+}
+_LABELS = {
+    "time_vs_careful": "time per order, 1 worker / careful loop",
+    "time_vs_careful_steady": "  the same, steady state (start-up left out)",
+    "time_vs_naive": "time per order, 1 worker / naive loop",
+    "time_vs_naive_steady": "  the same, steady state",
+    "one_worker_vs_naive": "throughput, 1 worker / naive",
+    "two_workers_vs_naive": "throughput, 2 workers / naive",
+    "naive_cpu_vs_packcheck_cpu": "CPU per order, naive / packcheck",
+    "careful_cpu_vs_packcheck_cpu": "CPU per order, careful / packcheck",
+    "two_vs_one_worker": "throughput, 2 workers / 1 worker",
+    "two_vs_one_worker_steady": "  the same, steady state",
+}
+
+
+def ratios(runs: list[dict], naive: dict, careful: dict | None = None) -> dict:
+    """The ratios the issue sets targets for (speed: the largest N measured with 1 and 2 workers).
+
+    ``time_vs_*``: packcheck's seconds per order on one worker over the loop's (below 1: packcheck is
+    faster); ``memory_N_vs_M_wK``: peak memory of the N-order audit over the M-order one.
+    """
     out: dict = {}
     by = {(r["n"], r["workers"]): r for r in runs}
     ns = sorted({r["n"] for r in runs})
     n = max((m for m in ns if (m, 1) in by and (m, 2) in by), default=ns[0])
     one, two = by.get((n, 1)), by.get((n, 2))
+    loops = {"naive": naive, **({"careful": careful} if careful else {})}
     if one:
+        for name, loop in loops.items():
+            out[f"time_vs_{name}"] = loop["orders_per_s"] / one["orders_per_s"]
+            if one["steady_orders_per_s"]:
+                out[f"time_vs_{name}_steady"] = loop["orders_per_s"] / one["steady_orders_per_s"]
+            out[f"{name}_cpu_vs_packcheck_cpu"] = loop["cpu_ms_per_order"] / one["cpu_ms_per_order"]
         out["one_worker_vs_naive"] = one["orders_per_s"] / naive["orders_per_s"]
-        out["naive_cpu_vs_packcheck_cpu"] = naive["cpu_ms_per_order"] / one["cpu_ms_per_order"]
     if two:
         out["two_workers_vs_naive"] = two["orders_per_s"] / naive["orders_per_s"]
     if one and two:
@@ -283,6 +314,16 @@ def ratios(runs: list[dict], naive: dict) -> dict:
             if small and big and small["peak_tree_rss_mb"]:
                 out[f"memory_{ns[-1]}_vs_{ns[0]}_w{w}"] = big["peak_tree_rss_mb"] / small["peak_tree_rss_mb"]
     return out
+
+
+def judged(key: str, value: float) -> str:
+    """`` (target <= 2.0): met`` / ``: MISSED`` for a ratio the issue sets a target for, else ''."""
+    rule = TARGETS.get("memory" if key.startswith("memory_") else key)
+    if rule is None:
+        return ""
+    op, limit = rule
+    met = value <= limit if op == "<=" else value >= limit
+    return f" (target {op} {limit}): {'met' if met else 'MISSED'}"
 
 
 def format_table(result: dict) -> str:
@@ -298,19 +339,19 @@ def format_table(result: dict) -> str:
         lines.append(f"{r['n']:>7} {r['workers']:>7} {r['wall_s']:>8.1f} {r['orders_per_s']:>9.2f} {steady:>9} "
                      f"{r['cpu_ms_per_order']:>12.0f} {peak:>8} {r['maxrss_parent_mb']:>9.0f} "
                      f"{r['maxrss_worker_mb']:>9.0f}")
-    nv = result["naive"]
-    lines.append(f"naive loop (Pillow + imagehash pHash/dHash/colorhash, 1 process): "
-                 f"{nv['orders_per_s']:.2f} orders/s, {nv['cpu_ms_per_order']:.0f} CPU ms/order "
-                 f"over {nv['orders']} orders")
-    names = {"one_worker_vs_naive": "1 worker / naive", "two_workers_vs_naive": "2 workers / naive",
-             "naive_cpu_vs_packcheck_cpu": "CPU per order, naive / packcheck",
-             "two_vs_one_worker": "2 workers / 1 worker", "two_vs_one_worker_steady": "2 / 1 worker, steady state"}
+    for name, what in (("naive", "full decode, listing images hashed per order"),
+                       ("careful", "Image.draft 1/8 decode, listing hashes cached")):
+        if name in result:
+            lp = result[name]
+            lines.append(f"{name} loop (Pillow + imagehash pHash/dHash/colorhash, {what}; 1 process): "
+                         f"{lp['orders_per_s']:.2f} orders/s, {lp['cpu_ms_per_order']:.0f} CPU ms/order "
+                         f"over {lp['orders']} orders")
     for k, v in result["ratios"].items():
-        label = names.get(k) or (k.replace("memory_", "peak memory ").replace("_vs_", " / ")
-                                 .replace("_w", " orders, workers "))
-        lines.append(f"  {label}: {v:.2f}x")
+        label = _LABELS.get(k) or (k.replace("memory_", "peak memory, ").replace("_vs_", " / ")
+                                   .replace("_w", " orders, workers "))
+        lines.append(f"  {label}: {v:.2f}x{judged(k, v)}")
     lines.append("peak MB: resident memory of the audit's process tree (parent + workers), sampled; "
-                 "parent/worker MB: ru_maxrss")
+                 "parent/worker MB: ru_maxrss; times include the audit's start-up unless 'steady state'")
     return "\n".join(lines)
 
 

@@ -1073,6 +1073,8 @@ def thresholds_document(cal: Calibration) -> dict:
         "quality": {"min_brightness": b.min_brightness, "min_sharpness": b.min_sharpness,
                     "min_side_px": b.min_side_px},
         "count": {"review_short_by": b.count_review_short_by, "flag_short_by": b.count_flag_short_by},
+        **({"weight": {f.name: getattr(b.weight, f.name) for f in dataclasses.fields(b.weight)}}
+           if b.weight is not None else {}),
         "locate": {f.name: getattr(b.locate, f.name) for f in dataclasses.fields(b.locate)},
         "duplicates": {f.name: getattr(b.duplicates, f.name) for f in dataclasses.fields(b.duplicates)},
         "provenance": prov,
