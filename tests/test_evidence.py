@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from packcheck.apps.evidence.bundle import BundleMismatch, verify_bundle, write_bundle
+from packcheck.apps.evidence.keys import init_key
 from packcheck.apps.evidence.store import EvidenceError, EvidenceStore, PhotoInput, parse_since
 from packcheck.cli import cli
 from packcheck.core.records import VariantDetails
@@ -40,10 +41,24 @@ def verdict_for(order_id: str, photos: list[bytes], status: Status = Status.PASS
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = EvidenceStore.open(tmp_path / "ev" / "evidence.sqlite")
+def store(evidence_db):
+    """The evidence store on each backend (#18: the evidence tests run on SQLite and on PostgreSQL)."""
+    db, photos = evidence_db
+    s = EvidenceStore.open(db, photos_dir=photos)
     yield s
     s.close()
+
+
+def db_args(store) -> list[str]:
+    """The CLI's --db (and, for PostgreSQL, --photos-dir) naming ``store``."""
+    if store.path is not None:
+        return ["--db", str(store.path)]
+    return ["--db", store._db.url, "--photos-dir", str(store.blob_root)]
+
+
+@pytest.fixture
+def signer(tmp_path):
+    return init_key(tmp_path / "keys" / "site-key.pem")
 
 
 @pytest.fixture
@@ -70,7 +85,8 @@ def test_record_and_read_back(store, listing):
     [lst] = rec.listings
     assert (p.source, p.ext, lst.sku, lst.ext) == ("IMG_1.jpg", ".jpg", "SHIRT-RED", ".png")
     assert p.relpath == f"photos/{p.sha256[:2]}/{p.sha256}.jpg"
-    assert (store.root / p.relpath).read_bytes() == photo
+    assert store.blob_path(p.sha256, p.ext).read_bytes() == photo
+    assert store.blob_path(p.sha256, p.ext).relative_to(store.blob_root).as_posix() == p.relpath.split("/", 1)[1]
     assert rec.verdict["checks"][0]["details"]["nearest_sibling"] == "SHIRT-GRN"
     assert rec.extra == {"note": "x"}
     assert store.get_check(1) == rec
@@ -159,10 +175,12 @@ def test_open_refuses_what_is_not_an_evidence_database(tmp_path):
 
 
 def test_wal_and_full_sync(store):
+    if store.kind != "sqlite":
+        pytest.skip("SQLite's journal and sync settings")
     c = sqlite3.connect(store.path)
     assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     c.close()
-    assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
 
 
 # ---------------------------------------------------------------- bundles
@@ -176,15 +194,16 @@ def _flagged_then_fixed(store, listing) -> tuple[bytes, bytes]:
     return bad, good
 
 
-def test_bundle_of_a_flagged_then_fixed_order(store, listing, tmp_path):
+def test_bundle_of_a_flagged_then_fixed_order(store, listing, tmp_path, signer):
     bad, good = _flagged_then_fixed(store, listing)
     original_listing = listing.read_bytes()
     listing.write_bytes(b"the catalogue changed since")  # the bundle keeps the listing as checked
     out = tmp_path / "appeal.zip"
-    bundle = write_bundle(store, "O2", out)
+    bundle = write_bundle(store, "O2", out, signer=signer)
     assert bundle.checks == 2
-    names = verify_bundle(out)
-    assert set(names) == set(bundle.files) - {"SHA256SUMS"}
+    verified = verify_bundle(out)
+    assert set(verified.files) == set(bundle.files) - {"SHA256SUMS", "SIGNATURE.json"}
+    assert verified.key_fingerprint == signer.fingerprint and verified.order_id == "O2"
     with zipfile.ZipFile(out) as z:
         doc = json.loads(z.read("verdict.json"))
         photos = sorted(n for n in z.namelist() if n.startswith("photos/"))
@@ -201,7 +220,7 @@ def test_bundle_of_a_flagged_then_fixed_order(store, listing, tmp_path):
 
     assert tuple(int(v) for v in old_sheet[20, 20]) == STATUS_RGB["FLAG"][::-1]  # the FLAG band, BGR
     assert tuple(int(v) for v in sheet[20, 20]) == STATUS_RGB["PASS"][::-1]
-    assert doc["format"] == "packcheck-appeal/1" and doc["order_id"] == "O2"
+    assert doc["format"] == "packcheck-appeal/2" and doc["order_id"] == "O2"
     assert [(c["status"], c["previous_check_id"]) for c in doc["checks"]] == [("FLAG", None), ("PASS", 1)]
     assert doc["checks"][0]["overrides"][0]["reason"] == "checked by hand <b>ok</b>"
     assert doc["checks"][0]["photos"][0]["source"] == "O2.jpg"
@@ -224,9 +243,9 @@ def _rewrite(src: Path, dst: Path, change) -> None:
     (lambda m: m.update({"extra.txt": b"hi"}), r"extra.txt is in the bundle but not in SHA256SUMS"),
     (lambda m: m.pop("SHA256SUMS"), r"has no SHA256SUMS file"),
 ])
-def test_verify_names_the_file_that_differs(store, listing, tmp_path, change, message):
+def test_verify_names_the_file_that_differs(store, listing, tmp_path, change, message, signer):
     _flagged_then_fixed(store, listing)
-    good = write_bundle(store, "O2", tmp_path / "a.zip").path
+    good = write_bundle(store, "O2", tmp_path / "a.zip", signer=signer).path
     bad = tmp_path / "b.zip"
     _rewrite(good, bad, change)
     with pytest.raises(BundleMismatch, match=message):
@@ -240,30 +259,34 @@ def test_verify_refuses_a_file_that_is_not_a_zip(tmp_path):
         verify_bundle(p)
 
 
-def test_cli_evidence_verify_and_history(store, listing, tmp_path):
+def test_cli_evidence_verify_and_history(store, listing, tmp_path, signer):
     _flagged_then_fixed(store, listing)
     runner = CliRunner()
-    db = str(store.path)
+    db = store.where
+    dbargs = db_args(store)
     out = tmp_path / "appeal.zip"
-    r = runner.invoke(cli, ["evidence", "O2", "--db", db, "--out", str(out)])
+    r = runner.invoke(cli, ["evidence", "O2", *dbargs, "--out", str(out), "--signing-key", str(signer.path)])
     assert r.exit_code == 0
-    assert r.output.splitlines()[0] == f"wrote {out}: 2 checks of order O2, 8 files"
+    assert r.output.splitlines()[0] == f"wrote {out}: 2 checks of order O2, 9 files, signed by {signer.fingerprint}"
     r = runner.invoke(cli, ["evidence", "--verify", str(out)])
-    assert (r.exit_code, r.output) == (0, f"OK: all 7 files of {out} match SHA256SUMS\n")
+    assert (r.exit_code, r.output) == (0, f"OK: {out}: order O2, 2 checks, all 7 files match SHA256SUMS, "
+                                          f"signature valid\nsigned by key {signer.fingerprint}: compare it with "
+                                          "the seller's published key\n")
     tampered = tmp_path / "tampered.zip"
     _rewrite(out, tampered, lambda m: m.update({"verdict.json": m["verdict.json"].replace(b"FLAG", b"PASS")}))
     r = runner.invoke(cli, ["evidence", "--verify", str(tampered)])
     assert r.exit_code == 2
     assert r.output.startswith(f"Error: {tampered}: verdict.json does not match SHA256SUMS (expected ")
-    r = runner.invoke(cli, ["evidence", "O404", "--db", db, "--out", str(tmp_path / "x.zip")])
+    key = ["--signing-key", str(signer.path)]
+    r = runner.invoke(cli, ["evidence", "O404", *dbargs, "--out", str(tmp_path / "x.zip"), *key])
     assert (r.exit_code, r.output) == (2, f"Error: order 'O404' was never checked in {db}; check the order id "
                                           f"(packcheck history --db {db} lists the checked orders)\n")
     assert not (tmp_path / "x.zip").exists()
-    r = runner.invoke(cli, ["evidence", "O2", "--db", str(tmp_path / "none.sqlite")])
+    r = runner.invoke(cli, ["evidence", "O2", "--db", str(tmp_path / "none.sqlite"), *key])
     assert r.exit_code == 2 and "Error: no evidence database at" in r.output
     assert not (tmp_path / "none.sqlite").exists()
 
-    r = runner.invoke(cli, ["history", "--db", db])
+    r = runner.invoke(cli, ["history", *dbargs])
     assert r.exit_code == 0
     lines = r.output.splitlines()
     assert lines[0].split() == ["#", "time", "(UTC)", "order", "station", "operator", "status", "message"]
@@ -272,11 +295,11 @@ def test_cli_evidence_verify_and_history(store, listing, tmp_path):
     assert "overridden by maria (NOT AUTHENTICATED: a name typed, no code checked) at" in lines[2]
     assert lines[2].endswith(": checked by hand <b>ok</b>")
     assert lines[4].strip() == "rescan of #1" and lines[-1] == "2 checks"
-    r = runner.invoke(cli, ["history", "--db", db, "--status", "PASS", "--json"])
+    r = runner.invoke(cli, ["history", *dbargs, "--status", "PASS", "--json"])
     assert [(c["id"], c["status"], c["previous_check_id"]) for c in json.loads(r.output)] == [(2, "PASS", 1)]
-    r = runner.invoke(cli, ["history", "--db", db, "--since", "2999-01-01"])
+    r = runner.invoke(cli, ["history", *dbargs, "--since", "2999-01-01"])
     assert (r.exit_code, r.output) == (0, "no checks recorded that match\n")
-    r = runner.invoke(cli, ["history", "--db", db, "--since", "soon"])
+    r = runner.invoke(cli, ["history", *dbargs, "--since", "soon"])
     assert (r.exit_code, r.output) == (2, "Error: 'soon' is not a date; give it as 2026-11-26 or 2026-11-26T14:30\n")
 
 
@@ -286,7 +309,7 @@ WRITER = textwrap.dedent("""
     from packcheck.apps.evidence.store import EvidenceStore, PhotoInput
     from packcheck.core.verdict import error_verdict
     db, tag, n, size = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-    store = EvidenceStore.open(db)
+    store = EvidenceStore.open(db, photos_dir=os.environ.get("PACKCHECK_PHOTOS"))
     if len(sys.argv) > 5:  # a start line: wait until every writer is ready, then all write at once
         print("ready", flush=True)
         while not os.path.exists(sys.argv[5]):
@@ -301,17 +324,21 @@ WRITER = textwrap.dedent("""
 """)
 
 
-def _writer(db: Path, tag: str, n: int, size: int, go: Path | None = None) -> subprocess.Popen:
+def _writer(db: Path | str, tag: str, n: int, size: int, go: Path | None = None,
+            photos: Path | None = None) -> subprocess.Popen:
+    env = {**os.environ, **({"PACKCHECK_PHOTOS": str(photos)} if photos else {})}
     return subprocess.Popen([sys.executable, "-c", WRITER, str(db), tag, str(n), str(size)]
-                            + ([str(go)] if go else []),
+                            + ([str(go)] if go else []), env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def test_two_processes_writing_one_database_lose_nothing(tmp_path):
-    db = tmp_path / "evidence.sqlite"
-    n = 40
+def test_stations_writing_one_database_at_once_lose_nothing_and_never_fork_the_chain(tmp_path, evidence_db):
+    """#18: several station processes append to one store at the same moment (SQLite file or PostgreSQL):
+    every check is kept once and the evidence chain verifies, one position per row, no fork."""
+    db, photos = evidence_db
+    n = 25
     go = tmp_path / "go"
-    procs = [_writer(db, tag, n, 20_000, go) for tag in ("A", "B")]
+    procs = [_writer(db, tag, n, 20_000, go, photos) for tag in "ABCD"]
     # Both start writing at the same moment (not whenever their imports finish), so
     # the interleaving asserted below does not depend on the machine's load.
     for p in procs:
@@ -320,15 +347,20 @@ def test_two_processes_writing_one_database_lose_nothing(tmp_path):
     outs = [p.communicate(timeout=120) for p in procs]
     for p, (out, err) in zip(procs, outs):
         assert p.returncode == 0, err
-    with EvidenceStore.open(db, create=False) as store:
+    with EvidenceStore.open(db, create=False, photos_dir=photos) as store:
         recs = store.history()
-        assert sorted(r.order_id for r in recs) == sorted(f"{t}-{i}" for t in "AB" for i in range(n))
-        assert len({r.id for r in recs}) == 2 * n
+        assert sorted(r.order_id for r in recs) == sorted(f"{t}-{i}" for t in "ABCD" for i in range(n))
+        assert len({r.id for r in recs}) == 4 * n
         assert all(len(r.photos) == 1 for r in recs)
         assert store.verify_files() == []
-        # Both really wrote at the same time: their records interleave.
+        # They really wrote at the same time: their records interleave.
         stations = [r.station for r in recs]
         assert sum(a != b for a, b in zip(stations, stations[1:])) > 2
+        report = store.verify_chain()
+        assert report.ok and report.rows == 4 * n and report.head_seq == 4 * n, report.problems
+        assert sorted(r.chain.seq for r in recs) == list(range(1, 4 * n + 1))
+    if store.kind != "sqlite":
+        return
     conn = sqlite3.connect(db)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     conn.close()
@@ -375,8 +407,9 @@ def test_live_writers_temporary_files_are_not_swept(tmp_path):
     assert live.exists() and not dead.exists()
 
 
-def test_bundle_readme_says_how_to_verify(store, listing, tmp_path):
+def test_bundle_readme_says_how_to_verify(store, listing, tmp_path, signer):
     _flagged_then_fixed(store, listing)
-    with zipfile.ZipFile(write_bundle(store, "O2", tmp_path / "a.zip").path) as z:
+    with zipfile.ZipFile(write_bundle(store, "O2", tmp_path / "a.zip", signer=signer).path) as z:
         readme = z.read("README.txt").decode()
     assert "sha256sum -c SHA256SUMS" in readme and "packcheck evidence --verify" in readme
+    assert signer.fingerprint in readme

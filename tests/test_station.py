@@ -390,8 +390,10 @@ def test_station_waits_for_a_half_written_photo_and_judges_it_once(tmp_path, che
     store.close()
 
 
-def test_station_records_bad_order_without_waiting_and_refuses_needless_overrides(tmp_path, checker):
-    store = EvidenceStore.open(tmp_path / "evidence.sqlite")
+def test_station_records_bad_order_without_waiting_and_refuses_needless_overrides(tmp_path, checker, evidence_db):
+    """Also #18: on either evidence backend (a SQLite file, a shared PostgreSQL store)."""
+    db, photos_dir = evidence_db
+    store = EvidenceStore.open(db, photos_dir=photos_dir)
     bench = Station(checker, store, FolderSource(tmp_path, poll_s=0.01), timeout_s=30)
     assert bench.handle("!ok maria because").text == "nothing to override: no order has been checked in this session"
     t = time.perf_counter()
@@ -408,15 +410,17 @@ def test_station_records_bad_order_without_waiting_and_refuses_needless_override
 
 
 # ---------------------------------------------------------------- whole sessions
-def test_cli_session_through_stdin(tmp_path, station_data):
-    """CliRunner: exact messages for a pass, an unknown id, a garbled scan, help and EOF."""
+def test_cli_session_through_stdin(tmp_path, station_data, evidence_db):
+    """CliRunner: exact messages for a pass, an unknown id, a garbled scan, help and EOF; #18: on either
+    evidence backend (PostgreSQL given as PACKCHECK_DB and PACKCHECK_PHOTOS)."""
     photos = tmp_path / "camera"
     photos.mkdir()
     (photos / "O1.jpg").write_bytes(scene_jpeg("SHIRT-RED"))
-    db = tmp_path / "evidence.sqlite"
+    db, photos_dir = evidence_db
+    env = {"PACKCHECK_DB": str(db), "PACKCHECK_PHOTOS": str(photos_dir) if photos_dir else None}
     lines = "O1\nNOPE-42\nO1 O2\n\n!help\n!ok maria fine\n"
-    result = CliRunner().invoke(cli, ["station", "--data", str(station_data), "--db", str(db), "--photo-dir",
-                                      str(photos), "--timeout", "2", "--operator", "ana"], input=lines)
+    result = CliRunner().invoke(cli, ["station", "--data", str(station_data), "--photo-dir",
+                                      str(photos), "--timeout", "2", "--operator", "ana"], input=lines, env=env)
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "PASS" in out and "order O1" in out and "recorded as check #1, photo O1.jpg" in out
@@ -429,8 +433,9 @@ def test_cli_session_through_stdin(tmp_path, station_data):
     assert out.rstrip().endswith(
         "session ended: 1 check (1 PASS), 0 overrides, 0 rescans, 3 lines rejected")
     assert "station ready: 4 SKUs" in result.stderr
-    with EvidenceStore.open(db, create=False) as store:
+    with EvidenceStore.open(db, create=False, photos_dir=photos_dir) as store:
         [rec] = store.history()
+        assert store.read_blob(rec.photos[0]) == (photos / "O1.jpg").read_bytes()
     assert (rec.order_id, rec.status, rec.operator) == ("O1", Status.PASS, "ana")
 
 
@@ -452,7 +457,7 @@ def test_session_end_to_end_pass_flag_rescan_override_unknown_timeout(tmp_path, 
         st.expect(r"^O1: waiting for photo \(up to 3 s\)$")
         st.expect(r"^\s+PASS\s+$")
         st.expect(r"recorded as check #1, photo O1.jpg")
-        st.expect(r"station: wait_photo \d+ ms, evidence \d+ ms, photo_to_verdict \d+ ms")
+        st.expect(r"station: wait_photo \d+ ms, reuse \d+ ms, evidence \d+ ms, photo_to_verdict \d+ ms")
         st.send("O2")
         st.expect(r"^\s+FLAG\s+$")
         st.expect(r"green\b.* found, red ordered")
@@ -504,11 +509,15 @@ def test_session_end_to_end_pass_flag_rescan_override_unknown_timeout(tmp_path, 
     # The evidence of the flagged-then-fixed order holds both checks and verifies.
     runner = CliRunner()
     bundle = tmp_path / "appeal-O2.zip"
-    r = runner.invoke(cli, ["evidence", "O2", "--db", str(db), "--out", str(bundle)])
+    from packcheck.apps.evidence.keys import init_key
+
+    key = init_key(tmp_path / "keys" / "site-key.pem")
+    r = runner.invoke(cli, ["evidence", "O2", "--db", str(db), "--out", str(bundle), "--signing-key", str(key.path)])
     assert r.exit_code == 0, r.output
     assert r.output.startswith(f"wrote {bundle}: 2 checks of order O2")
     r = runner.invoke(cli, ["evidence", "--verify", str(bundle)])
-    assert (r.exit_code, r.output.strip()) == (0, f"OK: all 8 files of {bundle} match SHA256SUMS")  # + the look-alike listing
+    assert (r.exit_code, r.output.splitlines()[0]) == (  # 8 files: + the look-alike listing
+        0, f"OK: {bundle}: order O2, 2 checks, all 8 files match SHA256SUMS, signature valid")
     import json
     import zipfile
 

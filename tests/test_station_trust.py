@@ -301,7 +301,9 @@ def test_an_error_with_no_photo_ships_only_with_a_listed_reason_as_shipped_witho
         ": customer_collects at the shop desk; SHIPPED WITHOUT EVIDENCE")
     r = CliRunner().invoke(cli, ["history", "--db", str(bench.store.path), "--json"])
     assert json.loads(r.stdout)[-1]["shipped_without_evidence"] is True
-    bundle = write_bundle(bench.store, "O4", tmp_path / "appeal.zip")
+    from packcheck.apps.evidence.keys import init_key
+
+    bundle = write_bundle(bench.store, "O4", tmp_path / "appeal.zip", signer=init_key(tmp_path / "keys" / "site.pem"))
     with zipfile.ZipFile(bundle.path) as z:
         doc = json.loads(z.read("verdict.json"))
     assert doc["shipped_without_evidence"] is True
@@ -338,8 +340,10 @@ def test_an_evidence_database_of_schema_1_is_brought_up_to_date(tmp_path):
     from packcheck.core.verdict import error_verdict
 
     db = tmp_path / "old.sqlite"
+    from packcheck.apps.evidence.backends import SqliteBackend
+
     conn = sqlite3.connect(db)
-    conn.executescript(store_mod._SCHEMA)
+    conn.executescript(SqliteBackend.ddl(store_mod._SCHEMA))
     conn.execute("PRAGMA user_version = 1")
     conn.close()
     with EvidenceStore.open(db) as s:

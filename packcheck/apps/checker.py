@@ -26,6 +26,7 @@ from ..errors import ImageError, PackcheckError, UnknownOrder
 from ..store import dataset, references
 from ..store.fingerprints import default_cache_path
 from ..store.index import ListingIndex, build_index
+from .duplicates import CopyFinder
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,16 @@ class Checker:
     cache_path: Path | None = None
     #: Empty-station photos by station, decoded on first use.
     _refs: dict = field(default_factory=dict, init=False, repr=False)
+    #: Listing images prepared for the photo_is_listing check, and the last photos' hashes (apps/duplicates.py).
+    _copies: CopyFinder | None = field(default=None, init=False, repr=False)
     #: orders.csv by order id, read on first use and again only when the file changes.
     _orders: dataset.OrderIndex | None = field(default=None, init=False, repr=False)
+
+    @property
+    def copies(self) -> CopyFinder:
+        if self._copies is None:
+            self._copies = CopyFinder(self.catalogue, self.thresholds.duplicates)
+        return self._copies
 
     @classmethod
     def open(cls, root: str | Path, *, thresholds: Thresholds | str | Path | None = None,
@@ -125,6 +134,9 @@ class Checker:
                                  photo_paths=names, timings=tuple(timings.items()))
         verdict_checks, match_t = self.judge(order, fps)
         timings["match"] = match_t
+        t = time.perf_counter()
+        verdict_checks += self.copies.listing_checks(order, images, fps)  # photo_is_listing: apps/duplicates.py
+        timings["copies"] = time.perf_counter() - t
         return combine(order.order_id, verdict_checks, thresholds_version=th.version,
                        score=checks.match_score(verdict_checks, th),
                        photos=[im.sha256 for im in images], photo_paths=names, timings=tuple(timings.items()),

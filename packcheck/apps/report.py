@@ -139,6 +139,7 @@ td,th{border:1px solid #ddd;padding:2px 6px;text-align:left;vertical-align:top}
 th{background:#f0f0f0}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .sw{display:inline-block;width:28px;height:18px;border:1px solid #888;vertical-align:middle;margin:0 4px 0 10px}
 .note{color:#a00;font-size:12px}[hidden]{display:none!important}
+.copy{color:#fff;background:#c62828;padding:3px 8px;border-radius:3px}
 .override{margin:.3em 0;padding:2px 6px;border-left:4px solid #c60}.override.unsafe{border-left-color:#a00;
   font-weight:700;color:#a00}
 """
@@ -315,6 +316,10 @@ class _Cards:
                + (f' &middot; station {esc(row["station"])}' if row["station"] else "")
                + f' &middot; orders.csv row {esc(row["first_row"])}</header>',
                f'<p class="msg">{esc(public_paths(row["message"], self.root))}</p>']
+        for c in extra.get("checks", []):  # a copied photo is said first, in its own words
+            if c.get("reason") in ("photo_is_listing", "photo_reused"):
+                what = "PHOTO IS A LISTING IMAGE" if c["reason"] == "photo_is_listing" else "PHOTO REUSED"
+                out.append(f'<p class="copy"><b>{what}</b>: {esc(public_paths(c["message"], self.root))}</p>')
         out.append(_override_lines(self.overrides.get(row["order_id"], ())))
         if reasons:
             out.append("<ul>" + "".join(f"<li><code>{esc(r)}</code>: {esc(self.reason_text(r))}</li>"

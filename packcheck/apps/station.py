@@ -64,6 +64,9 @@ from ..errors import CameraError, ImageMissing, ImageStillWriting, ImageTooLarge
 from ..store import dataset
 from . import enrolment
 from .checker import Checker
+from .duplicates import PhotoHistory, with_checks
+from .evidence.backends import DatabaseUnavailable
+from .evidence.spool import Spool
 from .evidence.store import CheckRecord, EvidenceStore, OverrideRecord, PhotoInput
 from .present import looks_like
 from .supervisors import Supervisors
@@ -607,7 +610,8 @@ class Station:
     def __init__(self, checker: Checker, store: EvidenceStore, source: PhotoSource, *,
                  station: str | None = None, operator: str | None = None, timeout_s: float = 30.0,
                  listeners: tuple[Callable[[Outcome], None], ...] = (), supervisors: Supervisors | None = None,
-                 ask_code: Callable[[str], str | None] | None = None, enrol: bool = True):
+                 ask_code: Callable[[str], str | None] | None = None, enrol: bool = True,
+                 spool: Spool | None = None):
         if not (0 < timeout_s < float("inf")):  # nan too: it would wait forever
             raise ValueError(f"timeout_s must be a positive number of seconds, got {timeout_s!r}")
         self.checker = checker
@@ -620,12 +624,17 @@ class Station:
         self.supervisors = supervisors
         self.ask_code = ask_code or (lambda prompt: None)
         self.enrol = enrol
+        # A shared store (#18): checks it cannot take while it is away wait here, replayed in order.
+        self.spool = spool
         self.session = uuid.uuid4().hex[:12]
         self._last: CheckRecord | None = None
         self._last_rejected: str | None = None
         self._overridden: set[int] = set()
         self._latest_by_order: dict[str, CheckRecord] = {}
         self._summary = Summary()
+        # photo_reused: every photo this evidence store kept, whichever station took it.
+        self._history = PhotoHistory(lambda after: store.photo_signatures(after_check=after), store.photo_bytes,
+                                     checker.thresholds.duplicates)
         self._ids: dict[str, str] | None = None  # lower-case order id -> order id, read from orders.csv
         if isinstance(source, FolderSource):
             source.order_of = self.order_id_for
@@ -738,6 +747,9 @@ class Station:
             if any(p.again for p in photos):
                 note = "; ".join(x for x in (note, "no new photo came: the photo already taken was judged again") if x)
         t = time.perf_counter()
+        verdict, signatures = self._reuse(order_id, verdict)
+        timings["reuse"] = time.perf_counter() - t
+        t = time.perf_counter()
         ordered = {sku: self.checker.catalogue.items[sku].listing_images
                    for sku in dict.fromkeys(order.skus) if sku in self.checker.catalogue.items}
         listings = dict(ordered)
@@ -757,15 +769,21 @@ class Station:
             extra["note"] = note
         if photos:
             extra["wait_photo_s"] = round(timings["wait_photo"], 4)
+            # Photo complete to verdict known (before recording): the per-station summary's median.
+            extra["photo_to_verdict_s"] = round(time.perf_counter() - max(p.complete_at for p in photos), 4)
+        kept = dict(photos=[PhotoInput(p.data, p.name) for p in photos], listing_images=listings,
+                    station=self.station or order.station, operator=self.operator, session=self.session,
+                    extra=extra, photo_signatures=signatures)
         try:
-            record = self.store.record_check(
-                verdict, photos=[PhotoInput(p.data, p.name) for p in photos], listing_images=listings,
-                station=self.station or order.station, operator=self.operator, session=self.session, extra=extra)
+            if self.spool is not None:
+                record = self.spool.record(self.store, verdict, **kept).shown()
+            else:
+                record = self.store.record_check(verdict, **kept)
         except (PackcheckError, sqlite3.Error, OSError) as e:
-            # A full disk or a lost share: the packer still sees the verdict, and the order
-            # stays unresolved (evidence is missing) until a scan is recorded.
+            # A full disk or a lost share (with no spool to wait in): the packer still sees the
+            # verdict, and the order stays unresolved (evidence is missing) until a scan is recorded.
             problem = (f"order {order_id}: {verdict.status.value}, but this check could not be recorded ({e}); "
-                       f"the evidence database is {self.store.path}: free some space or fix it, then scan "
+                       f"the evidence database is {self.store.where}: free some space or fix it, then scan "
                        f"{order_id} again")
             self._summary.unrecorded[order_id] = (verdict.status.value, problem)
             return Outcome("unrecorded", problem, verdict=verdict, photo=", ".join(p.name for p in photos) or None,
@@ -784,12 +802,34 @@ class Station:
     def _used_elsewhere(self, order_id: str, photos: tuple[Photo, ...]) -> str | None:
         """Why the photos cannot be this order's: the same bytes are another order's recorded photo."""
         for p in photos:
-            others = [(o, c) for o, c in self.store.photo_orders(hashlib.sha256(p.data).hexdigest()) if o != order_id]
+            try:
+                recorded = self.store.photo_orders(hashlib.sha256(p.data).hexdigest())
+            except DatabaseUnavailable as e:  # the shared store is away: judge on, without this look-up
+                log.warning("photo of %s not looked up in the stored photos: %s", order_id, e)
+                return None
+            others = [(o, c) for o, c in recorded if o != order_id]
             if others:
                 o, c = others[0]
                 return (f"photo {p.name} was already used for order {o} (check #{c}): one photo proves one parcel "
                         f"only; take a new photo of {order_id}, then scan it again")
         return None
+
+    def _reuse(self, order_id: str, verdict: Verdict) -> tuple[Verdict, list]:
+        """``photo_reused`` when a judged photo repeats another order's in the evidence store; and each
+        photo's signature, to keep with the check."""
+        found, signatures = [], []
+        for sha in verdict.photos:
+            got = self.checker.copies.recent(sha)
+            signatures.append(got.signature if got else None)
+            if got is not None:
+                try:
+                    hit = self._history.reuse(order_id, sha, got)
+                except DatabaseUnavailable as e:  # the shared store is away: judge on, without this look-up
+                    log.warning("photo of %s not compared with the stored photos: %s", order_id, e)
+                    continue
+                if hit is not None:
+                    found.append(hit)
+        return with_checks(verdict, found), signatures
 
     def _maybe_enrol(self, order, verdict, photos) -> None:
         """A clear PASS of a one-SKU order by its listing makes its photo a reference of the SKU.
@@ -844,6 +884,10 @@ class Station:
             return Outcome("rejected", f"nothing to override: the last check (order {last.order_id}) passed")
         if last.id in self._overridden:
             return Outcome("rejected", f"{what} is already overridden")
+        if last.id == 0:
+            return Outcome("rejected", f"order {last.order_id} waits in the local spool for the evidence database; "
+                                       "an override needs its recorded check: scan it again once the database "
+                                       "is back")
         if self.supervisors is None:
             return Outcome("rejected", "overrides need a supervisors file: make one with 'packcheck supervisors add "
                                        "NAME' and start the station with --supervisors FILE")

@@ -36,6 +36,8 @@ COMMANDS = {
     "station": ("station", "station"),
     "evidence": ("evidence", "evidence"),
     "history": ("evidence", "history"),
+    "keys": ("evidence", "keys"),
+    "db": ("db", "db"),
     "supervisors": ("supervisors", "supervisors"),
     "calibrate": ("calibrate", "calibrate"),
     "bench": ("bench", "bench"),

@@ -143,6 +143,42 @@ def station(data_dir, order_id, runs, warmup, json_out):
     emit(format_report(report), report, json_out)
 
 
+@bench.command("fleet", context_settings=CONTEXT)
+@click.option("--stations", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Simulated stations (one process each).")
+@click.option("--checks", type=click.IntRange(min=1), default=1000, show_default=True, help="Checks per station.")
+@click.option("--restart-at", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
+              help="Restart the database when this share of the checks is made.")
+@click.option("--no-restart", is_flag=True, help="Do not restart the database.")
+@click.option("--down", "down_s", type=click.FloatRange(min=0.0), default=3.0, show_default=True,
+              help="Seconds the database stays down.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the results here.")
+@handle_errors
+def fleet(stations, checks, restart_at, no_restart, down_s, json_out):
+    """N stations recording into one PostgreSQL evidence store; the database restarted mid-run.
+
+    Starts a throwaway, durable PostgreSQL (initdb in a temporary folder; needs
+    Debian's postgresql package), runs each station as a process recording
+    checks with real photos (../shared/realdata, else generated), and reports
+    records written (= checks made), duplicates, the chain verified with the
+    site key, and p50/p95 ms to record a verdict. Stations spool what they
+    cannot record while the database is down and replay it after.
+
+    \b
+    Example:
+        packcheck bench fleet --stations 10 --checks 1000 --json fleet-bench.json
+    """
+    from ..tooling.bench.fleet import format_report, run
+
+    try:
+        report = run(stations=stations, checks=checks, restart_at=None if no_restart else restart_at,
+                     down_s=down_s, progress=lambda done, total: progress_line("check", done, total))
+    except (ValueError, RuntimeError) as e:
+        raise click.ClickException(str(e)) from None
+    emit(format_report(report), report, json_out)
+
+
 @bench.command("audit", context_settings=CONTEXT)
 @click.option("--data", "sample", type=click.Path(file_okay=False, path_type=Path), default=Path("sample_data"),
               show_default=True, help="The demo data folder the synthetic orders are drawn from.")
@@ -240,6 +276,42 @@ def scenes(out_dir, products, variants, photos, seed):
                                photos_per_class=photos, seed=seed)
     click.echo(f"wrote {path} ({products * variants} classes, {products * variants * photos} photos) "
                f"in {time.perf_counter() - t:.0f} s")
+
+
+@bench.command("duplicates", context_settings=CONTEXT)
+@click.option("--manifest", "manifests", multiple=True, required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="manifest.csv (class_id,class_name,coarse_class,kind,path); repeatable.")
+@click.option("--same-bench", default=36, show_default=True, type=click.IntRange(min=0),
+              help="Generated products photographed several times at one station each (0: none).")
+@click.option("--shots", default=3, show_default=True, type=click.IntRange(min=2),
+              help="Photos per product at its station.")
+@click.option("--copies", default=120, show_default=True, type=click.IntRange(min=1),
+              help="Photos and listing images copied per kind of copy.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the copies and the generated scenes.")
+@click.option("--thresholds", "thresholds_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Thresholds TOML (default: the shipped one).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the results here.")
+@handle_errors
+def duplicates(manifests, same_bench, shots, copies, seed, thresholds_path, json_out):
+    """photo_reused and photo_is_listing: false rate on genuine photos, detection rate on copies.
+
+    Genuine: every pair of photos of one class (pairs of two 'reference' images
+    apart), generated photos of one product at one bench, every photo against its
+    own listing image. Copies: re-encoded (JPEG 50-95), resized (0.5x-1.5x),
+    cropped (up to 10%), all three, and listing images photographed on a screen
+    (listing copies are also reported per set).
+
+    \b
+    Example:
+        packcheck bench duplicates --manifest ../shared/realdata/grocerystore/manifest.csv \\
+            --manifest ../shared/realdata/grocerystore/manifest_reference.csv --manifest scenes/manifest.csv
+    """
+    from ..tooling.bench.duplicates import format_report, run
+
+    report = run(list(manifests), same_bench=same_bench, shots=shots, copies=copies, seed=seed,
+                 thresholds_path=thresholds_path, progress=progress_line)
+    emit(format_report(report), report, json_out)
 
 
 @bench.command("printed", context_settings=dict(CONTEXT, ignore_unknown_options=True, allow_extra_args=True),

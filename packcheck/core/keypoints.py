@@ -34,7 +34,7 @@ MIN_MATCHES = 6
 # Matches a homography fits exactly, whatever they are: inliers beyond these are evidence.
 HOMOGRAPHY_SAMPLE = 4
 
-_sift = None
+_sift: dict[float, object] = {}
 
 
 @dataclass(frozen=True)
@@ -48,16 +48,29 @@ class Keypoints:
     def __len__(self) -> int:
         return len(self.points)
 
+    @property
+    def root(self) -> np.ndarray:
+        """The RootSIFT descriptors (:func:`root_sift`), computed once per object."""
+        got = self.__dict__.get("_root")
+        if got is None:
+            got = root_sift(self.descriptors)
+            object.__setattr__(self, "_root", got)
+        return got
 
-def _detector():
-    global _sift
-    if _sift is None:
-        _sift = cv2.SIFT_create(nfeatures=MAX_KEYPOINTS)
-    return _sift
+
+def _detector(contrast: float | None = None):
+    key = contrast or 0.0
+    if key not in _sift:
+        _sift[key] = (cv2.SIFT_create(nfeatures=MAX_KEYPOINTS) if contrast is None
+                      else cv2.SIFT_create(nfeatures=MAX_KEYPOINTS, contrastThreshold=contrast))
+    return _sift[key]
 
 
-def detect(grey: np.ndarray, mask: np.ndarray | None = None) -> Keypoints:
-    """SIFT keypoints of a grey image (shrunk to ``KEYPOINT_SIDE_PX``), inside ``mask`` if given."""
+def detect(grey: np.ndarray, mask: np.ndarray | None = None, *, contrast: float | None = None) -> Keypoints:
+    """SIFT keypoints of a grey image (shrunk to ``KEYPOINT_SIDE_PX``), inside ``mask`` if given.
+
+    ``contrast``: SIFT's contrast threshold (default OpenCV's 0.04); lower finds keypoints on
+    plain products too (a lemon on white), for near-duplicate matching."""
     h, w = grey.shape[:2]
     s = min(1.0, KEYPOINT_SIDE_PX / max(h, w))
     if max(h, w) < KEYPOINT_MIN_SIDE_PX:
@@ -71,7 +84,7 @@ def detect(grey: np.ndarray, mask: np.ndarray | None = None) -> Keypoints:
         mask = (mask > 0).astype(np.uint8) * 255
         if not mask.any():
             mask = None
-    kps, desc = _detector().detectAndCompute(grey, mask)
+    kps, desc = _detector(contrast).detectAndCompute(grey, mask)
     if desc is None or not kps:
         return Keypoints(np.zeros((0, 2), np.float32), np.zeros((0, 128), np.uint8), (grey.shape[1], grey.shape[0]))
     pts = np.array([k.pt for k in kps], np.float32)
@@ -109,28 +122,59 @@ def count_inliers(photo: Keypoints, listings: list[Keypoints]) -> np.ndarray:
             continue
         block = sim[:, start: start + n]
         start += n
-        top2 = np.partition(block, n - 2, axis=1)[:, -2:]  # [second best, best] similarity
-        d1 = np.maximum(2.0 - 2.0 * top2[:, 1], 0.0)
-        d2 = np.maximum(2.0 - 2.0 * top2[:, 0], 0.0)
-        good = np.flatnonzero(d1 < (RATIO**2) * d2)
+        good, nearest = _ratio_matches(block)
         if len(good) < MIN_MATCHES:
             continue
-        nearest = np.argmax(block[good], axis=1)
-        src = photo.points[good]
-        dst = kp.points[nearest]
-        tol = RANSAC_TOLERANCE * max(kp.size)
-        # USAC_FAST: the same inliers as classic RANSAC here at half the time.
-        # USAC draws from OpenCV's per-thread generator and takes no seed of its own
-        # (UsacParams cannot express USAC_FAST's settings): seeding it (one of the two
-        # places packcheck does, see packcheck.core) gives the same inliers for the same
-        # pair in any process and order.
-        cv2.setRNGSeed(0)
-        H, inl = cv2.findHomography(src, dst, cv2.USAC_FAST, tol, maxIters=500, confidence=0.99)
-        if H is None or inl is None:
+        found = _homography(photo.points[good], kp.points[nearest], RANSAC_TOLERANCE * max(kp.size))
+        if found is None:
             continue
         # Several photo points landing on one listing point are one match, not many.
-        out[j] = len(np.unique(nearest[inl.ravel() > 0]))
+        out[j] = len(np.unique(nearest[found[1]]))
     return out
+
+
+def _ratio_matches(sim: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lowe's ratio test on a similarity block of unit RootSIFT vectors (at least 2 columns): (query rows
+    kept, their nearest)."""
+    # One partition, no negated copy of the block.
+    top2 = np.partition(sim, sim.shape[1] - 2, axis=1)[:, -2:]  # [second best, best] similarity
+    d1 = np.maximum(2.0 - 2.0 * top2[:, 1], 0.0)
+    d2 = np.maximum(2.0 - 2.0 * top2[:, 0], 0.0)
+    good = np.flatnonzero(d1 < (RATIO**2) * d2)
+    return good, np.argmax(sim[good], axis=1)
+
+
+def _homography(src: np.ndarray, dst: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """RANSAC homography src -> dst: (H, inlier mask), or None."""
+    # USAC_FAST: the same inliers as classic RANSAC here at half the time.
+    # USAC draws from OpenCV's per-thread generator and takes no seed of its own
+    # (UsacParams cannot express USAC_FAST's settings): seeding it (one of the two
+    # places packcheck does, see packcheck.core) gives the same inliers for the same
+    # pair in any process and order.
+    cv2.setRNGSeed(0)
+    H, inl = cv2.findHomography(src, dst, cv2.USAC_FAST, tol, maxIters=500, confidence=0.99)
+    if H is None or inl is None:
+        return None
+    return H, inl.ravel() > 0
+
+
+def match_homography(src: Keypoints, dst: Keypoints, *, min_inliers: int):
+    """The homography taking ``src``'s picture onto ``dst``'s, from RootSIFT matches (ratio test, RANSAC).
+
+    Returns
+    -------
+    (H, src_points, dst_points, inlier mask) or None when fewer than ``min_inliers`` matches agree.
+    """
+    if len(src) < MIN_MATCHES or len(dst) < 2:
+        return None
+    good, nearest = _ratio_matches(src.root @ dst.root.T)
+    if len(good) < max(MIN_MATCHES, min_inliers):
+        return None
+    a, b = src.points[good], dst.points[nearest]
+    found = _homography(a, b, RANSAC_TOLERANCE * max(dst.size))
+    if found is None or int(found[1].sum()) < min_inliers:
+        return None
+    return found[0], a, b, found[1]
 
 
 class VoteIndex:

@@ -275,7 +275,26 @@ class QualityDetails:
                 for name, v in zip(("brightness", "sharpness"), pair)}
 
 
-Details = ItemDetails | VariantDetails | ComponentDetails | CountDetails | QualityDetails | WeightDetails
+@dataclass(frozen=True)
+class DuplicateDetails:
+    """Why a photo is a copy (:mod:`packcheck.core.duplicates`): of what (``other``: a listing image or
+    an order), the homography's inliers and the share of the frame they cover, the share of tiles
+    whose pixels agree after warping, the hashes' distance, and for a listing the share of its
+    background that agrees."""
+
+    other: str
+    inliers: int
+    coverage: float
+    agreement: float
+    hash_distance: int | None = None
+    background_agreement: float | None = None
+
+    def to_dict(self) -> dict:
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self) if getattr(self, f.name) is not None}
+
+
+Details = (ItemDetails | VariantDetails | ComponentDetails | CountDetails | QualityDetails | WeightDetails
+           | DuplicateDetails)
 
 
 @dataclass(frozen=True)

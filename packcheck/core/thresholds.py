@@ -96,6 +96,38 @@ HAND_SET = {
                                  "of the frame up",
     "locate.fallback_crop_fraction": "no product found: the centre square of this share of the short side "
                                      "stands in for it",
+    "duplicates.candidate_max_distance": "re-encoded, resized and 10%-cropped copies measured at most 30 of 128 "
+                                         "bits; 40 leaves room (candidates are then verified by geometry)",
+    "duplicates.max_candidates": "the nearest few by hash are verified by geometry (about 10 ms each)",
+    "duplicates.min_inliers": "a homography from fewer RANSAC matches is chance on a textured bench",
+    "duplicates.tile_min_correlation": "a re-encoded, resized or screen-shown tile keeps its pattern (glare "
+                                       "and gamma shift and scale it); a moved product's tile does not",
+    "duplicates.plain_max_gradient": "a screen's white, glare and moire included, stays under it at 400 px; "
+                                     "wood, mats, boxes and clutter rise above it",
+    "duplicates.reuse_min_coverage": "a reused photo's inliers reach most of the frame's 4x4 cells (bench and "
+                                     "product); a product on a featureless bench cannot be told from a crop and "
+                                     "is not judged",
+    "duplicates.reuse_min_agreement": "a copy agrees in nearly every tile; two shots of one bench disagree "
+                                      "where the product, hands or clutter moved",
+    "duplicates.reuse_min_overlap": "a crop of up to 10% a side keeps 81% of the frame; a new shot of a product "
+                                    "moved further on a plain bench keeps less",
+    "duplicates.reuse_max_chroma": "JPEG and resizing move a tile's Lab a+b by a few units; another colour "
+                                   "(a sibling variant on the same bench) by tens",
+    "duplicates.listing_min_agreement": "the listing's print warped onto the photo agrees in at least this share "
+                                        "of tiles: the homography is right (a real print agrees too; the "
+                                        "background and the frame's edge decide)",
+    "duplicates.listing_min_background": "too little of the listing's background in view cannot tell a screen "
+                                         "from the printed product itself: not judged",
+    "duplicates.listing_min_background_agreement": "a screen shows the listing's background as the listing "
+                                                   "does; a bench around a real product does not",
+    "duplicates.listing_background_levels": "a screen's white is at most this darker than the product's "
+                                            "brightest tone (glare only brightens it); a dark mat or bench is "
+                                            "darker",
+    "duplicates.listing_min_visible": "a copy cropped by up to 10% a side keeps 81% of the listing's frame; a real "
+                                      "product photographed larger than in the listing puts its frame far "
+                                      "outside the photo",
+    "duplicates.listing_min_frame_edge": "where the listing's frame ends inside the photo a screen has its "
+                                         "bezel (a step in brightness); a real product's surface continues",
 }
 
 
@@ -139,6 +171,28 @@ class WeightLimits:
         """
         review = round(self.tolerance_g + self.tolerance_share * expected_g, 1)
         return review, round(self.flag_factor * review, 1)
+
+
+@dataclass(frozen=True)
+class DuplicateLimits:
+    """What makes a photo a copy of a listing image or of another order's photo
+    (see :mod:`packcheck.core.duplicates`; measured by ``packcheck bench duplicates``)."""
+
+    candidate_max_distance: int  # pHash + dHash bits (of 128) within which another photo is compared at all
+    max_candidates: int  # nearest other photos compared per photo
+    min_inliers: int  # RANSAC matches one homography must explain
+    tile_min_correlation: float  # a textured tile agrees when its normalised correlation is at least this
+    plain_max_gradient: float  # a pixel whose local gradient (0..255) is at most this is plain
+    reuse_min_coverage: float  # share of the keypoint grid cells the homography's inliers reach
+    reuse_min_agreement: float  # share of tiles that agree after warping, for the same photo
+    reuse_min_overlap: float  # share of the photo's frame the other photo covers once warped
+    reuse_max_chroma: float  # a tile whose colour (Lab a + b, 8-bit scale) moved more than this disagrees
+    listing_min_agreement: float  # share of tiles that agree after warping the listing onto the photo
+    listing_min_background: float  # share of the photo the listing's background must cover to be judged
+    listing_min_background_agreement: float  # share of that background the photo shows as the listing does
+    listing_background_levels: float  # ... plain and at most this many grey levels darker than the listing's, toned
+    listing_min_visible: float  # share of the listing's frame that must lie inside the photo
+    listing_min_frame_edge: float  # contrast (0..255) where the listing's frame ends inside the photo
 
 
 @dataclass(frozen=True)
@@ -253,6 +307,7 @@ class Thresholds:
     count_flag_short_by: int
     weight: WeightLimits | None  # None: the file has no [weight] section and packed weights are not judged
     locate: LocateLimits
+    duplicates: DuplicateLimits
     provenance: Mapping[str, object]
     source: str
 
@@ -414,6 +469,8 @@ def load_thresholds(path: str | Path | None = None) -> Thresholds:
         count_flag_short_by=_get(doc, "count.flag_short_by", int, source),
         weight=_weight_limits(doc, source),
         locate=LocateLimits(**{f.name: _get(doc, f"locate.{f.name}", float, source) for f in fields(LocateLimits)}),
+        duplicates=DuplicateLimits(**{f.name: _get(doc, f"duplicates.{f.name}", int if f.type == "int" else float,
+                                                   source) for f in fields(DuplicateLimits)}),
         provenance=MappingProxyType(dict(doc.get("provenance", {}))),
         source=source,
     )

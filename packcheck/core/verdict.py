@@ -48,6 +48,8 @@ REASONS = {
     "photo_of_other_order": "the photo was already used for another order: one photo proves one parcel only",
     "bad_order": "the order's rows in orders.csv are invalid",
     "unknown_order": "the order id is not in orders.csv",
+    "photo_is_listing": "the photo is a listing image (a copy, or a photo of a screen), not the parcel: retake it",
+    "photo_reused": "the same photo was already used for another order: photograph this parcel",
 }
 
 

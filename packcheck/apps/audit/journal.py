@@ -199,6 +199,11 @@ class Journal:
             raise self._error(e, resume=True) from None
         self._last_commit = time.monotonic()
 
+    def get(self, order_id: str) -> tuple[int, dict, dict] | None:
+        """(seq, row, extra) of one order, for a later pass over the run that changes it (:meth:`add`)."""
+        got = self.db.execute("SELECT seq, row, extra FROM rows WHERE order_id=?", (order_id,)).fetchone()
+        return (got[0], json.loads(got[1]), json.loads(got[2])) if got else None
+
     def rows(self, where: str = "", params=()) -> Iterator[tuple[dict, dict]]:
         """(row, extra) in input order, streamed from disk."""
         cur = self.db.cursor()

@@ -172,7 +172,11 @@ def audit_order(checker: Checker, order: Order) -> tuple[dict, dict]:
                                 photo_paths=[str(p) for p in order.photos])
     seconds = time.perf_counter() - t
     try:
-        return result_row(verdict, order, root=checker.root, catalogue=checker.catalogue, seconds=seconds)
+        row, extra = result_row(verdict, order, root=checker.root, catalogue=checker.catalogue, seconds=seconds)
+        # Each judged photo's perceptual hashes: the run's photo_reused pass compares them (run.py).
+        recent = [checker.copies.recent(sha) for sha in verdict.photos]
+        extra["photo_hashes"] = [got.signature.to_list() if got else None for got in recent]
+        return row, extra
     except Exception as e:  # noqa: BLE001
         log.exception("order %s: the result row could not be built", order.order_id)
         return failure_row(order, "check_failed", f"the result could not be recorded ({type(e).__name__}: {e}); "

@@ -264,6 +264,7 @@ def run_audit(config: AuditConfig, *, progress: Callable[[int, int, dict], None]
                 counts[row["status"]] += 1
                 if progress:
                     progress(done_before + checked, total, dict(counts))
+        mark_reused_photos(journal, checker)
         journal.commit()
         if len(journal) != total:
             # One row per distinct order id, always: a count that disagrees means the
@@ -288,6 +289,43 @@ def run_audit(config: AuditConfig, *, progress: Callable[[int, int, dict], None]
         _write_out(config.json, lambda f: f.write(json.dumps(summary.to_dict(), indent=2, ensure_ascii=False,
                                                              default=str) + "\n"))
     return summary
+
+
+def mark_reused_photos(journal: Journal, checker) -> int:
+    """``photo_reused`` on the orders of this run whose photos repeat another order's (re-encoded,
+    resized or cropped); both orders of a pair go to REVIEW, each naming the other. Returns how many
+    rows changed. Runs after every order is in the journal, so every engine gives the same rows."""
+    from ...core import duplicates as dup
+    from ...core.imaging import load_image
+    from ..duplicates import find_reuse_in_run
+
+    photos, rows = [], {}
+    for row, extra in journal.rows():
+        paths = [p for p in row["photo"].split(";") if p]
+        shas = [s for s in row["photo_sha256"].split(";") if s]
+        for path, sha, sig in zip(paths, shas, extra.get("photo_hashes") or []):
+            if sig:
+                photos.append((row["order_id"], path, sha, dup.PhotoSignature.from_list(sig)))
+    found = find_reuse_in_run(photos, lambda p: dup.frame_of(load_image(checker.root / p).rgb),
+                              checker.thresholds.duplicates)
+    if not found:
+        return 0
+    changed = 0
+    for order_id, results in found.items():
+        seq, row, extra = journal.get(order_id)
+        if "photo_reused" in row["reasons"].split(";") or row["status"] == "ERROR":
+            continue  # already marked (a resumed run), or not judged at all
+        message = "; ".join(r.message for r in results)
+        row["message"] = message if row["status"] == "PASS" else f"{row['message']}; {message}"
+        row["status"] = "REVIEW" if row["status"] == "PASS" else row["status"]
+        row["reasons"] = ";".join([r for r in row["reasons"].split(";") if r] + ["photo_reused"])
+        extra["checks"] = extra.get("checks", []) + [
+            {"check": r.check, "status": str(r.status), "reason": r.reason, "message": r.message, "value": r.value,
+             "flag_below": None, "review_below": None, "sku": None, "other_order": r.details.other}
+            for r in results]
+        journal.add(seq, row, extra)
+        changed += 1
+    return changed
 
 
 def _station_overrides(db: Path) -> dict:

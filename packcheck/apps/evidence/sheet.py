@@ -102,6 +102,10 @@ def render_sheet(store: EvidenceStore, record: CheckRecord, *, width: int = 1800
     for o in record.overrides:
         add(override_text(o).replace("overridden by", "OVERRIDDEN by supervisor", 1), scale=0.75,
             colour=(40, 40, 210) if o.without_evidence or not o.authenticated else (200, 90, 0), thickness=2)
+    for c in record.verdict.get("checks", []):
+        if c.get("reason") in ("photo_is_listing", "photo_reused"):
+            what = "PHOTO IS A LISTING IMAGE" if c["reason"] == "photo_is_listing" else "PHOTO REUSED"
+            add(f"{what}: {c.get('message', '')}", scale=0.75, colour=(40, 40, 210), thickness=2)
     add("")
     add("checks (value against the REVIEW and FLAG limits):", thickness=2)
     for c in record.verdict.get("checks", []):

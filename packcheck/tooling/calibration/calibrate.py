@@ -1076,6 +1076,7 @@ def thresholds_document(cal: Calibration) -> dict:
         **({"weight": {f.name: getattr(b.weight, f.name) for f in dataclasses.fields(b.weight)}}
            if b.weight is not None else {}),
         "locate": {f.name: getattr(b.locate, f.name) for f in dataclasses.fields(b.locate)},
+        "duplicates": {f.name: getattr(b.duplicates, f.name) for f in dataclasses.fields(b.duplicates)},
         "provenance": prov,
     }
 
