@@ -749,7 +749,7 @@ def test_history_shows_typed_override_reasons_and_recorded_text_escaped(tmp_path
         store.record_override(rec.id, supervisor="maria", reason=f"fine{ANSI_PASS}")
     r = cli_run(["history", "--db", str(db)])
     assert r.exit_code == 0 and "\x1b" not in r.output and "\x07" not in r.output, r.output
-    assert "overridden by maria at " in r.output and "fine\\x1b[2K\\r\\x1b[32mPASS\\x1b[0m" in r.output
+    assert "overridden by maria (" in r.output and "fine\\x1b[2K\\r\\x1b[32mPASS\\x1b[0m" in r.output
 
 
 def test_enrol_shows_recorded_names_escaped(tmp_path):
@@ -778,9 +778,14 @@ def test_station_shows_an_override_reason_and_a_photo_name_escaped(tmp_path):
     photos = tmp_path / "camera"
     photos.mkdir()
     (photos / "O3_\x1b[32mok.jpg").write_bytes(scene_jpeg("SHIRT-RED"))  # the wrong item: a FLAG
-    lines = "O3\n!ok maria all good\x1b[2K\x1b[32mPASS\x1b[0m\n"  # no CR: stdin would split the line there
+    from packcheck.apps.supervisors import add_supervisor
+
+    supervisors = tmp_path / "private" / "supervisors.json"
+    add_supervisor(supervisors, "maria", "4711")  # an override counts only with a supervisor's code (#14)
+    # no CR: stdin would split the line there; the code is read from the next line, as a badge scanner types it
+    lines = "O3\n!ok maria all good\x1b[2K\x1b[32mPASS\x1b[0m\n4711\n"
     r = cli_run(["station", "--data", str(data), "--db", str(tmp_path / "e.sqlite"), "--photo-dir", str(photos),
-                 "--timeout", "30"], input=lines)
+                 "--timeout", "30", "--supervisors", str(supervisors)], input=lines)
     assert r.exit_code == 0, r.output
     assert "\x1b" not in r.stdout and "\r" not in r.stdout, r.stdout
     assert "photo O3_\\x1b[32mok.jpg" in r.stdout and "all good\\x1b[2K\\x1b[32mPASS\\x1b[0m" in r.stdout
