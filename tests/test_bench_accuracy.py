@@ -104,3 +104,29 @@ def test_real_photos_beat_plain_phash_by_a_wide_margin():
     base = report["methods"]["baseline: imagehash pHash, whole images"]
     assert base["auc_wrong_item"] < 0.6
     assert ours["auc_wrong_item"] >= 0.90 and ours["auc_lookalike"] >= 0.80 and ours["rank1"] >= 0.55
+
+
+def test_reference_rows_become_rows_of_their_class_never_queries(tiny_manifest, tmp_path):
+    """#13: a manifest row with kind=reference is a confirmed real photo of its class: it joins the
+    catalogue as a reference row and is never judged as a query (the pair counts do not change)."""
+    import csv as _csv
+
+    root = tiny_manifest.parent
+    with open(tiny_manifest, newline="") as f:
+        rows = list(_csv.reader(f))[1:]
+    extra = []
+    for cid, name, product, kind, path in rows:
+        if kind == "iconic":  # one more scene of that class, as a confirmed reference
+            variant = name.split("-", 1)[1]
+            img = synth.render_scene([(product, variant)], seed=900 + int(cid), size=(640, 480))
+            synth.save_jpeg(root / f"{name}_ref.jpg", img, quality=85)
+            extra.append([cid, name, product, "reference", f"{name}_ref.jpg"])
+    with_refs = write_csv(root / "with_refs.csv", list(evaluate.COLUMNS), rows + extra)
+    out = tmp_path / "acc.json"
+    r = CliRunner().invoke(cli, ["bench", "accuracy", "--manifest", str(with_refs), "--json", str(out),
+                                 "--workers", "1"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    report = json.loads(out.read_text())
+    assert report["pairs"] == {"genuine": 8, "lookalike": 8, "wrong_item": 16}
+    assert report["n_references"] == 4
+    assert report["methods"]["packcheck verdict (item + variant checks)"]["rank1"] >= 0.75
