@@ -222,7 +222,8 @@ def test_the_station_names_the_order_a_reused_photo_belongs_to(demo, tmp_path):
         second = st.handle("ORD-1002")
         assert second.verdict.status in (Status.REVIEW, Status.FLAG) and "photo_reused" in second.verdict.reasons
         reused = second.verdict.check("reused")
-        assert reused.message.startswith(f"the same photo was used for order ORD-1001 (check #{first.record.id})")
+        assert reused.message.startswith(f"the same photo was used for order ORD-1001 (check #{first.record.id}, "
+                                         f"station {first.record.station})")
         # The very same file is refused before it is judged (#16's station: one photo proves one parcel):
         # an ERROR naming the order it was recorded for, and nothing of it kept for ORD-1003.
         (inbox / "ORD-1003.jpg").write_bytes(original)
@@ -269,6 +270,63 @@ def test_the_audit_marks_both_orders_of_a_reused_photo(demo, tmp_path):
     assert extras and all(e["photo_hashes"] and all(len(h) == 6 for h in e["photo_hashes"]) for e in extras)
 
 
+
+def _store_state(db, photos_dir) -> tuple:
+    """What an evidence store holds: its rows per table and chain head (and, for SQLite, the file's bytes)."""
+    import hashlib
+
+    from packcheck.apps.evidence.store import EvidenceStore
+
+    with EvidenceStore.open(db, create=False, photos_dir=photos_dir) as s:
+        rows = tuple(s._db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                     for t in ("checks", "check_files", "overrides", "photo_hashes"))
+        head = s._chain_head(s._db)
+    data = hashlib.sha256(Path(db).read_bytes()).hexdigest() if photos_dir is None else None
+    return rows, head, data
+
+
+def test_the_audit_finds_a_photo_already_used_at_a_station(demo, tmp_path, evidence_db):
+    """#18 "the nightly audit cannot see that a photo was already used at another station": with --db, an
+    order whose photo (re-encoded and resized) was recorded for another order at a station is REVIEW
+    photo_reused naming that order, its check and its station, on SQLite and PostgreSQL; the other orders
+    are untouched, and the evidence store is only read (same rows, same chain head, same SQLite bytes).
+    Without --db (the old audit) nothing is found."""
+    from packcheck.apps.checker import Checker
+    from packcheck.apps.evidence.store import EvidenceStore
+    from packcheck.apps.station import FolderSource, Station
+    from packcheck.cli import cli
+
+    db, photos_dir = evidence_db
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    rgb = load_image(demo / "photos" / "ORD-1001.jpg", work_side=0).rgb
+    # At bench-2, ORD-1002 is "proved" with ORD-1001's photo, resized and re-encoded.
+    Image.fromarray(cv2.resize(rgb, None, fx=0.8, fy=0.8, interpolation=cv2.INTER_AREA)).save(
+        inbox / "ORD-1002.jpg", quality=75)
+    with EvidenceStore.open(db, photos_dir=photos_dir) as store:
+        at_station = Station(Checker.open(demo), store, FolderSource(inbox), station="bench-2",
+                             timeout_s=5).handle("ORD-1002").record
+    before = _store_state(db, photos_dir)
+
+    def audit(out, *db_args):
+        r = CliRunner().invoke(cli, ["audit", "--data", str(demo), "--out", str(out), "--workers", "1", "-q",
+                                     "--cache", str(tmp_path / "cache.sqlite"), *db_args])
+        assert r.exit_code in (0, 1), r.output
+        with open(out, encoding="utf-8-sig", newline="") as f:
+            return {row["order_id"]: row for row in csv.DictReader(f)}
+
+    plain = audit(tmp_path / "plain.csv")
+    assert not any("photo_reused" in row["reasons"] for row in plain.values())
+    db_args = ["--db", str(db)] + (["--photos-dir", str(photos_dir)] if photos_dir else [])
+    rows = audit(tmp_path / "with-db.csv", *db_args)
+    hit = rows["ORD-1001"]
+    assert hit["status"] in ("REVIEW", "FLAG") and "photo_reused" in hit["reasons"].split(";")
+    assert (f"the same photo was used for order ORD-1002 (check #{at_station.id}, station bench-2): "
+            "photograph this parcel") in hit["message"]
+    changed = [oid for oid in rows if rows[oid] != plain[oid] and oid != "ORD-1001"]
+    assert [rows[oid]["status"] for oid in changed] == [plain[oid]["status"] for oid in changed]  # seconds only
+    assert not any("photo_reused" in rows[oid]["reasons"] for oid in rows if oid != "ORD-1001")
+    assert _store_state(db, photos_dir) == before
 
 
 def test_the_listing_image_dropped_in_the_station_inbox_is_recorded_as_flag(demo, tmp_path):

@@ -173,7 +173,7 @@ def test_a_photo_reused_at_another_station_is_found(pg_url, tmp_path):
         second = two.handle("ORD-1002")
         assert "photo_reused" in second.verdict.reasons
         assert second.verdict.check("reused").message.startswith(
-            f"the same photo was used for order ORD-1001 (check #{first.record.id})")
+            f"the same photo was used for order ORD-1001 (check #{first.record.id}, station bench-1)")
         assert (first.record.station, second.record.station) == ("bench-1", "bench-2")
     code, out, _ = _run("history", "--db", pg_url, "--order", "ORD-1002")
     assert code == 0 and "PHOTO REUSED: the same photo was used for order ORD-1001" in out
@@ -348,3 +348,38 @@ def test_station_spool_option_is_for_a_shared_store(tmp_path, station_data):
                         "--spool", tmp_path / "spool")
     assert (code, err) == (2, "Error: --spool is for a shared PostgreSQL store; a SQLite --db is on this machine's "
                               "disk already\n")
+
+
+def test_audit_html_shows_the_stations_summary_history_prints(tmp_path):
+    """#18 "a per-station summary ... in the terminal and in the HTML report", through the CLI: `audit --html
+    --db` writes the figures `history --stations` prints (one function computes them), the station's name
+    escaped; without --db the report has no stations table."""
+    import html as html_mod
+
+    from test_audit import build_data
+    from test_report_browser import HOSTILE_STATION, station_db
+
+    root = build_data(tmp_path / "data")
+    db = station_db(tmp_path / "evidence.sqlite")
+    code, out, _ = _run("history", "--db", db, "--stations")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["station", "checks", "FLAG", "REVIEW", "ERROR", "overrides", "photo->verdict",
+                                "(median)"]
+    assert lines[1].split() == ["-", "2", "0.0%", "50.0%", "1", "2", "-"]
+    assert lines[3].split() == ["B", "1", "100.0%", "0.0%", "0", "1", "-"]
+    assert lines[2].split()[-7:] == ["1", "100.0%", "0.0%", "0", "0", "250", "ms"]  # the name cut at 14
+    report = tmp_path / "out" / "report.html"
+    code, _, err = _run("audit", "--data", root, "--out", tmp_path / "out" / "r.csv", "--html", report, "--db", db,
+                        "--workers", "1", "-q")
+    assert code == 1, err
+    page = report.read_text(encoding="utf-8")
+    assert ('<tr data-station-summary="-"><td>-</td><td class=num>2</td><td class=num>0.0%</td>'
+            "<td class=num>50.0%</td><td class=num>1</td><td class=num>2</td><td class=num>-</td></tr>") in page
+    name = html_mod.escape(HOSTILE_STATION)
+    assert (f"<td>{name}</td><td class=num>1</td><td class=num>100.0%</td><td class=num>0.0%</td>"
+            "<td class=num>0</td><td class=num>0</td><td class=num>250 ms</td></tr>") in page
+    assert HOSTILE_STATION not in page
+    code, _, _ = _run("audit", "--data", root, "--out", tmp_path / "out2" / "r.csv", "--html",
+                      tmp_path / "out2" / "report.html", "--workers", "1", "-q")
+    assert code == 1 and 'class="stations"' not in (tmp_path / "out2" / "report.html").read_text(encoding="utf-8")

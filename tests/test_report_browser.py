@@ -142,7 +142,14 @@ def station_db(path: Path) -> Path:
         old = store.record_check(combine("O9", [CheckResult("item", Status.REVIEW, "wrong_item", "unsure")],
                                          thresholds_version="t"))
         store.record_override(old.id, supervisor="bob", reason="looked fine")
+        # #18: a station whose name is markup, with a photo-to-verdict time (the per-station summary).
+        store.record_check(combine("O3", [CheckResult("item", Status.FLAG, "wrong_item", "other item")],
+                                   thresholds_version="t"), station=HOSTILE_STATION,
+                           extra={"photo_to_verdict_s": 0.25})
     return path
+
+
+HOSTILE_STATION = '<img src=x onerror="document.title=1">b9'
 
 
 @pytest.fixture
@@ -276,3 +283,20 @@ def test_station_overrides_are_listed_and_the_unsafe_ones_marked(page16):
     assert line.evaluate("e => getComputedStyle(e).fontWeight") == "700"
     passed = page16.locator("section[data-section=passed] tr", has=page16.locator("td", has_text="O9")).first
     assert "NOT AUTHENTICATED" in passed.locator(".override.unsafe").inner_text()
+
+
+def test_the_stations_summary_is_a_table_of_the_report(page16):
+    """#18 "a per-station summary (checks, FLAG/REVIEW rates, overrides, median photo-to-verdict time) for
+    operations, in the terminal and in the HTML report": with `audit --db`, the report shows the summary
+    `history --stations` prints, one row per station of the evidence store, names escaped."""
+    table = page16.locator("table.stations")
+    assert table.locator("th").all_inner_texts() == ["station", "checks", "FLAG", "REVIEW", "ERROR", "overrides",
+                                                     "photo->verdict (median)"]
+    rows = [r.split("\t") for r in table.locator("tbody tr").all_inner_texts()]
+    assert rows == [["-", "2", "0.0%", "50.0%", "1", "2", "-"],
+                    [HOSTILE_STATION, "1", "100.0%", "0.0%", "0", "0", "250 ms"],
+                    ["B", "1", "100.0%", "0.0%", "0", "1", "-"]]
+    assert table.locator("img").count() == 0 and page16.title() != "1"
+    # The audit's filters recount this audit's orders, never the stations' recorded checks.
+    page16.select_option("#f-status", "ERROR")
+    assert [r.split("\t") for r in table.locator("tbody tr").all_inner_texts()] == rows

@@ -10,7 +10,8 @@ compare and keeps what was computed:
   station and the audit reuse them instead of decoding a photo twice;
 * :class:`PhotoHistory`: the signatures of photos judged before (the evidence
   store's ``photo_hashes``), searched by hash distance, and the candidates
-  verified by geometry on their stored files;
+  verified by geometry on their stored files (the station's look-up, and the
+  audit's with ``--db``);
 * :func:`find_reuse_in_run`: the audit's pass over its own journal.
 """
 from __future__ import annotations
@@ -49,15 +50,15 @@ class RecentPhoto:
     """A photo judged lately: its signature, and its whole-frame :class:`~packcheck.core.duplicates.Frame`
     computed only when a reuse candidate needs it (a keypoint detection: most photos never need it)."""
 
-    def __init__(self, signature: dup.PhotoSignature, rgb: np.ndarray):
+    def __init__(self, signature: dup.PhotoSignature, rgb: np.ndarray | Callable[[], np.ndarray]):
         self.signature = signature
-        self._rgb = rgb
+        self._rgb = rgb  # or a function that decodes it (the audit: most photos are never decoded again)
         self._frame: dup.Frame | None = None
 
     @property
     def frame(self) -> dup.Frame:
         if self._frame is None:
-            self._frame = dup.frame_of(self._rgb)
+            self._frame = dup.frame_of(self._rgb() if callable(self._rgb) else self._rgb)
         return self._frame
 
 
@@ -143,27 +144,27 @@ def with_checks(verdict: Verdict, extra: list[CheckResult]) -> Verdict:
 class PhotoHistory:
     """Photos judged before, for the reuse look-up: signatures in memory, refreshed from the store.
 
-    ``source(after_check)`` yields ``(check_id, position, order_id, sha256, signature bytes)`` of every
-    photo recorded after ``after_check`` (:meth:`EvidenceStore.photo_signatures`); ``load(check_id,
-    position)`` returns the stored photo's bytes. Other stations writing the same database are seen at
-    the next look-up.
+    ``source(after_check)`` yields ``(check_id, position, order_id, sha256, signature bytes, station)``
+    of every photo recorded after ``after_check`` (:meth:`EvidenceStore.photo_signatures`);
+    ``load(check_id, position)`` returns the stored photo's bytes. Other stations writing the same
+    database are seen at the next look-up. A finding names the other order, its check and its station.
     """
 
     def __init__(self, source: Callable[[int], Iterable], load: Callable[[int, int], bytes],
                  limits: DuplicateLimits):
         self._source, self._load, self.limits = source, load, limits
         self._last = 0
-        self._rows: list[tuple[int, int, str, str]] = []
+        self._rows: list[tuple[int, int, str, str, str | None]] = []
         self._matrix = np.zeros((0, 2 * len(dup.CROPS)), np.uint64)
 
     def refresh(self) -> None:
         new, sigs = [], []
-        for check_id, position, order_id, sha, blob in self._source(self._last):
+        for check_id, position, order_id, sha, blob, station in self._source(self._last):
             try:
                 sig = dup.PhotoSignature.from_bytes(blob)
             except (ValueError, Exception):  # noqa: BLE001 - a damaged row must not stop the bench
                 continue
-            new.append((check_id, position, order_id, sha))
+            new.append((check_id, position, order_id, sha, station))
             sigs.append(sig)
             self._last = max(self._last, check_id)
         if new:
@@ -181,12 +182,12 @@ class PhotoHistory:
             return None
         same = [r for r in self._rows if r[3] == sha256 and r[2] != order_id]
         if same:
-            return dup.same_file_result(same[0][2], f"check #{same[0][0]}")
+            return dup.same_file_result(same[0][2], _where(same[0]))
         distances = dup.hash_distances(sig, self._matrix)
         others = np.array([r[2] != order_id for r in self._rows])
         near = np.flatnonzero(others & (distances <= self.limits.candidate_max_distance))
         for i in near[np.argsort(distances[near], kind="stable")][: self.limits.max_candidates]:
-            check_id, position, other, _ = self._rows[i]
+            check_id, position, other, *_ = self._rows[i]
             try:
                 stored = load_image(self._load(check_id, position))
             except Exception as e:  # noqa: BLE001 - a missing or damaged stored photo is not this order's fault
@@ -194,8 +195,13 @@ class PhotoHistory:
                 continue
             c = dup.compare_frames(photo.frame, dup.frame_of(stored.rgb), self.limits)
             if c is not None and dup.is_reuse(c, self.limits):
-                return dup.reuse_result(other, f"check #{check_id}", c, distance=int(distances[i]))
+                return dup.reuse_result(other, _where(self._rows[i]), c, distance=int(distances[i]))
         return None
+
+
+def _where(row: tuple) -> str:
+    """Where a stored photo was judged: ``check #12, station bench-2`` (no station: the check only)."""
+    return f"check #{row[0]}" + (f", station {row[4]}" if row[4] else "")
 
 
 def find_reuse_in_run(photos: Sequence[tuple[str, str, str, dup.PhotoSignature]], load: Callable[[str], dup.Frame],

@@ -391,6 +391,26 @@ def _overrides_section(overrides: dict, db_name: str) -> str:
     return "".join(out) + "\n"
 
 
+def _stations_section(stations, db_name: str) -> str:
+    """The stations' work in the evidence store (:func:`~packcheck.apps.evidence.fleet.station_summaries`,
+    as ``packcheck history --stations`` prints it): a static table, not recounted by the filters (it
+    counts the stations' checks, not this audit's orders)."""
+    from .evidence.fleet import SUMMARY_COLUMNS
+
+    out = [f'<h2>Stations</h2><p>Every check recorded in <code>{esc(db_name)}</code>, per station '
+           f"(FLAG and REVIEW as shares of its checks).</p>"]
+    if not stations:
+        return out[0] + "<p>No checks recorded.</p>\n"
+    out.append('<table class="stations"><thead><tr>' + "".join(f"<th>{esc(h)}</th>" for h, _ in SUMMARY_COLUMNS)
+               + "</tr></thead><tbody>")
+    for r in stations:
+        cells = r.cells()
+        out.append(f'<tr data-station-summary="{esc(r.station)}"><td>{esc(cells[0])}</td>'
+                   + "".join(f"<td class=num>{esc(c)}</td>" for c in cells[1:]) + "</tr>")
+    out.append("</tbody></table>\n")
+    return "".join(out)
+
+
 def _counts_table(title: str, key: str, table, label: Callable[[str], str], *, extra_row=None) -> str:
     """A :func:`~packcheck.apps.audit.frame.summary_by` table as HTML, orders needing a person first.
 
@@ -418,14 +438,17 @@ def _counts_table(title: str, key: str, table, label: Callable[[str], str], *, e
 
 
 def render(rows: Rows, *, summary, catalogue: Catalogue, root: Path,
-           reason_text: Callable[[str], str], overrides: dict | None = None, db_name: str = "") -> Iterator[str]:
+           reason_text: Callable[[str], str], overrides: dict | None = None, stations: list | None = None,
+           db_name: str = "") -> Iterator[str]:
     """The report as a stream of HTML fragments.
 
     ``rows(status)`` yields the (row, extra) pairs of the orders with that status,
     in input order; ``summary`` is the :class:`~packcheck.apps.audit.run.AuditSummary`.
     ``overrides`` (:func:`station_overrides` of the station's evidence database ``db_name``, or
     None): every override listed, those shipped without evidence or without a checked code
-    marked, and each on its order's card and passed row.
+    marked, and each on its order's card and passed row. ``stations`` (the
+    :class:`~packcheck.apps.evidence.fleet.StationSummary` list of that database, or None): the
+    per-station summary, as a table after the audit's own per-station counts.
     """
     s = summary
     yield _head(f"packcheck audit: {s.statuses.get('FLAG', 0)} flagged of {s.orders} orders")
@@ -490,12 +513,15 @@ def render(rows: Rows, *, summary, catalogue: Catalogue, root: Path,
     per_station = {st: int(s.statuses.get(st, 0)) - int(s.per_station[st].sum()) for st in ("PASS", "REVIEW", "FLAG",
                                                                                              "ERROR")}
     yield _counts_table("Per station", "station", s.per_station, str, extra_row=("", per_station))
+    if stations is not None:
+        yield _stations_section(stations, db_name)
     yield f"<script>{_JS}</script>\n</body></html>\n"
 
 
 def write_report(f: TextIO, *, rows: Rows, summary, catalogue: Catalogue, root: Path,
-                 reason_text: Callable[[str], str], overrides: dict | None = None, db_name: str = "") -> None:
+                 reason_text: Callable[[str], str], overrides: dict | None = None, stations: list | None = None,
+                 db_name: str = "") -> None:
     """Write the report to an open text file, fragment by fragment."""
     for part in render(rows, summary=summary, catalogue=catalogue, root=root, reason_text=reason_text,
-                       overrides=overrides, db_name=db_name):
+                       overrides=overrides, stations=stations, db_name=db_name):
         f.write(part)

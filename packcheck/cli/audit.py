@@ -12,6 +12,7 @@ from .common import (
     CONTEXT, EXIT_ATTENTION, EXIT_PASS, data_options, handle_errors, sigterm_as_interrupt, warn_if_more_workers_than_cores,
     warn_if_stale,
 )
+from .db import db_options
 
 #: Seconds between progress lines when stderr is not a terminal (cron, CI logs).
 LOG_EVERY_S = 30.0
@@ -82,13 +83,14 @@ class Progress:
 @click.option("--scheduler", metavar="ADDRESS", help="Dask scheduler address for --engine dask (tcp://HOST:8786).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the summary as JSON here.")
-@click.option("--db", "db", type=click.Path(dir_okay=False, path_type=Path),
-              help="The station's evidence database: the --html report lists every override recorded in it "
-                   "(shipped without evidence, no code checked: marked) and shows each on its order.")
+@db_options("The stations' evidence store, read only: an order whose photo was already used for another "
+            "order at any station is photo_reused (REVIEW naming that order and station); the --html report "
+            "lists every override recorded in it (shipped without evidence, no code checked: marked) and "
+            "the per-station summary of 'history --stations'.", required=False)
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @handle_errors
 def audit(data_dir, thresholds_path, signals, cache_path, orders_file, out, html_out, workers, resume, engine,
-          scheduler, json_out, db, quiet):
+          scheduler, json_out, db_path, photos_dir, quiet):
     """Check every order of a data folder; write one result row per order.
 
     An order that cannot be checked (missing or corrupt photo, unknown SKU, bad
@@ -105,20 +107,21 @@ def audit(data_dir, thresholds_path, signals, cache_path, orders_file, out, html
     Examples:
         packcheck audit --data sample_data --out out/results.csv --html out/report.html
         packcheck audit --data shop --out r.csv --html report.html --db evidence.sqlite
+        packcheck audit --data shop --out r.csv --db postgresql://office@db.lan/evidence \\
+            --photos-dir /mnt/evidence-photos
         packcheck audit --data /mnt/day --orders /mnt/day/orders-0612.csv --out r.csv --workers 8 --resume
         packcheck audit --data /shared/day --out r.csv --engine dask --scheduler tcp://10.0.0.5:8786
     """
     from ..apps.audit.run import AuditConfig, run_audit
 
-    if db and not html_out:
-        raise click.UsageError("--db adds the station's overrides to the --html report; give --html too")
     if scheduler and engine != "dask":
         raise click.UsageError("--scheduler is only used with --engine dask")
     if engine == "dask" and not scheduler:
         raise click.UsageError("--engine dask needs --scheduler ADDRESS (e.g. tcp://10.0.0.5:8786)")
     config = AuditConfig(
         data_dir=data_dir, out=out, orders_file=orders_file, html=html_out, workers=workers, resume=resume,
-        engine=engine, scheduler=scheduler, thresholds=thresholds_path, cache=cache_path, json=json_out, db=db,
+        engine=engine, scheduler=scheduler, thresholds=thresholds_path, cache=cache_path, json=json_out, db=db_path,
+        photos_dir=photos_dir,
         signals=tuple(s.strip() for s in signals.split(",") if s.strip()) if signals else None,
     )
     warn_if_more_workers_than_cores(workers if engine == "local" else None)

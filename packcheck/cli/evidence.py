@@ -190,7 +190,7 @@ def _history_lines(r) -> None:
 
 
 def _station_summary(db_path: str, photos_dir: Path | None, since_utc: str | None, as_json: bool) -> None:
-    from ..apps.evidence.fleet import station_summaries
+    from ..apps.evidence.fleet import SUMMARY_COLUMNS, station_summaries
 
     with open_store(db_path, photos_dir) as store:
         rows = station_summaries(store, since=since_utc)
@@ -200,13 +200,14 @@ def _station_summary(db_path: str, photos_dir: Path | None, since_utc: str | Non
     if not rows:
         click.echo("no checks recorded")
         return
-    click.echo(f"{'station':14} {'checks':>7} {'FLAG':>7} {'REVIEW':>7} {'ERROR':>6} {'overrides':>9} "
-               f"{'photo->verdict (median)':>24}")
+
+    def line(cells) -> str:  # the station's name left-aligned and cut, the figures right-aligned
+        return " ".join(f"{printable(c)[:w]:{w}}" if i == 0 else f"{c:>{w}}"
+                        for i, (c, (_, w)) in enumerate(zip(cells, SUMMARY_COLUMNS)))
+
+    click.echo(line([name for name, _ in SUMMARY_COLUMNS]))
     for r in rows:
-        median = f"{1000 * r.median_photo_to_verdict_s:.0f} ms" if r.median_photo_to_verdict_s is not None else "-"
-        click.echo(f"{printable(r.station)[:14]:14} {r.checks:>7} {100 * r.flag_rate:>6.1f}% "
-                   f"{100 * r.review_rate:>6.1f}% "
-                   f"{r.error:>6} {r.overrides:>9} {median:>24}")
+        click.echo(line(r.cells()))
     total = sum(r.checks for r in rows)
     click.echo(f"{len(rows)} station{'s' if len(rows) != 1 else ''}, {total} check{'s' if total != 1 else ''}")
 

@@ -71,7 +71,10 @@ class AuditConfig:
     signals: tuple[str, ...] | None = None
     cache: Path | None = None
     json: Path | None = None  # the summary as JSON, written at the end like the CSV
-    db: Path | None = None  # the station's evidence database: the HTML report lists its overrides
+    # The stations' evidence store (a SQLite file or a PostgreSQL URL), read only: photos already used
+    # for another order there are photo_reused; the HTML report lists its overrides and its stations.
+    db: str | Path | None = None
+    photos_dir: Path | None = None  # the photo folder of a PostgreSQL store
 
     @property
     def journal(self) -> Path:
@@ -237,7 +240,7 @@ def run_audit(config: AuditConfig, *, progress: Callable[[int, int, dict], None]
         raise PackcheckError("the dask engine needs a scheduler address (--scheduler tcp://HOST:8786)")
     check_outputs(config)
     workers = max(1, config.workers or os.cpu_count() or 1)
-    overrides = _station_overrides(config.db) if config.db else None  # a wrong --db fails before the work
+    history = _read_history(config) if config.db else None  # a wrong --db fails before the work
     spec = config.spec()
     if spec.cache is None:  # decided once, here: the workers must not each fall back and warn
         spec = dataclasses.replace(spec, cache=str(default_cache_path(Path(spec.root))))
@@ -264,7 +267,7 @@ def run_audit(config: AuditConfig, *, progress: Callable[[int, int, dict], None]
                 counts[row["status"]] += 1
                 if progress:
                     progress(done_before + checked, total, dict(counts))
-        mark_reused_photos(journal, checker)
+        mark_reused_photos(journal, checker, history.store if history else None)
         journal.commit()
         if len(journal) != total:
             # One row per distinct order id, always: a count that disagrees means the
@@ -280,10 +283,13 @@ def run_audit(config: AuditConfig, *, progress: Callable[[int, int, dict], None]
 
             _write_out(config.html, lambda f: report.write_report(
                 f, rows=lambda status: journal.rows("WHERE status=?", (status,)), summary=summary,
-                catalogue=checker.catalogue, root=checker.root, reason_text=reason_text, overrides=overrides,
-                db_name=Path(config.db).name if config.db else ""))
+                catalogue=checker.catalogue, root=checker.root, reason_text=reason_text,
+                overrides=history.overrides if history else None, stations=history.stations if history else None,
+                db_name=history.name if history else ""))
     finally:
         journal.close()
+        if history:
+            history.close()
     summary.wall_seconds = time.perf_counter() - t0
     if config.json:
         _write_out(config.json, lambda f: f.write(json.dumps(summary.to_dict(), indent=2, ensure_ascii=False,
@@ -291,13 +297,16 @@ def run_audit(config: AuditConfig, *, progress: Callable[[int, int, dict], None]
     return summary
 
 
-def mark_reused_photos(journal: Journal, checker) -> int:
+def mark_reused_photos(journal: Journal, checker, store=None) -> int:
     """``photo_reused`` on the orders of this run whose photos repeat another order's (re-encoded,
-    resized or cropped); both orders of a pair go to REVIEW, each naming the other. Returns how many
-    rows changed. Runs after every order is in the journal, so every engine gives the same rows."""
+    resized or cropped); both orders of a pair go to REVIEW, each naming the other. With ``store`` (the
+    stations' :class:`~packcheck.apps.evidence.store.EvidenceStore`, searched by the station's own
+    look-up, :class:`~packcheck.apps.duplicates.PhotoHistory`), also the orders whose photo was already used for another order at any station: REVIEW
+    naming that order, its check and its station. Returns how many rows changed. Runs after every order
+    is in the journal, so every engine gives the same rows."""
     from ...core import duplicates as dup
     from ...core.imaging import load_image
-    from ..duplicates import find_reuse_in_run
+    from ..duplicates import PhotoHistory, find_reuse_in_run
 
     photos, rows = [], {}
     for row, extra in journal.rows():
@@ -308,6 +317,12 @@ def mark_reused_photos(journal: Journal, checker) -> int:
                 photos.append((row["order_id"], path, sha, dup.PhotoSignature.from_list(sig)))
     found = find_reuse_in_run(photos, lambda p: dup.frame_of(load_image(checker.root / p).rgb),
                               checker.thresholds.duplicates)
+    if store is not None:
+        history = PhotoHistory(lambda after: store.photo_signatures(after_check=after), store.photo_bytes,
+                               checker.thresholds.duplicates)
+        for order_id, result in _reuse_in_history(photos, history, checker.root):
+            if all(r.details.other != result.details.other for r in found.get(order_id, ())):
+                found.setdefault(order_id, []).append(result)
     if not found:
         return 0
     changed = 0
@@ -328,13 +343,48 @@ def mark_reused_photos(journal: Journal, checker) -> int:
     return changed
 
 
-def _station_overrides(db: Path) -> dict:
-    """The overrides recorded in a station's evidence database, by order (see report.station_overrides)."""
+def _reuse_in_history(photos, history, root: Path):
+    """(order id, ``photo_reused`` result) for each photo of this run already used for another order in
+    the evidence store (the station's look-up, :meth:`~packcheck.apps.duplicates.PhotoHistory.reuse`)."""
+    from ...core.imaging import load_image
+    from ..duplicates import RecentPhoto
+
+    for order_id, path, sha, sig in photos:
+        try:
+            hit = history.reuse(order_id, sha, RecentPhoto(sig, lambda p=path: load_image(root / p).rgb))
+        except PackcheckError as e:  # the photo vanished since its check: that order's row stands as judged
+            log.warning("photo %s of %s not compared with the stored photos: %s", path, order_id, e)
+            continue
+        if hit is not None:
+            yield order_id, hit
+
+
+@dataclass
+class _History:
+    """What the audit reads from the stations' evidence store (opened read-only, kept open for the look-ups)."""
+
+    store: object
+    name: str
+    overrides: dict
+    stations: list
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _read_history(config: AuditConfig) -> _History:
+    """The evidence store of ``config.db``, read only: its overrides by order (report.station_overrides), its
+    per-station summary (evidence.fleet.station_summaries); kept open for its photo hashes."""
     from .. import report
+    from ..evidence.fleet import station_summaries
     from ..evidence.store import EvidenceStore
 
-    with EvidenceStore.open(db, create=False) as store:
-        return report.station_overrides(store.history())
+    store = EvidenceStore.open(config.db, create=False, read_only=True, photos_dir=config.photos_dir)
+    try:
+        return _History(store, store.name, report.station_overrides(store.history()), station_summaries(store))
+    except BaseException:
+        store.close()
+        raise
 
 
 def _write_out(path: Path, write: Callable) -> None:

@@ -62,16 +62,20 @@ class SqliteBackend:
     kind = "sqlite"
     errors: tuple[type[BaseException], ...] = (sqlite3.Error,)
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, read_only: bool = False):
         self.path = path
         self.where = str(path)
-        self.conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                                    check_same_thread=False)
+        self.read_only = read_only
+        self.conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro" if read_only else path,
+                                    timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                                    check_same_thread=False, uri=read_only)
         self.lock = threading.RLock()
 
     def setup(self) -> None:
         c = self.conn
         c.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if self.read_only:
+            return  # a reader (the audit's look-ups) sets nothing in the file
         # Switching to WAL needs a moment of exclusive access; another process
         # opening the same new database at the same instant can make it fail once.
         for attempt in range(50):
@@ -160,7 +164,7 @@ class PostgresBackend:
 
     kind = "postgresql"
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, read_only: bool = False):
         try:
             import psycopg
         except ImportError:
@@ -173,12 +177,14 @@ class PostgresBackend:
         self.path = None
         self.lock = threading.RLock()
         self.conn = None
+        # A reader's sessions refuse every write, on each reconnection too.
+        self._options = {"options": "-c default_transaction_read_only=on"} if read_only else {}
         self._connect()
 
     def _connect(self):
         psycopg = self._psycopg
         try:
-            self.conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+            self.conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10, **self._options)
         except psycopg.OperationalError as e:
             raise DatabaseUnavailable(f"cannot reach the evidence database {self.where} ({_first_line(e)}); "
                                       "check the server is running and the --db URL") from None
@@ -269,8 +275,9 @@ class PostgresBackend:
                 self.conn.close()
 
 
-def open_backend(target: str | os.PathLike):
-    """The backend for a ``--db`` value: a PostgreSQL URL, else a SQLite file path."""
+def open_backend(target: str | os.PathLike, *, read_only: bool = False):
+    """The backend for a ``--db`` value: a PostgreSQL URL, else a SQLite file path. ``read_only``: the
+    connection cannot write (SQLite ``mode=ro``; PostgreSQL read-only transactions)."""
     if is_url(target):
-        return PostgresBackend(str(target))
-    return SqliteBackend(Path(target))
+        return PostgresBackend(str(target), read_only=read_only)
+    return SqliteBackend(Path(target), read_only=read_only)

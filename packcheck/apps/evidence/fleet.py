@@ -40,6 +40,18 @@ class StationSummary:
     def to_dict(self) -> dict:
         return {**self.__dict__, "flag_rate": round(self.flag_rate, 4), "review_rate": round(self.review_rate, 4)}
 
+    def cells(self) -> tuple[str, ...]:
+        """The figures as shown, one per :data:`SUMMARY_COLUMNS` (``history --stations`` and the audit's
+        HTML report): FLAG and REVIEW as rates, the median in milliseconds."""
+        t = self.median_photo_to_verdict_s
+        return (self.station, str(self.checks), f"{100 * self.flag_rate:.1f}%", f"{100 * self.review_rate:.1f}%",
+                str(self.error), str(self.overrides), f"{1000 * t:.0f} ms" if t is not None else "-")
+
+
+#: The per-station summary's columns: (heading, width in the terminal).
+SUMMARY_COLUMNS = (("station", 14), ("checks", 7), ("FLAG", 7), ("REVIEW", 7), ("ERROR", 6), ("overrides", 9),
+                   ("photo->verdict (median)", 24))
+
 
 def station_summaries(store: EvidenceStore, *, since: str | None = None) -> list[StationSummary]:
     """Per station: checks, FLAG / REVIEW / ERROR counts, overrides and the median photo-to-verdict time.

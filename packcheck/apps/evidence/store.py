@@ -421,7 +421,8 @@ class EvidenceStore:
     # -- opening ---------------------------------------------------------------------
     @classmethod
     def open(cls, target: str | os.PathLike, *, create: bool = True, signer: Signer | None = None,
-             photos_dir: str | os.PathLike | None = None, upgrade: bool | None = None) -> "EvidenceStore":
+             photos_dir: str | os.PathLike | None = None, upgrade: bool | None = None,
+             read_only: bool = False) -> "EvidenceStore":
         """Open (or with ``create=True`` make) the evidence store at ``target``.
 
         ``target``: a SQLite file path, or a ``postgresql://USER@HOST/DB`` URL. ``signer``: the site
@@ -430,7 +431,8 @@ class EvidenceStore:
         for SQLite: ``photos/`` beside the file; a PostgreSQL store needs it to keep or read files).
         ``upgrade``: bring an older schema up to date (default: yes for SQLite; for PostgreSQL only
         when asked, as ``packcheck db upgrade`` does, so stations never migrate a shared database
-        mid-shift).
+        mid-shift). ``read_only``: a reader that never writes (the nightly audit's look-ups): no
+        creation, no upgrade, no clean-up of temporary photo files, and a connection that cannot write.
         """
         postgres = is_url(target)
         if not postgres:
@@ -439,7 +441,7 @@ class EvidenceStore:
                 raise EvidenceError(f"{path} is a folder; give the database file, e.g. {path / 'evidence.sqlite'}")
             check_database_path(path, what="the evidence database")
             if not path.exists():
-                if not create:
+                if not create or read_only:
                     raise EvidenceError(f"no evidence database at {path}; check the --db path "
                                         "(packcheck station --db creates one)")
                 try:
@@ -447,13 +449,13 @@ class EvidenceStore:
                 except OSError as e:
                     raise EvidenceError(f"cannot create the folder for {path} ({e.strerror or e})") from None
         try:
-            backend = open_backend(target)
+            backend = open_backend(target, read_only=read_only)
         except (OSError, *SqliteBackend.errors) as e:
             raise EvidenceError(f"cannot open the evidence database {target} ({e})") from None
         store = cls(backend, signer, Path(photos_dir) if photos_dir else None)
         try:
             backend.setup()
-            store._upgrade(allowed=(not postgres) if upgrade is None else upgrade)
+            store._upgrade(allowed=False if read_only else (not postgres) if upgrade is None else upgrade)
         except backend.errors as e:
             backend.close()
             raise EvidenceError(f"{store.where} is not a packcheck evidence database or is damaged ({e}); "
@@ -461,7 +463,8 @@ class EvidenceStore:
         except BaseException:
             backend.close()
             raise
-        store._sweep_temp_files()
+        if not read_only:
+            store._sweep_temp_files()
         return store
 
     @property
@@ -980,15 +983,16 @@ class EvidenceStore:
 
     # -- photo hashes ----------------------------------------------------------------------
     def photo_signatures(self, *, after_check: int = 0, exclude_order: str | None = None,
-                         batch: int = 5000) -> Iterator[tuple[int, int, str, str, bytes]]:
-        """(check_id, position, order_id, sha256, signature bytes) of every judged photo after
+                         batch: int = 5000) -> Iterator[tuple[int, int, str, str, bytes, str | None]]:
+        """(check_id, position, order_id, sha256, signature bytes, station) of every judged photo after
         ``after_check``, oldest first, streamed (for :class:`~packcheck.apps.duplicates.PhotoHistory`)."""
         last = after_check
         while True:
             with self._lock:
                 rows = self._db.execute(
-                    "SELECT check_id, position, order_id, sha256, signature FROM photo_hashes"
-                    " WHERE check_id > ? ORDER BY check_id, position LIMIT ?", (last, batch)).fetchall()
+                    "SELECT h.check_id, h.position, h.order_id, h.sha256, h.signature, c.station"
+                    " FROM photo_hashes h JOIN checks c ON c.id = h.check_id"
+                    " WHERE h.check_id > ? ORDER BY h.check_id, h.position LIMIT ?", (last, batch)).fetchall()
             if not rows:
                 return
             for r in rows:
