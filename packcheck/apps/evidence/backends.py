@@ -221,7 +221,12 @@ class PostgresBackend:
     def executemany(self, sql: str, rows) -> None:
         rows = list(rows)
         if rows:
-            self._run(lambda c: c.cursor().executemany(self.sql(sql), rows))
+            # One statement per row, not psycopg's executemany: that runs in libpq's pipeline mode,
+            # and a server lost mid-pipeline raised "cannot exit pipeline mode while busy" on a
+            # connection not yet marked broken, which escaped the unavailability path (bench fleet
+            # through a restart, 1 run in 3). The rows are a check's few photo hashes.
+            text = self.sql(sql)
+            self._run(lambda c: [c.execute(text, tuple(r)) for r in rows])
 
     @contextlib.contextmanager
     def write(self) -> Iterator["PostgresBackend"]:
