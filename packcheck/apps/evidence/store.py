@@ -94,28 +94,6 @@ CREATE TABLE IF NOT EXISTS overrides (
 );
 CREATE INDEX IF NOT EXISTS overrides_by_check ON overrides (check_id);
 """
-#: Statements that take a database from version N-1 to N.
-_MIGRATIONS = {
-    # #14: overrides say whether the supervisor's code was checked and whether the box shipped
-    # without evidence (an ERROR: no photo judged, a reason from a fixed list); refused attempts
-    # (unknown name, wrong code) are kept too. Overrides recorded before have authenticated = 0.
-    2: """
-ALTER TABLE overrides ADD COLUMN authenticated INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE overrides ADD COLUMN without_evidence INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE overrides ADD COLUMN reason_code TEXT;
-CREATE TABLE IF NOT EXISTS override_refusals (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
-    check_id    INTEGER NOT NULL REFERENCES checks(id),
-    refused_at  TEXT NOT NULL,
-    supervisor  TEXT NOT NULL,      -- the name typed
-    why         TEXT NOT NULL,      -- "wrong code", "no code given", "not a supervisor"
-    station     TEXT,
-    operator    TEXT
-);
-CREATE INDEX IF NOT EXISTS photo_files_by_sha ON check_files (sha256, role);
-""",
-}
-
 #: The schema's later versions, as steps from the one before: a new database runs every step, an
 #: older one the steps it lacks. SQLite and PostgreSQL run the same steps (:mod:`.backends` turns
 #: ``{serial}`` and ``{bytes}`` into each one's type); each step is noted in ``schema_migrations``
