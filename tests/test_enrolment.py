@@ -72,6 +72,25 @@ def test_enrolment_keeps_provenance_and_the_photo_by_its_digest(shop):
     assert sum(bool(again.index.references[r]) for r in rows) == 1
 
 
+def test_an_enrolled_photo_is_fingerprinted_once(shop, monkeypatch):
+    """Enrolment fingerprints the photo to judge its diversity; the index rebuilt after it reuses that."""
+    from packcheck.core import fingerprint as fp_mod
+
+    checker = _checker(shop)
+    calls = []
+    real = fp_mod.fingerprint_reference
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fp_mod, "fingerprint_reference", counting)
+    monkeypatch.setattr(enrolment, "fingerprint_reference", counting)
+    got = enrolment.enrol(checker, _sku("mug"), shop / "photos" / "mug-0.jpg", confirmed_by="ana", source="manual")
+    assert got.reference is not None and checker.index.references.sum() == 1
+    assert len(calls) == 1
+
+
 def test_the_same_photo_twice_and_a_near_copy_are_not_enrolled(shop):
     checker = _checker(shop)
     photo = shop / "photos" / "mug-0.jpg"

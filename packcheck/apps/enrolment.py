@@ -24,7 +24,7 @@ from ..core.fingerprint import fingerprint_reference
 from ..core.imaging import load_image
 from ..core.verdict import Status, Verdict
 from ..errors import PackcheckError
-from ..store import references as refs_store
+from ..store import index as index_store, references as refs_store
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,8 @@ def enrol(checker, sku: str, photo: str | Path | bytes, *, confirmed_by: str, so
     if len(existing) >= rules.max_per_sku:
         return Enrolment(label, sku, reason=f"{sku} has {len(existing)} references already (the cap is "
                                             f"{rules.max_per_sku}); remove one to add another")
-    new = fingerprint_reference(image, locate=checker.thresholds.locate).embeddings
+    fp = fingerprint_reference(image, locate=checker.thresholds.locate)
+    new = fp.embeddings
     rows = [r for r in checker.index.rows_of(sku) if checker.index.references[r]]
     if rows:
         sims = np.einsum("td,rsd->rts", new, np.asarray(checker.index.embeddings[rows])).max(axis=(1, 2))
@@ -67,6 +68,7 @@ def enrol(checker, sku: str, photo: str | Path | bytes, *, confirmed_by: str, so
     suffix = Path(label).suffix or (".jpg" if image.format == "JPEG" else f".{image.format.lower()}")
     ref = refs_store.add_reference(checker.root, sku, data, suffix=suffix, order_id=order_id,
                                    confirmed_by=confirmed_by, source=source, references=checker.references)
+    index_store.keep_reference_fingerprint(checker.cache_path, image.sha256, fp)  # not fingerprinted twice
     checker.reload_references()
     return Enrolment(label, sku, reference=ref)
 

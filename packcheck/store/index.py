@@ -72,6 +72,16 @@ def fingerprint_file(path: str, locate: LocateLimits | None = None) -> tuple[str
     return image.sha256, core, kp
 
 
+def keep_reference_fingerprint(cache: Path | None, digest: str, fp: "fp_mod.Fingerprint") -> None:
+    """Store a reference photo's fingerprint computed elsewhere (enrolment computes it to judge
+    diversity), under the key :func:`build_index` looks for, so the index rebuilt next does not
+    fingerprint the photo again. Nothing to keep without a cache file."""
+    if cache is None:
+        return
+    core, kp = to_blobs(fp)
+    FingerprintStore(cache).put(digest + REFERENCE_KEY, core, kp, fingerprint=fp)
+
+
 def _unpack_full(blobs: tuple[bytes, bytes]) -> tuple[np.ndarray, np.ndarray]:
     hist, emb = blobs
     return (np.frombuffer(emb, np.float16).reshape(TURNS, EMBEDDING_DIM).astype(np.float32),
