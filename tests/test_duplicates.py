@@ -345,6 +345,99 @@ def test_the_listing_image_dropped_in_the_station_inbox_is_recorded_as_flag(demo
         assert store.get_check(out.record.id).verdict["checks"][-1]["check"] == "is_listing"
 
 
+def test_a_stored_listing_frame_round_trips_and_compares_the_same():
+    """#19: a listing frame read back from its bytes holds equal arrays and gives the same comparison."""
+    listing = cover(6)
+    image = load_image(_png(listing))
+    fresh = dup.listing_frame(image)
+    back = dup.frame_from_bytes(dup.frame_to_bytes(fresh))
+    for name in ("grey", "background", "chroma"):
+        assert np.array_equal(getattr(back, name), getattr(fresh, name)), name
+        assert getattr(back, name).dtype == getattr(fresh, name).dtype, name
+    assert np.array_equal(back.keypoints.points, fresh.keypoints.points)
+    assert np.array_equal(back.keypoints.descriptors, fresh.keypoints.descriptors)
+    assert back.keypoints.size == fresh.keypoints.size and len(fresh.keypoints) >= LIMITS.min_inliers
+    photo = photo_frame(_decoded(attack(listing, "all", np.random.default_rng(3))))
+    assert dup.compare_frames(photo, back, LIMITS) == dup.compare_frames(photo, fresh, LIMITS) is not None
+
+
+def _count_frames(monkeypatch) -> list:
+    """Every :func:`~packcheck.core.duplicates.frame_of` call from now on, by the size of its picture."""
+    calls, real = [], dup.frame_of
+    monkeypatch.setattr(dup, "frame_of", lambda rgb, background=None: calls.append(rgb.shape) or real(rgb, background))
+    return calls
+
+
+def test_a_second_checker_computes_no_listing_frame(demo, tmp_path, monkeypatch):
+    """#19: the listing frames are made once, with the index, and kept in its store: a Checker opened later
+    on the same data folder (another audit, a station restart) flags its listing image without making
+    one, with the same finding as a frame computed on the spot."""
+    from packcheck.apps.checker import Checker
+    from packcheck.apps.duplicates import CopyFinder
+
+    cache = tmp_path / "cache.sqlite"
+    calls = _count_frames(monkeypatch)
+    first = Checker.open(demo, cache=cache)
+    listings = sum(len(item.listing_images) for item in first.catalogue.items.values())
+    assert len(calls) == listings  # made by the index, once per listing image
+    photo = _ordered_listing(demo, "ORD-1001")
+    calls.clear()
+    again = Checker.open(demo, cache=cache)
+    verdict = again.check_id("ORD-1001", photos=[photo])
+    assert calls == [] and "photo_is_listing" in verdict.reasons
+    fresh = Checker.open(demo, cache=cache)
+    fresh._copies = CopyFinder(fresh.catalogue, fresh.thresholds.duplicates)  # no store: computed here
+    computed = fresh.check_id("ORD-1001", photos=[photo])
+    assert calls and computed.check("is_listing") == verdict.check("is_listing")
+
+
+def test_a_changed_listing_image_gets_a_new_frame(demo, tmp_path, monkeypatch):
+    """#19: a listing frame is kept by the image's content: an edited listing image (same path) gets a
+    frame of its own the next time it is compared, and that one is stored too."""
+    from packcheck.apps.checker import Checker
+
+    shop = tmp_path / "shop"
+    shutil.copytree(demo, shop, ignore=shutil.ignore_patterns(".packcheck-cache"))
+    cache = tmp_path / "cache.sqlite"
+    Checker.open(shop, cache=cache)  # the index and every listing frame
+    listing = _ordered_listing(shop, "ORD-1001")
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(listing.read_bytes())
+    edited = cv2.flip(load_image(listing, work_side=0).rgb, 1)
+    Image.fromarray(edited).save(listing)
+    calls = _count_frames(monkeypatch)
+    checker = Checker.open(shop, cache=cache)  # the index makes the edited image's frame
+    assert len(calls) == 1
+    checker._copies = None
+    from packcheck.store.fingerprints import FingerprintStore
+
+    store = FingerprintStore(cache)
+    assert store.frame(store.digest(listing)) is not None
+    verdict = checker.check_id("ORD-1001", photos=[photo])  # the old listing is no longer the listing
+    assert len(calls) == 1 and "photo_is_listing" not in verdict.reasons
+
+
+def test_a_listing_frame_missing_from_the_store_is_made_once_and_stored(demo, tmp_path, monkeypatch):
+    """#19: a store without the frame (a large catalogue's index makes none) gets it on first need; the
+    next CopyFinder on that store reads it."""
+    from packcheck.apps.checker import Checker
+    from packcheck.apps.duplicates import CopyFinder
+    from packcheck.store.fingerprints import FingerprintStore
+
+    checker = Checker.open(demo, cache=tmp_path / "cache.sqlite")
+    photo = _ordered_listing(demo, "ORD-1001")
+    order = checker.find("ORD-1001")
+    calls = _count_frames(monkeypatch)
+    store = FingerprintStore(tmp_path / "frames-only.sqlite")
+    found = []
+    for _ in range(2):
+        checker._copies = CopyFinder(checker.catalogue, checker.thresholds.duplicates, store=store)
+        found.append(checker.check(order, photos=[photo]).check("is_listing"))
+    # One frame made: the photo is the SKU's first listing image, so the others are never compared.
+    assert len(calls) == 1 and found[0] == found[1] is not None
+    assert len(store.has_frames([store.digest(photo)])) == 1
+
+
 def test_bench_reports_listing_copies_per_set():
     """#14 measurement: screen photos of a listing with a white background around its product and of a
     full-bleed cover are told apart in `bench duplicates`' report (one overall rate hid the difference)."""

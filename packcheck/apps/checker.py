@@ -52,7 +52,7 @@ class Checker:
     @property
     def copies(self) -> CopyFinder:
         if self._copies is None:
-            self._copies = CopyFinder(self.catalogue, self.thresholds.duplicates)
+            self._copies = CopyFinder(self.catalogue, self.thresholds.duplicates, store=self.index.store)
         return self._copies
 
     @classmethod

@@ -26,11 +26,11 @@ import numpy as np
 from ..core import duplicates as dup
 from ..core.fingerprint import square_crop_box
 from ..core.imaging import LoadedImage, load_image
-from ..core.locate import listing_mask
 from ..core.records import Catalogue, Order
 from ..core.thresholds import DuplicateLimits
 from ..core.verdict import CheckResult, Status, Verdict, combine
 from ..errors import ImageError
+from ..store.fingerprints import FingerprintStore
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +65,11 @@ class RecentPhoto:
 class CopyFinder:
     """The listing check of one order, and what it computed about the photos, kept for the reuse check."""
 
-    def __init__(self, catalogue: Catalogue, limits: DuplicateLimits):
+    def __init__(self, catalogue: Catalogue, limits: DuplicateLimits, store: FingerprintStore | None = None):
         self.catalogue = catalogue
         self.limits = limits
+        #: Where listing frames are kept by content (the listing index's store); None: this process only.
+        self.store = store
         self._listings: dict[tuple[str, int, int], dup.Frame | None] = {}
         self._recent: OrderedDict[str, RecentPhoto] = OrderedDict()
 
@@ -78,15 +80,27 @@ class CopyFinder:
             return None
         key = (str(path), st.st_size, st.st_mtime_ns)
         if key not in self._listings:
-            try:
-                image = load_image(path)
-            except ImageError as e:
-                log.warning("listing image %s not compared for copies: %s", path, e)
-                self._listings[key] = None
-            else:
-                bg = np.where(listing_mask(image.rgb, image.alpha).mask > 0, 0, 255).astype(np.uint8)
-                self._listings[key] = dup.frame_of(image.rgb, bg)
+            self._listings[key] = self._stored_listing_frame(path)
         return self._listings[key]
+
+    def _stored_listing_frame(self, path: Path) -> dup.Frame | None:
+        """The listing image's frame from the store (the index makes them), else computed and stored."""
+        if self.store is not None:
+            try:
+                got = self.store.frame(self.store.digest(path))
+            except OSError:
+                return None
+            if got is not None:
+                return got
+        try:
+            image = load_image(path)
+        except ImageError as e:
+            log.warning("listing image %s not compared for copies: %s", path, e)
+            return None
+        frame = dup.listing_frame(image)
+        if self.store is not None:
+            self.store.put_frames([(image.sha256, dup.frame_to_bytes(frame))])
+        return frame
 
     def remember(self, image: LoadedImage) -> dup.PhotoSignature:
         """A judged photo's signature, kept with its pixels for :meth:`recent` (the last few photos)."""

@@ -33,6 +33,7 @@ measures the rates they give.
 from __future__ import annotations
 
 import dataclasses
+import io
 import struct
 from dataclasses import dataclass
 
@@ -40,6 +41,8 @@ import cv2
 import numpy as np
 
 from . import hashing, keypoints
+from .imaging import LoadedImage
+from .locate import listing_mask
 from .records import DuplicateDetails
 from .thresholds import DuplicateLimits
 from .verdict import CheckResult, Status
@@ -60,6 +63,9 @@ KEYPOINT_CONTRAST = 0.015
 FLAT_STD = 4.0
 
 _SIG_VERSION = 1
+#: What a stored listing :class:`Frame` was computed with: bump it when :func:`frame_of`,
+#: :func:`listing_frame` or a constant they read changes, so stored frames are computed again.
+FRAME_VERSION = 1
 
 
 # ---------------------------------------------------------------- hashes
@@ -173,6 +179,34 @@ def frame_of(rgb: np.ndarray, background: np.ndarray | None = None) -> Frame:
     small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
     chroma = np.ascontiguousarray(cv2.cvtColor(small, cv2.COLOR_RGB2LAB)[..., 1:])
     return Frame(grey, keypoints.detect(grey, contrast=KEYPOINT_CONTRAST), bg, chroma)
+
+
+def listing_frame(image: LoadedImage) -> Frame:
+    """:class:`Frame` of a listing image, with its background (what :func:`~packcheck.core.locate.listing_mask`
+    does not count as product) marked 255."""
+    bg = np.where(listing_mask(image.rgb, image.alpha).mask > 0, 0, 255).astype(np.uint8)
+    return frame_of(image.rgb, bg)
+
+
+def frame_to_bytes(frame: Frame) -> bytes:
+    """A :class:`Frame` as a compressed ``.npz`` (plain arrays, no pickle): :func:`frame_from_bytes` gives
+    back equal arrays."""
+    kp = frame.keypoints
+    arrays = {"grey": frame.grey, "points": kp.points, "desc": kp.descriptors, "size": np.array(kp.size, np.int32)}
+    if frame.background is not None:
+        arrays["background"] = frame.background
+    if frame.chroma is not None:
+        arrays["chroma"] = frame.chroma
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return buf.getvalue()
+
+
+def frame_from_bytes(data: bytes) -> Frame:
+    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        kp = keypoints.Keypoints(z["points"], z["desc"], tuple(int(v) for v in z["size"]))
+        return Frame(z["grey"], kp, z["background"] if "background" in z.files else None,
+                     z["chroma"] if "chroma" in z.files else None)
 
 
 def frame_with(rgb: np.ndarray, points: keypoints.Keypoints, box: tuple[int, int, int, int]) -> Frame:

@@ -30,7 +30,7 @@ from typing import Iterable
 
 import numpy as np
 
-from ..core import fingerprint as fp_mod, search
+from ..core import duplicates as dup, fingerprint as fp_mod, search
 from ..core.embedding import EMBEDDING_DIM
 from ..core.fingerprint import Fingerprint
 from ..core.keypoints import Keypoints
@@ -72,6 +72,11 @@ CREATE TABLE IF NOT EXISTS bases (
 );
 CREATE TABLE IF NOT EXISTS coarse (
     sha256 TEXT NOT NULL, basis TEXT NOT NULL, vector BLOB NOT NULL, PRIMARY KEY (sha256, basis)
+);
+-- Each listing image's near-duplicate frame (core.duplicates.Frame: grey, keypoints, background
+-- mask) as a compressed .npz, for the photo_is_listing check; keyed by duplicates.FRAME_VERSION.
+CREATE TABLE IF NOT EXISTS frames (
+    sha256 TEXT NOT NULL, version INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (sha256, version)
 );
 """
 _EMPTY_KP = Keypoints(np.zeros((0, 2), np.float32), np.zeros((0, 128), np.uint8), (0, 0))
@@ -289,6 +294,23 @@ class FingerprintStore:
             rows = [_array_rows(d, self.core(d)) for d in chunk]
             with self._transaction() as c:
                 self._put_arrays(c, [r[0] for r in rows], [r[1] for r in rows])
+
+    # -- listing frames (the photo_is_listing check) --------------------------------
+    def has_frames(self, digests: Iterable[str]) -> set[str]:
+        return {r[0] for r in self._select("frames", "version", "sha256", list(digests),
+                                           version=dup.FRAME_VERSION)}
+
+    def frame(self, digest: str) -> dup.Frame | None:
+        """The listing image's stored :class:`~packcheck.core.duplicates.Frame`, None if it has none."""
+        row = self._conn().execute("SELECT data FROM frames WHERE sha256=? AND version=?",
+                                   (digest, dup.FRAME_VERSION)).fetchone()
+        return dup.frame_from_bytes(row[0]) if row else None
+
+    def put_frames(self, items: Iterable[tuple[str, bytes]]) -> None:
+        """Store listing frames ``(digest, frame_to_bytes blob)`` in one transaction."""
+        with self._transaction() as c:
+            c.executemany("INSERT OR REPLACE INTO frames VALUES (?,?,?)",
+                          [(d, dup.FRAME_VERSION, blob) for d, blob in items])
 
     # -- coarse bases and vectors (large catalogues) --------------------------------
     def latest_basis(self) -> search.CoarseBasis | None:

@@ -29,7 +29,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from ..core import fingerprint as fp_mod, search
+from ..core import duplicates as dup, fingerprint as fp_mod, search
 from ..core.colour import HIST_SIZE, sqrt_hist
 from ..core.embedding import EMBEDDING_DIM
 from ..core.imaging import load_image
@@ -70,6 +70,12 @@ def fingerprint_file(path: str, locate: LocateLimits | None = None) -> tuple[str
           else fp_mod.fingerprint_reference(image, locate=locate))
     core, kp = to_blobs(fp)
     return image.sha256, core, kp
+
+
+def listing_frame_file(path: str) -> bytes:
+    """One listing image's near-duplicate frame (:func:`~packcheck.core.duplicates.listing_frame`), as
+    stored. Runs in workers."""
+    return dup.frame_to_bytes(dup.listing_frame(load_image(path)))
 
 
 def keep_reference_fingerprint(cache: Path | None, digest: str, fp: "fp_mod.Fingerprint") -> None:
@@ -280,9 +286,18 @@ def build_index(
     for (owner, path, ref), d in zip(rows, digests):
         if d not in have and d not in todo:
             todo[d] = (owner, str(path), locate if ref else None)
-    if todo:
-        log.info("fingerprinting %d new listing image(s) or reference photo(s)", len(todo))
-        _fingerprint_all(store, todo, workers, progress)
+    frames = {}
+    if len(rows) < max(1, large_from):
+        # The photo_is_listing check's frames, made with the fingerprints; a large catalogue's are made
+        # when an order first needs them (apps.duplicates.CopyFinder), most are never needed.
+        listing = [d for (_, _, ref), d in zip(rows, digests) if not ref]
+        have_frames = store.has_frames(listing)
+        frames = {d: (owner, str(path)) for (owner, path, ref), d in zip(rows, digests)
+                  if not ref and d not in have_frames}
+    if todo or frames:
+        log.info("fingerprinting %d new listing image(s) or reference photo(s), %d listing frame(s)",
+                 len(todo), len(frames))
+        _fingerprint_all(store, todo, workers, progress, frames)
     return load_index(store, [o for o, _, _ in rows], digests, [str(p) for _, p, _ in rows],
                       large_from=large_from, references=np.array([ref for _, _, ref in rows], bool),
                       vote_max_rows=vote_max_rows)
@@ -379,32 +394,41 @@ def _coarse_vectors(store: FingerprintStore, basis: search.CoarseBasis, digests:
     return np.frombuffer(b"".join(known[d] for d in digests), np.float32).reshape(len(digests), basis.dims)
 
 
-def _fingerprint_all(store: FingerprintStore, todo: dict, workers: int, progress) -> None:
-    items = list(todo.items())
-    total = len(items)
+def _fingerprint_all(store: FingerprintStore, todo: dict, workers: int, progress, frames: dict) -> None:
+    """Fingerprint ``todo`` (digest -> (owner, path, locate)) and make the listing frames of ``frames``
+    (digest -> (owner, path)), storing each as it comes; ``progress`` counts both."""
+    jobs = [(d, o, p, fingerprint_file, (p, loc)) for d, (o, p, loc) in todo.items()]
+    jobs += [(d, o, p, listing_frame_file, (p,)) for d, (o, p) in frames.items()]
+    total = len(jobs)
 
     def fail(owner, path, e):
         # The image's own message names the file; say whose listing it is and what to do.
         msg = str(e) if str(path) in str(e) else f"{path}: {e}"
         raise ImageError(f"listing image of '{owner}': {msg}") from None
 
+    def keep(digest, fn, got):
+        if fn is listing_frame_file:
+            store.put_frames([(digest, got)])
+        else:
+            store.put(digest, got[1], got[2])
+
     if workers <= 1 or total < 4:
-        for n, (digest, (owner, path, locate)) in enumerate(items, 1):
+        for n, (digest, owner, path, fn, args) in enumerate(jobs, 1):
             try:
-                got, core, kp = fingerprint_file(path, locate)
+                got = fn(*args)
             except PackcheckError as e:
                 fail(owner, path, e)
-            store.put(digest, core, kp)
+            keep(digest, fn, got)
             if progress:
                 progress(n, total)
         return
     with spawn_pool(workers) as pool:
-        futures = [(d, o, p, pool.submit(fingerprint_file, p, loc)) for d, (o, p, loc) in items]
-        for n, (digest, owner, path, fut) in enumerate(futures, 1):
+        futures = [(d, o, p, fn, pool.submit(fn, *args)) for d, o, p, fn, args in jobs]
+        for n, (digest, owner, path, fn, fut) in enumerate(futures, 1):
             try:
-                _, core, kp = fut.result()
+                got = fut.result()
             except PackcheckError as e:
                 fail(owner, path, e)
-            store.put(digest, core, kp)
+            keep(digest, fn, got)
             if progress:
                 progress(n, total)

@@ -42,7 +42,6 @@ from ...apps.duplicates import product_frame
 from ...core import duplicates as dup
 from ...core.fingerprint import fingerprint_photo
 from ...core.imaging import load_image
-from ...core.locate import listing_mask
 from ...core.thresholds import DuplicateLimits, load_thresholds
 
 
@@ -150,12 +149,7 @@ class _Cache:
 
     def frame(self, path: Path, *, listing: bool = False) -> dup.Frame:
         if path not in self.frames:
-            rgb = self.load(path)
-            bg = None
-            if listing:
-                image = load_image(path)
-                bg = np.where(listing_mask(image.rgb, image.alpha).mask > 0, 0, 255).astype(np.uint8)
-            self.frames[path] = dup.frame_of(rgb, bg)
+            self.frames[path] = dup.listing_frame(load_image(path)) if listing else dup.frame_of(self.load(path))
         return self.frames[path]
 
     def sig(self, path: Path) -> dup.PhotoSignature:
