@@ -438,6 +438,33 @@ def test_a_listing_frame_missing_from_the_store_is_made_once_and_stored(demo, tm
     assert len(store.has_frames([store.digest(photo)])) == 1
 
 
+def test_the_run_pass_decodes_only_candidates_whose_files_differ():
+    """#19: the audit's reuse pass asks for a photo's frame only when another order's photo is near by hash
+    and is not the same file: the same file twice is found from the SHA-256 alone, a far photo never
+    decoded."""
+    from packcheck.apps.duplicates import find_reuse_in_run
+
+    photo = _decoded(photographed(cover(7), bench(7), 7))
+    copy = _decoded(attack(photo, "reencode", np.random.default_rng(1)))
+    other = 255 - photo  # its negative: every hash bit flips
+    rgb = {"a.jpg": photo, "copy.jpg": copy, "other.jpg": other}
+    sig = {name: dup.photo_signature(img) for name, img in rgb.items()}
+    assert dup.hash_distance(sig["a.jpg"], sig["other.jpg"]) > LIMITS.candidate_max_distance
+    loads = []
+
+    def load(path, sha):
+        loads.append((path, sha))
+        return dup.frame_of(rgb[path])
+
+    same = [("O1", "a.jpg", "sha-a", sig["a.jpg"]), ("O2", "a.jpg", "sha-a", sig["a.jpg"]),
+            ("O3", "other.jpg", "sha-o", sig["other.jpg"])]
+    found = find_reuse_in_run(same, load, LIMITS)
+    assert loads == [] and sorted(found) == ["O1", "O2"]
+    found = find_reuse_in_run([*same, ("O4", "copy.jpg", "sha-c", sig["copy.jpg"])], load, LIMITS)
+    assert sorted(loads) == [("a.jpg", "sha-a"), ("copy.jpg", "sha-c")]  # each once, never other.jpg
+    assert sorted(found) == ["O1", "O2", "O4"]
+
+
 def test_bench_reports_listing_copies_per_set():
     """#14 measurement: screen photos of a listing with a white background around its product and of a
     full-bleed cover are told apart in `bench duplicates`' report (one overall rate hid the difference)."""

@@ -218,14 +218,16 @@ def _where(row: tuple) -> str:
     return f"check #{row[0]}" + (f", station {row[4]}" if row[4] else "")
 
 
-def find_reuse_in_run(photos: Sequence[tuple[str, str, str, dup.PhotoSignature]], load: Callable[[str], dup.Frame],
-                      limits: DuplicateLimits) -> dict[str, list[CheckResult]]:
+def find_reuse_in_run(photos: Sequence[tuple[str, str, str, dup.PhotoSignature]],
+                      load: Callable[[str, str], dup.Frame], limits: DuplicateLimits) -> dict[str, list[CheckResult]]:
     """Orders of one audit run whose photos repeat another order's: order id -> ``photo_reused`` results.
 
     ``photos``: (order id, photo path, sha256, signature) of every judged photo, in input order;
-    ``load(path)`` gives a photo's frame. Both orders of a pair are marked, each naming the other
-    (which one is the real parcel's photo, a person decides). Hashes are compared all against all
-    (about 20 s for 20,000 photos on one core); only the nearest few per photo are verified.
+    ``load(path, sha256)`` gives a photo's frame, asked only for the photos of a candidate pair (hash
+    distance) whose files differ, once per path while at most 64 are held. Both orders of a pair are
+    marked, each naming the other (which one is the real parcel's photo, a person decides). Hashes are
+    compared all against all (about 20 s for 20,000 photos on one core); only the nearest few per
+    photo are verified.
     """
     out: dict[str, list[CheckResult]] = {}
     if len(photos) < 2:
@@ -234,9 +236,9 @@ def find_reuse_in_run(photos: Sequence[tuple[str, str, str, dup.PhotoSignature]]
     frames: dict[str, dup.Frame] = {}
     named: set[tuple[str, str]] = set()
 
-    def frame(path: str) -> dup.Frame:
+    def frame(path: str, sha: str) -> dup.Frame:
         if path not in frames:
-            frames[path] = load(path)
+            frames[path] = load(path, sha)
         return frames[path]
 
     for i in range(1, len(photos)):
@@ -252,7 +254,7 @@ def find_reuse_in_run(photos: Sequence[tuple[str, str, str, dup.PhotoSignature]]
                 results = (dup.same_file_result(other[0], other[1]), dup.same_file_result(oid, path))
             else:
                 try:
-                    c = dup.compare_frames(frame(path), frame(other[1]), limits)
+                    c = dup.compare_frames(frame(path, sha), frame(other[1], other[2]), limits)
                 except ImageError:
                     continue
                 if c is None or not dup.is_reuse(c, limits):

@@ -315,8 +315,11 @@ def mark_reused_photos(journal: Journal, checker, store=None) -> int:
         for path, sha, sig in zip(paths, shas, extra.get("photo_hashes") or []):
             if sig:
                 photos.append((row["order_id"], path, sha, dup.PhotoSignature.from_list(sig)))
-    found = find_reuse_in_run(photos, lambda p: dup.frame_of(load_image(checker.root / p).rgb),
-                              checker.thresholds.duplicates)
+    def frame(path: str, sha: str) -> dup.Frame:
+        recent = checker.copies.recent(sha)  # judged lately in this process (one worker): still in memory
+        return recent.frame if recent is not None else dup.frame_of(load_image(checker.root / path).rgb)
+
+    found = find_reuse_in_run(photos, frame, checker.thresholds.duplicates)
     if store is not None:
         history = PhotoHistory(lambda after: store.photo_signatures(after_check=after), store.photo_bytes,
                                checker.thresholds.duplicates)
