@@ -230,15 +230,18 @@ def _summarise_config(results: list[dict], truth, coarse, score: str, with_verdi
 def _verdict_rates(results, truth, coarse) -> dict:
     """What the verdict (item and variant checks together) does at the shipped limits."""
     buckets = {"genuine": [], "lookalike": [], "wrong_item": []}
+    ran = {k: [] for k in buckets}
     for r, t in zip(results, truth):
         for cid, status in r["verdict"].items():
             kind = "genuine" if cid == t else ("lookalike" if coarse[cid] == coarse[t] else "wrong_item")
             buckets[kind].append(status)
+            ran[kind].append(bool(r.get("embedding_ran", {}).get(cid, True)))
     out = {}
     for kind, statuses in buckets.items():
         n = max(1, len(statuses))
         out[kind] = {"flag": round(statuses.count("FLAG") / n, 4), "review": round(statuses.count("REVIEW") / n, 4),
-                     "pass": round(statuses.count("PASS") / n, 4), "pairs": len(statuses)}
+                     "pass": round(statuses.count("PASS") / n, 4), "pairs": len(statuses),
+                     "embedding_ran": round(sum(ran[kind]) / n, 4)}
     return out
 
 
@@ -263,7 +266,7 @@ def format_report(report: dict) -> str:
         lines.append("verdict at the shipped thresholds (item + variant checks):")
         for kind, r in pc["at_shipped_thresholds"].items():
             lines.append(f"  {kind:11s} FLAG {r['flag']:.3f}  REVIEW {r['review']:.3f}  PASS {r['pass']:.3f}"
-                         f"  ({r['pairs']} pairs)")
+                         f"  ({r['pairs']} pairs; embedding ran for {r.get('embedding_ran', 1.0):.1%})")
     s = report["seconds"]
     lines.append("")
     lines.append(f"seconds: {s['total']:.1f} total (index {s['index']:.1f}, photos {s['fingerprint_photos']:.1f}, "
