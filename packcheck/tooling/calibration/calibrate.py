@@ -173,8 +173,9 @@ def read_manifest_pairs(manifest_path: str | Path, *, cache: Path | None = None)
         skus = tuple(catalogue.items)
         labels = tuple("match" if c == truth else "wrong_variant" if coarse[c] == coarse[truth] else "wrong_item"
                        for c in skus)
-        photos.append(PhotoPairs(path, skus, labels, f"{Path(manifest_path).name}: {path.relative_to(m.root)}",
-                                 truth, coarse[truth]))
+        # A manifest may name a photo by an absolute path: it is shown as written.
+        shown = path.relative_to(m.root) if path.is_relative_to(m.root) else path
+        photos.append(PhotoPairs(path, skus, labels, f"{Path(manifest_path).name}: {shown}", truth, coarse[truth]))
     inputs = Inputs(Path(manifest_path), "manifest", catalogue, m.entries(catalogue), tuple(photos), cache=cache)
     _need_both_kinds(inputs.counts(), Path(manifest_path).name)
     return inputs
