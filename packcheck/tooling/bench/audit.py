@@ -151,6 +151,7 @@ def _child(args: dict) -> dict:
         # CPU seconds of the whole run (workers included): what an order costs on an idle machine.
         "cpu_s": own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime,
         "stage_seconds": summary.stage_seconds,
+        "fingerprinted": summary.fingerprinted, "without_embedding": summary.without_embedding,
     }
 
 
@@ -339,6 +340,13 @@ def format_table(result: dict) -> str:
         lines.append(f"{r['n']:>7} {r['workers']:>7} {r['wall_s']:>8.1f} {r['orders_per_s']:>9.2f} {steady:>9} "
                      f"{r['cpu_ms_per_order']:>12.0f} {peak:>8} {r['maxrss_parent_mb']:>9.0f} "
                      f"{r['maxrss_worker_mb']:>9.0f}")
+    for r in result["runs"]:
+        st = r.get("stage_seconds") or {}
+        if st:
+            lines.append(f"  stages, {r['n']} orders, {r['workers']} worker(s), ms per order: "
+                         + ", ".join(f"{k} {1000 * v / max(1, r['n']):.0f}" for k, v in st.items())
+                         + (f"; embedding not needed for {r['without_embedding']} of {r['fingerprinted']} orders"
+                            if r.get("fingerprinted") else ""))
     for name, what in (("naive", "full decode, listing images hashed per order"),
                        ("careful", "Image.draft 1/8 decode, listing hashes cached")):
         if name in result:
