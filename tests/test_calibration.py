@@ -5,6 +5,7 @@ import base64
 import csv
 import subprocess
 import sys
+import re
 import tomllib
 from pathlib import Path
 
@@ -204,7 +205,7 @@ def test_written_thresholds_round_trip_through_load_thresholds(tmp_path):
                              folds=4, seed=0, n_boot=200, source=src, command='packcheck calibrate --out "a b.toml"')
     out = cal.write_thresholds(c, tmp_path / "sub" / "thresholds.toml")
     th = load_thresholds(out)
-    assert th.schema_version == 3 and th.version == c.version and th.version.startswith("cal-")
+    assert th.schema_version == 3 and th.version == c.version and re.fullmatch(r"cal-\d{8}-\d{4}-[0-9a-f]{8}-t[0-9.e-]+", th.version)
     from packcheck.core.fingerprint import PIPELINE_VERSION
 
     assert th.pipeline_version == PIPELINE_VERSION and th.commit

@@ -1029,7 +1029,7 @@ def calibrate_scores(pairs: Pairs, *, base: Thresholds, normalisation: dict[str,
         cascade=cascade, warnings=tuple(warnings), source=Path(source), source_sha256=sha,
         extra_sha256={str(p): sha256_file(p) for p in extra_sources if Path(p).is_file()},
         command=command, seed=seed, seconds=time.perf_counter() - t0,
-        version=f"cal-{now:%Y%m%d}-{sha[:8]}-t{target:g}", date=now.isoformat(), commit=source_commit(),
+        version=f"cal-{now:%Y%m%d-%H%M}-{sha[:8]}-t{target:g}", date=now.isoformat(), commit=source_commit(),
     )
 
 
