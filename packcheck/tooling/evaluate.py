@@ -188,7 +188,8 @@ def score_pairs(fp: Fingerprint, index: Listings, catalogue: Catalogue, th: Thre
     position and lead), ``match`` (the verdict's ranking score, :attr:`Verdict.score`),
     ``verdict`` (its status), ``embedding_ran`` (False where the cascade decided
     without it, :func:`packcheck.core.judge.cascade_decides`: then ``match`` and
-    ``verdict`` are the cascade's); ``item_cheap`` and ``variant_parts_cheap``, the
+    ``verdict`` are the cascade's, ``match_full`` and ``verdict_full`` those with the
+    embedding run every time); ``item_cheap`` and ``variant_parts_cheap``, the
     same without the embedding (what calibration fits the cascade's margins to; None
     when the embedding is not fused); and ``nearest``, the class the photo looks most
     like. ``inlier_cache`` (row -> inliers) is reused and filled.
@@ -201,7 +202,7 @@ def score_pairs(fp: Fingerprint, index: Listings, catalogue: Catalogue, th: Thre
         cheap = PhotoScoring([dataclasses.replace(fp, embeddings=fp.embeddings[:0])], index, th.without_embedding())
         cheap.inliers = scoring.inliers  # keypoint verifications do not depend on the embedding
     item, variant, parts, match, verdicts, ran = {}, {}, {}, {}, {}, {}
-    item_cheap, parts_cheap = {}, {}
+    item_cheap, parts_cheap, match_full, verdicts_full = {}, {}, {}, {}
     for cid in (catalogue.items if skus is None else skus):
         results = judge_items((cid,), scoring, catalogue)
         item[cid], variant[cid], parts[cid] = _values(results)
@@ -211,12 +212,14 @@ def score_pairs(fp: Fingerprint, index: Listings, catalogue: Catalogue, th: Thre
             item_cheap[cid], _, parts_cheap[cid] = _values(cheap_results)
             if cascade_decides(cheap_results, th):
                 final = cheap_results
-        verdict = combine(str(cid), final, thresholds_version=th.version, score=checks.match_score(final, th))
-        match[cid] = verdict.score
-        verdicts[cid] = verdict.status.value
+        for got, out_match, out_verdict in ((final, match, verdicts), (results, match_full, verdicts_full)):
+            verdict = combine(str(cid), got, thresholds_version=th.version, score=checks.match_score(got, th))
+            out_match[cid] = verdict.score
+            out_verdict[cid] = verdict.status.value
         ran[cid] = final is results
     return {"item": item, "variant": variant, "variant_parts": parts, "match": match, "verdict": verdicts,
-            "embedding_ran": ran, "item_cheap": item_cheap if cheap is not None else None,
+            "embedding_ran": ran, "match_full": match_full, "verdict_full": verdicts_full,
+            "item_cheap": item_cheap if cheap is not None else None,
             "variant_parts_cheap": parts_cheap if cheap is not None else None, "nearest": scoring.nearest()}
 
 
