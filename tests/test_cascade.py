@@ -208,3 +208,31 @@ def test_fit_cascade_chooses_the_margins_that_decide_the_most_genuine_pairs():
 def test_fit_cascade_needs_scores_without_the_embedding():
     pairs = cal.Pairs.build([(0, "A", "match", 3.0, None), (1, "A", "wrong_item", -9.0, None)])
     assert cal.fit_cascade(pairs, ITEM, VARIANT) is None
+
+
+def test_the_audit_counts_the_orders_judged_without_the_embedding(demo, tmp_path):
+    """Margins of 0 (every clear PASS early): the audit's summary and JSON say how many, and the CSV's
+    statuses are those of an audit with the cascade off."""
+    from packcheck.apps.audit.run import AuditConfig, run_audit
+    from packcheck.cli.audit import format_summary
+
+    text = _without_cascade_section(DEFAULT_PATH.read_text())
+    off, zero = tmp_path / "off.toml", tmp_path / "zero.toml"
+    off.write_text(text)
+    zero.write_text(text.replace("\n[provenance]", "\n[cascade]\nitem_margin = 0.0\nvariant_margin = 0.0\n\n"
+                                                   "[provenance]", 1))
+    runs = {}
+    for name, th in (("off", off), ("zero", zero)):
+        runs[name] = run_audit(AuditConfig(data_dir=SAMPLE_DATA, out=tmp_path / f"{name}.csv", workers=1,
+                                           thresholds=th, cache=demo))
+    s = runs["zero"]
+    assert 0 < s.without_embedding < s.fingerprinted <= s.orders
+    assert s.to_dict()["without_embedding"] == s.without_embedding
+    assert f"embedding not needed for {s.without_embedding} of {s.fingerprinted} orders" in format_summary(s)
+    assert runs["off"].without_embedding == 0 and runs["off"].fingerprinted == s.fingerprinted
+    assert runs["off"].statuses == s.statuses
+
+    def statuses(path):
+        import csv
+        return [(r["order_id"], r["status"]) for r in csv.DictReader(path.open(encoding="utf-8-sig"))]
+    assert statuses(tmp_path / "off.csv") == statuses(tmp_path / "zero.csv")
