@@ -27,6 +27,9 @@ SHIPPED = load_thresholds()
 OFF = dataclasses.replace(SHIPPED, cascade=Cascade())
 
 
+QUANTILES = "".join(f"{k}_genuine_quantiles = {list(range(20))}\n" for k in ("item", "variant"))
+
+
 def _without_cascade_section(text: str) -> str:
     return re.sub(r"\n\[cascade\]\n(?:[^\[\n][^\n]*\n|\n)*", "\n", text)
 
@@ -42,7 +45,7 @@ def test_a_thresholds_file_without_a_cascade_section_always_runs_the_embedding(t
 def test_a_negative_or_non_finite_margin_is_refused_naming_the_key(tmp_path, value, why):
     text = _without_cascade_section(DEFAULT_PATH.read_text())
     p = tmp_path / "t.toml"
-    p.write_text(text.replace("\n[provenance]", f"\n[cascade]\nitem_margin = {value}\nvariant_margin = 1.0\n\n"
+    p.write_text(text.replace("\n[provenance]", f"\n[cascade]\nitem_margin = {value}\nvariant_margin = 1.0\n{QUANTILES}\n"
                                                 "[provenance]", 1))
     with pytest.raises(ThresholdsError, match=rf"cascade\.item_margin.*{why}|{why}.*cascade\.item_margin"):
         load_thresholds(p)
@@ -219,8 +222,8 @@ def test_the_audit_counts_the_orders_judged_without_the_embedding(demo, tmp_path
     text = _without_cascade_section(DEFAULT_PATH.read_text())
     off, zero = tmp_path / "off.toml", tmp_path / "zero.toml"
     off.write_text(text)
-    zero.write_text(text.replace("\n[provenance]", "\n[cascade]\nitem_margin = 0.0\nvariant_margin = 0.0\n\n"
-                                                   "[provenance]", 1))
+    zero.write_text(text.replace("\n[provenance]", "\n[cascade]\nitem_margin = 0.0\nvariant_margin = 0.0\n"
+                                                   f"{QUANTILES}\n[provenance]", 1))
     runs = {}
     for name, th in (("off", off), ("zero", zero)):
         runs[name] = run_audit(AuditConfig(data_dir=SAMPLE_DATA, out=tmp_path / f"{name}.csv", workers=1,
@@ -236,3 +239,19 @@ def test_the_audit_counts_the_orders_judged_without_the_embedding(demo, tmp_path
         import csv
         return [(r["order_id"], r["status"]) for r in csv.DictReader(path.open(encoding="utf-8-sig"))]
     assert statuses(tmp_path / "off.csv") == statuses(tmp_path / "zero.csv")
+
+
+def test_a_check_decided_early_is_ranked_against_genuine_scores_without_the_embedding():
+    """The verdict's ranking number maps a value judged without the embedding through the genuine values
+    without it: a typical early PASS must not rank as a rare (suspicious) full-pipeline score."""
+    from packcheck.core import checks
+
+    q_full = tuple(float(i) for i in range(20))
+    q_cheap = tuple(float(i) - 10.0 for i in range(20))
+    th = dataclasses.replace(SHIPPED, item=Band(-5.0, -1.0, q_full), cascade=Cascade(1.0, 1.0, q_cheap, q_cheap))
+    early = checks.match_score([QUALITY_OK, _item(-3.0)], th, without_embedding=True)
+    assert early > checks.match_score([QUALITY_OK, _item(-3.0)], th)
+    assert early == pytest.approx(checks.match_score([QUALITY_OK, _item(7.0)], th))
+    # a file with margins but no quantiles ranks an early check against the full values
+    bare = dataclasses.replace(th, cascade=Cascade(1.0, 1.0))
+    assert checks.match_score([_item(-3.0)], bare, without_embedding=True) == checks.match_score([_item(-3.0)], bare)

@@ -146,7 +146,8 @@ class Checker:
         stages = ("locate", "hash_colour", *(("keypoints",) if th.signal_on("keypoints") else ()),
                   *(("embedding",) if done else ()))
         return combine(order.order_id, verdict_checks, thresholds_version=th.version,
-                       score=checks.match_score(verdict_checks, th),
+                       score=checks.match_score(verdict_checks, th, without_embedding=not done and
+                                                th.signal_on("embedding")),
                        photos=[im.sha256 for im in images], photo_paths=names, timings=tuple(timings.items()),
                        meta=VerdictMeta(station=order.station or "", skus=order.skus,
                                         items_located=max(f.location.n_items for f in fps),

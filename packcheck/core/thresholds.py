@@ -45,7 +45,7 @@ FITTED = tuple(f"{check}.{key}" for check in ("item", "variant")
     f"normalisation.{prefix}{s}_{stat}" for prefix in ("", "reference_") for s in STANDARDISED
     for stat in ("mean", "std")) + tuple(f"fusion.{f}" for f in FEATURES) + (
     "fusion.intercept", "variant.colour_weight", "variant.lead_weight", "cascade.item_margin",
-    "cascade.variant_margin")
+    "cascade.variant_margin", "cascade.item_genuine_quantiles", "cascade.variant_genuine_quantiles")
 #: The numbers set by hand, and why each is what it is (calibration copies them from its base file).
 HAND_SET = {
     "geometry.conclusive_inliers": "a homography this many distinct matches strong is no chance match (a random "
@@ -228,10 +228,20 @@ class Cascade:
 
     item_margin: float | None = None
     variant_margin: float | None = None
+    #: The checks' genuine scores *without the embedding* at :data:`GENUINE_P`: a check decided early
+    #: is ranked against these (:func:`packcheck.core.checks.match_score`), like against like.
+    item_genuine_quantiles: tuple[float, ...] = ()
+    variant_genuine_quantiles: tuple[float, ...] = ()
 
     @property
     def on(self) -> bool:
         return self.item_margin is not None and self.variant_margin is not None
+
+    def band(self, full: "Band", check: str) -> "Band":
+        """``full``'s limits with the genuine quantiles of ``check`` ("item" or "variant") without the embedding
+        (``full``'s own where the file has none)."""
+        return Band(full.flag_below, full.review_below,
+                    getattr(self, f"{check}_genuine_quantiles") or full.genuine_quantiles)
 
 
 @dataclass(frozen=True)
@@ -411,11 +421,13 @@ def _cascade(doc: dict, source: str) -> Cascade:
     """The ``[cascade]`` section; a file without one runs the embedding on every photo."""
     if "cascade" not in doc:
         return Cascade()
-    margins = {f.name: _get(doc, f"cascade.{f.name}", float, source) for f in fields(Cascade)}
+    margins = {k: _get(doc, f"cascade.{k}", float, source) for k in ("item_margin", "variant_margin")}
     for k, v in margins.items():
         if v < 0:
             raise ThresholdsError(f"{source}: 'cascade.{k}' must be >= 0 (a margin above the REVIEW limit)")
-    return Cascade(**margins)
+    return Cascade(**margins, **{k: _quantiles(doc, f"cascade.{k}", source)
+                                 for k in ("item_genuine_quantiles", "variant_genuine_quantiles")
+                                 if k in doc["cascade"]})
 
 
 def _quantiles(doc: dict, dotted: str, source: str) -> tuple[float, ...]:

@@ -213,7 +213,8 @@ def score_pairs(fp: Fingerprint, index: Listings, catalogue: Catalogue, th: Thre
             if cascade_decides(cheap_results, th):
                 final = cheap_results
         for got, out_match, out_verdict in ((final, match, verdicts), (results, match_full, verdicts_full)):
-            verdict = combine(str(cid), got, thresholds_version=th.version, score=checks.match_score(got, th))
+            verdict = combine(str(cid), got, thresholds_version=th.version,
+                              score=checks.match_score(got, th, without_embedding=got is not results))
             out_match[cid] = verdict.score
             out_verdict[cid] = verdict.status.value
         ran[cid] = final is results

@@ -1216,7 +1216,11 @@ def thresholds_document(cal: Calibration) -> dict:
            if b.weight is not None else {}),
         "locate": {f.name: getattr(b.locate, f.name) for f in dataclasses.fields(b.locate)},
         "duplicates": {f.name: getattr(b.duplicates, f.name) for f in dataclasses.fields(b.duplicates)},
-        **({"cascade": {"item_margin": c.item_margin, "variant_margin": c.variant_margin}} if c is not None else {}),
+        **({"cascade": {"item_margin": c.item_margin, "variant_margin": c.variant_margin,
+                        "item_genuine_quantiles": genuine_quantiles(held.item_cheap[held.genuine], b.item),
+                        "variant_genuine_quantiles": genuine_quantiles(held.variant_cheap[held.genuine],
+                                                                       b.variant)}}
+           if c is not None else {}),
         "provenance": prov,
     }
 
