@@ -98,6 +98,17 @@ def test_audit_ratios_are_times_against_both_loops_with_targets():
     assert audit_bench.judged("two_vs_one_worker", 1.8) == " (target >= 1.9): MISSED"
     assert audit_bench.judged("memory_1000_vs_40_w1", 1.05) == " (target <= 1.1): met"
     assert audit_bench.judged("one_worker_vs_naive", 9.0) == ""
+    assert "one_worker_cores_busy" not in r  # not measured in these runs
+
+
+def test_bench_audit_says_how_many_cores_one_worker_already_keeps_busy():
+    """Two workers / one is bounded by the cores one worker's own threads leave idle: the bench prints it."""
+    one = {**_run(40, 1, 4.0), "wall_s": 10.0, "cpu_s": 18.4}
+    r = audit_bench.ratios([one, _run(40, 2, 4.4)], {"orders_per_s": 1.0, "cpu_ms_per_order": 1000.0})
+    assert r["one_worker_cores_busy"] == pytest.approx(1.84)
+    text = audit_bench.format_table({"photo_size": [640, 480], "cpu_count": 2, "load_average": [0.1, 0.2],
+                                     "runs": [], "ratios": r})
+    assert "cores kept busy by 1 worker" in text and ": 1.84 " not in text and "1.84" in text
 
 
 def test_bench_audit_refuses_a_photo_size_it_cannot_use(tmp_path):

@@ -5,6 +5,7 @@ import base64
 import csv
 import subprocess
 import sys
+import re
 import tomllib
 from pathlib import Path
 
@@ -204,7 +205,7 @@ def test_written_thresholds_round_trip_through_load_thresholds(tmp_path):
                              folds=4, seed=0, n_boot=200, source=src, command='packcheck calibrate --out "a b.toml"')
     out = cal.write_thresholds(c, tmp_path / "sub" / "thresholds.toml")
     th = load_thresholds(out)
-    assert th.schema_version == 3 and th.version == c.version and th.version.startswith("cal-")
+    assert th.schema_version == 3 and th.version == c.version and re.fullmatch(r"cal-\d{8}-\d{4}-[0-9a-f]{8}-t[0-9.e-]+", th.version)
     from packcheck.core.fingerprint import PIPELINE_VERSION
 
     assert th.pipeline_version == PIPELINE_VERSION and th.commit
@@ -412,6 +413,20 @@ def test_calibrate_a_tiny_manifest_end_to_end(tmp_path):
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     plots = sorted(p.name for p in (tmp_path / "out" / "calibration_plots").iterdir())
     assert plots == ["cross_validation.png", "item.png", "variant.png"]
+    # the cascade's margins are fitted and written, and change no pair they were fitted on
+    assert th.cascade.on and th.provenance["cascade"]["changed"] == 0
+    assert "cascade: item margin" in r.output
+
+
+def test_a_manifest_may_name_photos_by_absolute_path(tmp_path):
+    manifest = _tiny_manifest(tmp_path / "set")
+    rows = list(csv.reader(manifest.open()))
+    (tmp_path / "elsewhere").mkdir()
+    absolute = tmp_path / "elsewhere" / "abs.csv"  # the photos are outside its folder
+    with open(absolute, "w", newline="") as f:
+        csv.writer(f).writerows([rows[0]] + [r[:4] + [str(manifest.parent / r[4])] for r in rows[1:]])
+    inputs = cal.read_manifest_pairs(absolute)
+    assert len(inputs.photos) == 16 and all(str(manifest.parent) in p.where for p in inputs.photos)
 
 
 def test_report_confusion_table_counts_every_pair(tmp_path):

@@ -12,13 +12,14 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from ..core import checks
 from ..core.colour import cie_lab
-from ..core.fingerprint import Fingerprint, fingerprint_photo
+from ..core.fingerprint import Fingerprint, photo_stages
 from ..core.imaging import load_image
 from ..core.records import Catalogue, Order, VerdictMeta
-from ..core.judge import PhotoScoring, judge_items
+from ..core.judge import judge_cascade
 from ..core.locate import EmptyBench
 from ..core.thresholds import Thresholds, load_thresholds
 from ..core.verdict import CheckResult, Status, Verdict, combine, error_verdict
@@ -120,36 +121,48 @@ class Checker:
             images = [load_image(src, name=name) for src, name in zip(sources, names)]
             timings["decode"] = time.perf_counter() - t
             reference = self._station_reference(order.station)
-            fps = []
-            for image in images:
-                fps.append(fingerprint_photo(
-                    image, locate=th.locate, empty_reference=reference,
-                    use_embedding=th.signal_on("embedding"),
-                    use_keypoints=th.signal_on("keypoints"),
-                ))
-            for stage in ("locate", "hash_colour", "embedding", "keypoints"):
-                timings[stage] = sum(f.timings.get(stage, 0.0) for f in fps)
+            # Every stage but the embedding now; the embedding when the cascade needs it (judge).
+            staged = [photo_stages(image, locate=th.locate, empty_reference=reference,
+                                   use_keypoints=th.signal_on("keypoints")) for image in images]
         except ImageError as e:
             return error_verdict(order.order_id, "photo_unreadable", str(e), thresholds_version=th.version,
                                  photo_paths=names, timings=tuple(timings.items()))
-        verdict_checks, match_t = self.judge(order, fps)
-        timings["match"] = match_t
+        fps = [fp for fp, _ in staged]
+        done: list[Fingerprint] = []
+
+        def complete() -> list[Fingerprint]:
+            if not done:
+                done.extend(embed() for _, embed in staged)
+            return done
+
+        verdict_checks, match_t = self.judge(order, fps, complete if th.signal_on("embedding") else lambda: fps)
+        fps = done or fps
+        for stage in ("locate", "hash_colour", "embedding", "keypoints"):
+            timings[stage] = sum(f.timings.get(stage, 0.0) for f in fps)
+        timings["match"] = match_t - timings["embedding"]
         t = time.perf_counter()
         verdict_checks += self.copies.listing_checks(order, images, fps)  # photo_is_listing: apps/duplicates.py
         timings["copies"] = time.perf_counter() - t
+        stages = ("locate", "hash_colour", *(("keypoints",) if th.signal_on("keypoints") else ()),
+                  *(("embedding",) if done else ()))
         return combine(order.order_id, verdict_checks, thresholds_version=th.version,
-                       score=checks.match_score(verdict_checks, th),
+                       score=checks.match_score(verdict_checks, th, without_embedding=not done and
+                                                th.signal_on("embedding")),
                        photos=[im.sha256 for im in images], photo_paths=names, timings=tuple(timings.items()),
                        meta=VerdictMeta(station=order.station or "", skus=order.skus,
                                         items_located=max(f.location.n_items for f in fps),
-                                        found_lab=cie_lab(fps[0].labs[0])))
+                                        found_lab=cie_lab(fps[0].labs[0]), stages_run=stages))
 
-    def judge(self, order: Order, fps: list[Fingerprint]) -> tuple[list, float]:
+    def judge(self, order: Order, fps: list[Fingerprint], complete: Callable[[], list[Fingerprint]] | None = None
+              ) -> tuple[list, float]:
         """The checks for an order whose photos are fingerprinted: no decoding, no file but the
-        keypoints of the rows verified, which the index reads from its store on first use."""
+        keypoints of the rows verified, which the index reads from its store on first use.
+
+        ``fps`` may lack their embeddings; ``complete()`` then returns them with it, and is
+        called only when the cascade needs it (:func:`packcheck.core.judge.judge_cascade`)."""
         t = time.perf_counter()
         th = self.thresholds
-        result = judge_items(order.skus, PhotoScoring(fps, self.index, th), self.catalogue)
+        result, _ = judge_cascade(order.skus, fps, self.index, th, self.catalogue, complete or (lambda: fps))
         expected = checks.expected_components(self.catalogue, order.lines)
         result.append(checks.component_check(expected, None if order.packed is None else dict(order.packed)))
         retake = any(c.check == "quality" and c.reason == "retake_photo" for c in result)

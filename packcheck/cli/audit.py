@@ -160,6 +160,9 @@ def format_summary(s) -> str:
         stage, share = slow
         lines.append(f"slowest stage: {stage} ({100 * share:.0f}% of check time, "
                      f"{1000 * s.stage_seconds[stage] / s.orders:.0f} ms per order)")
+    if s.without_embedding:
+        lines.append(f"embedding not needed for {s.without_embedding} of {s.fingerprinted} orders judged from "
+                     "photos (clear PASSes: the cascade decided without it)")
     lines.append(f"results: {s.out}")
     if s.html:
         lines.append(f"report:  {s.html}")

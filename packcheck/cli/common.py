@@ -197,7 +197,9 @@ def render_verdict(v: Verdict, *, verbose: bool = False, big: bool = False, root
     if v.status is Status.PASS and not verbose:
         lines.append("  " + "; ".join(text(c.message) for c in v.checks if c.check in ("item", "components", "weight")))
     if verbose:
-        lines.append("  timings: " + ", ".join(f"{k} {1000 * t:.0f} ms" for k, t in v.timings)
+        skipped = v.meta is not None and v.meta.stages_run and "embedding" not in v.meta.stages_run
+        lines.append("  timings: " + ", ".join(
+            "embedding not needed" if k == "embedding" and skipped else f"{k} {1000 * t:.0f} ms" for k, t in v.timings)
                      + f" (total {1000 * v.seconds:.0f} ms)")
         lines.append(f"  thresholds: {printable(v.thresholds_version)}")
     return "\n".join(lines)

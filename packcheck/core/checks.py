@@ -103,7 +103,7 @@ def item_check(sku: str, scores: Scores, index: Listings, catalogue: Catalogue, 
     return CheckResult("item", status, reason, message, value, band.flag_below, band.review_below, sku, details)
 
 
-def match_score(results, thresholds: Thresholds) -> float:
+def match_score(results, thresholds: Thresholds, *, without_embedding: bool = False) -> float:
     """The verdict's one number for ranking: log10 of the rarest judged item or variant score among genuine pairs.
 
     Each check's value is turned into its genuine tail probability (how often a
@@ -114,8 +114,13 @@ def match_score(results, thresholds: Thresholds) -> float:
     does not count; the item check counts even when the photo must be retaken
     (it is the best there is to rank by). Infinite when neither was computed.
     The status comes from each check's limits, not from this number.
+    ``without_embedding``: the checks were judged without it (the cascade decided
+    early); their values are then mapped through the genuine scores without it
+    (``[cascade]``'s quantiles), so the number ranks like the full pipeline's.
     """
     bands = {"item": thresholds.item, "variant": thresholds.variant}
+    if without_embedding:
+        bands = {c: thresholds.cascade.band(b, c) for c, b in bands.items()}
     tails = [bands[r.check].tail(r.value) for r in results
              if r.check in bands and r.value is not None and (r.judged or r.check == "item")]
     tails = [t for t in tails if np.isfinite(t)]

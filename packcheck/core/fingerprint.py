@@ -23,9 +23,11 @@ never recomputed for an unchanged file; photo fingerprints are computed per chec
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -280,6 +282,24 @@ def fingerprint_photo(
 
     ``locate`` (``Thresholds.locate``) decides what counts as an item and as no product found.
     """
+    fp, embed = photo_stages(image, locate=locate, empty_reference=empty_reference, use_keypoints=use_keypoints)
+    return embed() if use_embedding else fp
+
+
+def photo_stages(
+    image: LoadedImage,
+    *,
+    locate: LocateLimits,
+    empty_reference: np.ndarray | EmptyBench | None = None,
+    use_keypoints: bool = True,
+) -> tuple[Fingerprint, Callable[[], Fingerprint]]:
+    """A photo's fingerprint without its embedding, and the function that adds it.
+
+    The embedding (a CNN forward pass over every crop) is the stage the cascade may
+    leave out (:func:`packcheck.core.judge.cascade_decides`); everything else comes
+    from this one decode and location. The function returns the whole fingerprint,
+    as :func:`fingerprint_photo` computes it, with the embedding's time added.
+    """
     t0 = time.perf_counter()
     rgb = image.rgb
     loc = locate_product(rgb, limits=locate, empty_rgb=empty_reference)
@@ -293,17 +313,20 @@ def fingerprint_photo(
         regions = [(c, np.full(c.shape[:2], 255, np.uint8))]
     hists, labs, chashes, hashes = photo_colour_and_hashes(regions)
     t2 = time.perf_counter()
-    emb = (embedding.embed(photo_crops(rgb, loc, fallback_crop_fraction=locate.fallback_crop_fraction))
-           if use_embedding
-           else np.zeros((0, embedding.EMBEDDING_DIM), np.float32))
-    t3 = time.perf_counter()
     if use_keypoints:
         kps = _photo_keypoints(rgb, loc)
     else:
         kps = keypoints.Keypoints(np.zeros((0, 2), np.float32), np.zeros((0, 128), np.uint8), (0, 0))
-    t4 = time.perf_counter()
-    return _assemble(rgb, loc, emb, (hists, labs, chashes), hashes, kps,
-                     {"locate": t1 - t0, "hash_colour": t2 - t1, "embedding": t3 - t2, "keypoints": t4 - t3})
+    t3 = time.perf_counter()
+    fp = _assemble(rgb, loc, np.zeros((0, embedding.EMBEDDING_DIM), np.float32), (hists, labs, chashes), hashes,
+                   kps, {"locate": t1 - t0, "hash_colour": t2 - t1, "embedding": 0.0, "keypoints": t3 - t2})
+
+    def embed() -> Fingerprint:
+        t = time.perf_counter()
+        emb = embedding.embed(photo_crops(rgb, loc, fallback_crop_fraction=locate.fallback_crop_fraction))
+        return dataclasses.replace(fp, embeddings=emb, timings={**fp.timings, "embedding": time.perf_counter() - t})
+
+    return fp, embed
 
 
 def fingerprint_reference(image: LoadedImage, *, locate: LocateLimits) -> Fingerprint:

@@ -17,11 +17,21 @@ which checks the photos can support:
 :class:`PhotoScoring` keeps what does not depend on the order (the appearance
 signals, the keypoint votes, every keypoint verification made), so judging one
 photo against many orders (the benchmark) costs little more than against one.
+
+**The cascade.** The embedding is the one stage a photo may not need: judged
+first on the other signals (:meth:`Thresholds.without_embedding`), an order
+whose every item and variant check clears its REVIEW limit by the calibrated
+margin (``[cascade]``, see :func:`cascade_decides`) is a PASS that the
+embedding, whatever it said, would not change on any calibration pair. Every
+other order is judged again with the embedding, reusing the keypoint
+verifications already made (:func:`judge_cascade`). Only a PASS is decided
+early: a FLAG names what the photo looks like, which the embedding knows best.
 """
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -121,4 +131,68 @@ def judge_items(skus: tuple[str, ...], scoring: PhotoScoring, catalogue: Catalog
     return result
 
 
-__all__ = ["PhotoScoring", "judge_items"]
+#: The checks whose scores the embedding feeds (the cascade's margins are theirs).
+CASCADE_CHECKS = ("item", "variant")
+
+
+def cascade_possible(th: Thresholds) -> bool:
+    """Whether ``th`` lets the cascade leave the embedding out: margins fitted, and another signal fused."""
+    return th.cascade.on and th.signal_on("embedding") and len(th.enabled_signals) > 1
+
+
+def cascade_decides(results: Sequence[CheckResult], th: Thresholds) -> bool:
+    """Whether checks judged without the embedding are a PASS the embedding could not change.
+
+    Every item and variant check must be judged and clear its REVIEW limit by its
+    margin (``th.cascade``), and the quality check must pass; an order with no item
+    check (nothing was judged) is never decided early.
+    """
+    if not cascade_possible(th):
+        return False
+    margins = {"item": (th.cascade.item_margin, th.item), "variant": (th.cascade.variant_margin, th.variant)}
+    scored = [r for r in results if r.check in CASCADE_CHECKS]
+    if not any(r.check == "item" for r in scored):
+        return False
+    if any(r.check == "quality" and r.status is not Status.PASS for r in results):
+        return False
+    for r in scored:
+        margin, band = margins[r.check]
+        if not r.judged or r.status is not Status.PASS or r.value is None or r.value - margin < band.review_below:
+            return False
+    return True
+
+
+@dataclass
+class Cascade:
+    """One order's photos judged by the cascade: the scorings made, and whether the embedding ran."""
+
+    cheap: PhotoScoring | None  # without the embedding (None: the cascade is off)
+    full: PhotoScoring | None  # with it (None: not needed)
+
+    @property
+    def embedding_ran(self) -> bool:
+        return self.full is not None
+
+
+def judge_cascade(skus: tuple[str, ...], fps: list[Fingerprint], index: Listings, th: Thresholds,
+                  catalogue: Catalogue, complete: Callable[[], list[Fingerprint]]
+                  ) -> tuple[list[CheckResult], Cascade]:
+    """:func:`judge_items` with the embedding left out where :func:`cascade_decides` allows.
+
+    ``fps``: the photos' fingerprints, without embeddings when the cascade is on;
+    ``complete()`` returns them with their embeddings (called only when needed).
+    """
+    if not cascade_possible(th):
+        full = PhotoScoring(complete(), index, th)
+        return judge_items(skus, full, catalogue), Cascade(None, full)
+    cheap = PhotoScoring(fps, index, th.without_embedding())
+    results = judge_items(skus, cheap, catalogue)
+    if cascade_decides(results, th):
+        return results, Cascade(cheap, None)
+    full = PhotoScoring(complete(), index, th)
+    full.inliers = cheap.inliers  # keypoint verifications do not depend on the embedding
+    return judge_items(skus, full, catalogue), Cascade(cheap, full)
+
+
+__all__ = ["CASCADE_CHECKS", "Cascade", "PhotoScoring", "cascade_decides", "cascade_possible", "judge_cascade",
+           "judge_items"]

@@ -305,6 +305,8 @@ class VerdictMeta:
     skus: tuple[str, ...]
     items_located: int
     found_lab: tuple[float, float, float]
+    #: The fingerprint stages computed for this verdict; the cascade leaves "embedding" out of a clear PASS.
+    stages_run: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}

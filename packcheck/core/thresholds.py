@@ -44,7 +44,8 @@ FITTED = tuple(f"{check}.{key}" for check in ("item", "variant")
                for key in ("flag_below", "review_below", "genuine_quantiles")) + tuple(
     f"normalisation.{prefix}{s}_{stat}" for prefix in ("", "reference_") for s in STANDARDISED
     for stat in ("mean", "std")) + tuple(f"fusion.{f}" for f in FEATURES) + (
-    "fusion.intercept", "variant.colour_weight", "variant.lead_weight")
+    "fusion.intercept", "variant.colour_weight", "variant.lead_weight", "cascade.item_margin",
+    "cascade.variant_margin", "cascade.item_genuine_quantiles", "cascade.variant_genuine_quantiles")
 #: The numbers set by hand, and why each is what it is (calibration copies them from its base file).
 HAND_SET = {
     "geometry.conclusive_inliers": "a homography this many distinct matches strong is no chance match (a random "
@@ -216,6 +217,34 @@ class Geometry:
 
 
 @dataclass(frozen=True)
+class Cascade:
+    """When a photo is judged without the embedding (see :func:`packcheck.core.judge.cascade_decides`).
+
+    Judged on the cheap signals and keypoints alone, every item and variant check
+    must clear its REVIEW limit by its margin (log-odds): ``packcheck calibrate``
+    fits each margin as the smallest that changes no calibration pair's status.
+    None (no ``[cascade]`` section): the embedding always runs.
+    """
+
+    item_margin: float | None = None
+    variant_margin: float | None = None
+    #: The checks' genuine scores *without the embedding* at :data:`GENUINE_P`: a check decided early
+    #: is ranked against these (:func:`packcheck.core.checks.match_score`), like against like.
+    item_genuine_quantiles: tuple[float, ...] = ()
+    variant_genuine_quantiles: tuple[float, ...] = ()
+
+    @property
+    def on(self) -> bool:
+        return self.item_margin is not None and self.variant_margin is not None
+
+    def band(self, full: "Band", check: str) -> "Band":
+        """``full``'s limits with the genuine quantiles of ``check`` ("item" or "variant") without the embedding
+        (``full``'s own where the file has none)."""
+        return Band(full.flag_below, full.review_below,
+                    getattr(self, f"{check}_genuine_quantiles") or full.genuine_quantiles)
+
+
+@dataclass(frozen=True)
 class Search:
     """Which rows are verified with keypoints, and when the catalogue is searched in two passes."""
 
@@ -310,6 +339,7 @@ class Thresholds:
     duplicates: DuplicateLimits
     provenance: Mapping[str, object]
     source: str
+    cascade: Cascade = Cascade()
 
     def stale(self, running_pipeline: int) -> str | None:
         """What to tell a user whose fingerprints are newer than this calibration (None: they match)."""
@@ -352,6 +382,10 @@ class Thresholds:
         values["version"] = f"{self.version}+signals={','.join(signals)}"
         return Thresholds(**values)
 
+    def without_embedding(self) -> "Thresholds":
+        """A copy that fuses every other enabled signal with its own weights: the cascade's first pass."""
+        return self.with_signals([s for s in self.enabled_signals if s != "embedding"])
+
 
 def _get(doc: dict, dotted: str, kind, source: str):
     node = doc
@@ -381,6 +415,19 @@ def _weight_limits(doc: dict, source: str) -> WeightLimits | None:
     if limits.tolerance_g < 0 or limits.tolerance_share < 0 or limits.flag_factor < 1:
         raise ThresholdsError(f"{source}: [weight] needs tolerance_g >= 0, tolerance_share >= 0 and flag_factor >= 1")
     return limits
+
+
+def _cascade(doc: dict, source: str) -> Cascade:
+    """The ``[cascade]`` section; a file without one runs the embedding on every photo."""
+    if "cascade" not in doc:
+        return Cascade()
+    margins = {k: _get(doc, f"cascade.{k}", float, source) for k in ("item_margin", "variant_margin")}
+    for k, v in margins.items():
+        if v < 0:
+            raise ThresholdsError(f"{source}: 'cascade.{k}' must be >= 0 (a margin above the REVIEW limit)")
+    return Cascade(**margins, **{k: _quantiles(doc, f"cascade.{k}", source)
+                                 for k in ("item_genuine_quantiles", "variant_genuine_quantiles")
+                                 if k in doc["cascade"]})
 
 
 def _quantiles(doc: dict, dotted: str, source: str) -> tuple[float, ...]:
@@ -473,4 +520,5 @@ def load_thresholds(path: str | Path | None = None) -> Thresholds:
                                                    source) for f in fields(DuplicateLimits)}),
         provenance=MappingProxyType(dict(doc.get("provenance", {}))),
         source=source,
+        cascade=_cascade(doc, source),
     )

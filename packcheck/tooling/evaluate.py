@@ -22,6 +22,7 @@ the quality gate, the item and variant checks, what is and is not judged.
 from __future__ import annotations
 
 import csv
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +31,7 @@ import numpy as np
 from ..core import checks
 from ..core.fingerprint import Fingerprint, fingerprint_photo
 from ..core.imaging import load_image
-from ..core.judge import PhotoScoring, judge_items
+from ..core.judge import PhotoScoring, cascade_decides, judge_items
 from ..core.records import Catalogue, CatalogueItem
 from ..core.scoring import Listings, PhotoSet, cheap_scores, finish_scores
 from ..core.thresholds import SIGNALS, Thresholds, load_thresholds
@@ -182,29 +183,53 @@ def score_pairs(fp: Fingerprint, index: Listings, catalogue: Catalogue, th: Thre
                 inlier_cache: dict[int, int] | None = None) -> dict:
     """One photo judged against every class (or ``skus``), as a one-line order of that class would be.
 
-    Returns per class: ``item`` and ``variant`` (each check's value, judged or not;
-    None where the class has no sibling), ``variant_parts`` (colour position and
-    lead), ``match`` (the verdict's ranking score, :attr:`Verdict.score`),
-    ``verdict`` (its status); and ``nearest``, the class the photo looks most like.
-    ``inlier_cache`` (row -> inliers) is reused and filled.
+    Returns per class: ``item`` and ``variant`` (each check's value with every signal,
+    judged or not; None where the class has no sibling), ``variant_parts`` (colour
+    position and lead), ``match`` (the verdict's ranking score, :attr:`Verdict.score`),
+    ``verdict`` (its status), ``embedding_ran`` (False where the cascade decided
+    without it, :func:`packcheck.core.judge.cascade_decides`: then ``match`` and
+    ``verdict`` are the cascade's, ``match_full`` and ``verdict_full`` those with the
+    embedding run every time); ``item_cheap`` and ``variant_parts_cheap``, the
+    same without the embedding (what calibration fits the cascade's margins to; None
+    when the embedding is not fused); and ``nearest``, the class the photo looks most
+    like. ``inlier_cache`` (row -> inliers) is reused and filled.
     """
     scoring = PhotoScoring([fp], index, th)
     if inlier_cache is not None:
         scoring.inliers = inlier_cache
-    item, variant, parts, match, verdicts = {}, {}, {}, {}, {}
+    cheap = None
+    if th.signal_on("embedding") and len(th.enabled_signals) > 1:
+        cheap = PhotoScoring([dataclasses.replace(fp, embeddings=fp.embeddings[:0])], index, th.without_embedding())
+        cheap.inliers = scoring.inliers  # keypoint verifications do not depend on the embedding
+    item, variant, parts, match, verdicts, ran = {}, {}, {}, {}, {}, {}
+    item_cheap, parts_cheap, match_full, verdicts_full = {}, {}, {}, {}
     for cid in (catalogue.items if skus is None else skus):
         results = judge_items((cid,), scoring, catalogue)
-        by = {r.check: r for r in results}
-        ic, vc = by["item"], by.get("variant")
-        item[cid] = ic.value
-        variant[cid] = vc.value if vc is not None else None
-        parts[cid] = ((vc.details.colour_position, vc.details.lead)
-                      if vc is not None and vc.details is not None else None)
-        verdict = combine(str(cid), results, thresholds_version=th.version, score=checks.match_score(results, th))
-        match[cid] = verdict.score
-        verdicts[cid] = verdict.status.value
+        item[cid], variant[cid], parts[cid] = _values(results)
+        final = results
+        if cheap is not None:
+            cheap_results = judge_items((cid,), cheap, catalogue)
+            item_cheap[cid], _, parts_cheap[cid] = _values(cheap_results)
+            if cascade_decides(cheap_results, th):
+                final = cheap_results
+        for got, out_match, out_verdict in ((final, match, verdicts), (results, match_full, verdicts_full)):
+            verdict = combine(str(cid), got, thresholds_version=th.version,
+                              score=checks.match_score(got, th, without_embedding=got is not results))
+            out_match[cid] = verdict.score
+            out_verdict[cid] = verdict.status.value
+        ran[cid] = final is results
     return {"item": item, "variant": variant, "variant_parts": parts, "match": match, "verdict": verdicts,
-            "nearest": scoring.nearest()}
+            "embedding_ran": ran, "match_full": match_full, "verdict_full": verdicts_full,
+            "item_cheap": item_cheap if cheap is not None else None,
+            "variant_parts_cheap": parts_cheap if cheap is not None else None, "nearest": scoring.nearest()}
+
+
+def _values(results) -> tuple[float, float | None, tuple[float, float] | None]:
+    """The item value, the variant value and the variant's (colour position, lead) of one judged order."""
+    by = {r.check: r for r in results}
+    ic, vc = by["item"], by.get("variant")
+    parts = ((vc.details.colour_position, vc.details.lead) if vc is not None and vc.details is not None else None)
+    return ic.value, (vc.value if vc is not None else None), parts
 
 
 def row_features(fp: Fingerprint, index: Listings, th: Thresholds) -> dict:

@@ -127,6 +127,7 @@ def result_row(verdict: Verdict, order: Order, *, root: Path, catalogue: Catalog
             for c in verdict.checks
         ],
         "timings": {k: round(v, 6) for k, v in verdict.timings},
+        "stages_run": list(verdict.meta.stages_run) if verdict.meta else [],
     }
     if worst_item is not None:
         d = worst_item.details

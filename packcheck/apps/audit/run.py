@@ -104,6 +104,9 @@ class AuditSummary:
     html: Path | None
     per_sku: pd.DataFrame | None = None  # frame.summary_by(..., "sku"): orders per SKU and status
     per_station: pd.DataFrame | None = None
+    #: Orders whose photos were fingerprinted, and of them those the cascade judged without the embedding.
+    fingerprinted: int = 0
+    without_embedding: int = 0
 
     @property
     def resumed(self) -> int:
@@ -129,6 +132,7 @@ class AuditSummary:
             "statuses": self.statuses, "reasons": self.reasons,
             "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
             "check_seconds": round(self.check_seconds, 3), "wall_seconds": round(self.wall_seconds, 3),
+            "fingerprinted": self.fingerprinted, "without_embedding": self.without_embedding,
             "workers": self.workers, "engine": self.engine, "out": str(self.out),
             "html": str(self.html) if self.html else None, "exit_code": self.exit_code,
         }
@@ -179,7 +183,7 @@ def summarise(journal: Journal, *, checked: int, wall_seconds: float, workers: i
     stages: Counter = Counter()
     tables: dict[str, pd.DataFrame | None] = dict.fromkeys(("status", "reason", "sku", "station"))
     check_seconds = 0.0
-    n = 0
+    n = fingerprinted = without_embedding = 0
     chunk: list[dict] = []
 
     def count_chunk() -> None:
@@ -191,6 +195,9 @@ def summarise(journal: Journal, *, checked: int, wall_seconds: float, workers: i
     for row, extra in journal.rows():
         n += 1
         stages.update(extra.get("timings", {}))
+        ran = extra.get("stages_run") or []
+        fingerprinted += bool(ran)
+        without_embedding += bool(ran) and "embedding" not in ran
         check_seconds += float(row["seconds"] or 0)
         chunk.append({k: row[k] for k in ("order_id", "status", "reasons", "skus", "station")})
         if len(chunk) >= SUMMARY_CHUNK:
@@ -204,6 +211,7 @@ def summarise(journal: Journal, *, checked: int, wall_seconds: float, workers: i
         reasons={r: int(c) for r, c in reasons}, stage_seconds=dict(stages), check_seconds=check_seconds,
         wall_seconds=wall_seconds, workers=workers, engine=engine, out=out, html=html,
         per_sku=tables["sku"].sort_index(), per_station=tables["station"].sort_index(),
+        fingerprinted=fingerprinted, without_embedding=without_embedding,
     )
 
 

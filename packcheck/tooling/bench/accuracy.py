@@ -155,6 +155,10 @@ def run(manifest_path: str | Path, *, thresholds_path: str | Path | None = None,
         methods = {}
         main = [r["packcheck"] for r in results]
         methods["packcheck verdict (item + variant checks)"] = _summarise_config(main, truth, coarse, "match", True)
+        if th.cascade.on:  # the same verdicts with the embedding run for every pair: what the cascade changed
+            full = [{**r, "match": r["match_full"], "verdict": r["verdict_full"], "embedding_ran": {}} for r in main]
+            methods["verdict, cascade off (embedding always)"] = _summarise_config(full, truth, coarse,
+                                                                                          "match", True)
         methods["item check alone"] = _summarise_config(main, truth, coarse, "item")
         methods["variant check alone (pairs with siblings)"] = _summarise_config(main, truth, coarse, "variant")
         for name in configs:
@@ -230,15 +234,18 @@ def _summarise_config(results: list[dict], truth, coarse, score: str, with_verdi
 def _verdict_rates(results, truth, coarse) -> dict:
     """What the verdict (item and variant checks together) does at the shipped limits."""
     buckets = {"genuine": [], "lookalike": [], "wrong_item": []}
+    ran = {k: [] for k in buckets}
     for r, t in zip(results, truth):
         for cid, status in r["verdict"].items():
             kind = "genuine" if cid == t else ("lookalike" if coarse[cid] == coarse[t] else "wrong_item")
             buckets[kind].append(status)
+            ran[kind].append(bool(r.get("embedding_ran", {}).get(cid, True)))
     out = {}
     for kind, statuses in buckets.items():
         n = max(1, len(statuses))
         out[kind] = {"flag": round(statuses.count("FLAG") / n, 4), "review": round(statuses.count("REVIEW") / n, 4),
-                     "pass": round(statuses.count("PASS") / n, 4), "pairs": len(statuses)}
+                     "pass": round(statuses.count("PASS") / n, 4), "pairs": len(statuses),
+                     "embedding_ran": round(sum(ran[kind]) / n, 4)}
     return out
 
 
@@ -257,13 +264,16 @@ def format_report(report: dict) -> str:
                      f"{m['flag_rate_wrong_item_at_1pct']:9.3f} {m['flag_rate_lookalike_at_1pct']:8.3f} "
                      f"{m['flag_rate_wrong_item_at_5pct']:9.3f} {m['flag_rate_lookalike_at_5pct']:8.3f} "
                      + (f"{m['rank1']:7.3f}" if m.get("rank1") is not None else f"{'':>7s}"))
-    pc = report["methods"].get("packcheck verdict (item + variant checks)", {})
-    if "at_shipped_thresholds" in pc:
-        lines.append("")
-        lines.append("verdict at the shipped thresholds (item + variant checks):")
-        for kind, r in pc["at_shipped_thresholds"].items():
-            lines.append(f"  {kind:11s} FLAG {r['flag']:.3f}  REVIEW {r['review']:.3f}  PASS {r['pass']:.3f}"
-                         f"  ({r['pairs']} pairs)")
+    for name, title in (("packcheck verdict (item + variant checks)", "verdict at the shipped thresholds (item + "
+                                                                        "variant checks)"),
+                        ("verdict, cascade off (embedding always)", "the same with the cascade off")):
+        pc = report["methods"].get(name, {})
+        if "at_shipped_thresholds" in pc:
+            lines.append("")
+            lines.append(f"{title}:")
+            for kind, r in pc["at_shipped_thresholds"].items():
+                lines.append(f"  {kind:11s} FLAG {r['flag']:.3f}  REVIEW {r['review']:.3f}  PASS {r['pass']:.3f}"
+                             f"  ({r['pairs']} pairs; embedding ran for {r.get('embedding_ran', 1.0):.1%})")
     s = report["seconds"]
     lines.append("")
     lines.append(f"seconds: {s['total']:.1f} total (index {s['index']:.1f}, photos {s['fingerprint_photos']:.1f}, "

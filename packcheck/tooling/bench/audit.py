@@ -151,6 +151,7 @@ def _child(args: dict) -> dict:
         # CPU seconds of the whole run (workers included): what an order costs on an idle machine.
         "cpu_s": own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime,
         "stage_seconds": summary.stage_seconds,
+        "fingerprinted": summary.fingerprinted, "without_embedding": summary.without_embedding,
     }
 
 
@@ -280,6 +281,8 @@ _LABELS = {
     "careful_cpu_vs_packcheck_cpu": "CPU per order, careful / packcheck",
     "two_vs_one_worker": "throughput, 2 workers / 1 worker",
     "two_vs_one_worker_steady": "  the same, steady state",
+    "one_worker_cores_busy": "cores kept busy by 1 worker (its OpenCV/BLAS threads; 2 workers can add at most "
+                             "cores / this)",
 }
 
 
@@ -304,6 +307,10 @@ def ratios(runs: list[dict], naive: dict, careful: dict | None = None) -> dict:
         out["one_worker_vs_naive"] = one["orders_per_s"] / naive["orders_per_s"]
     if two:
         out["two_workers_vs_naive"] = two["orders_per_s"] / naive["orders_per_s"]
+    if one and one.get("wall_s") and one.get("cpu_s") is not None:
+        # One worker runs OpenCV's and BLAS's own threads: the cores it already keeps busy bound what a
+        # second worker can add on this machine (cpu_count / cores_busy).
+        out["one_worker_cores_busy"] = one["cpu_s"] / one["wall_s"]
     if one and two:
         out["two_vs_one_worker"] = two["orders_per_s"] / one["orders_per_s"]
         if one["steady_orders_per_s"] and two["steady_orders_per_s"]:
@@ -339,6 +346,13 @@ def format_table(result: dict) -> str:
         lines.append(f"{r['n']:>7} {r['workers']:>7} {r['wall_s']:>8.1f} {r['orders_per_s']:>9.2f} {steady:>9} "
                      f"{r['cpu_ms_per_order']:>12.0f} {peak:>8} {r['maxrss_parent_mb']:>9.0f} "
                      f"{r['maxrss_worker_mb']:>9.0f}")
+    for r in result["runs"]:
+        st = r.get("stage_seconds") or {}
+        if st:
+            lines.append(f"  stages, {r['n']} orders, {r['workers']} worker(s), ms per order: "
+                         + ", ".join(f"{k} {1000 * v / max(1, r['n']):.0f}" for k, v in st.items())
+                         + (f"; embedding not needed for {r['without_embedding']} of {r['fingerprinted']} orders"
+                            if r.get("fingerprinted") else ""))
     for name, what in (("naive", "full decode, listing images hashed per order"),
                        ("careful", "Image.draft 1/8 decode, listing hashes cached")):
         if name in result:
@@ -349,7 +363,7 @@ def format_table(result: dict) -> str:
     for k, v in result["ratios"].items():
         label = _LABELS.get(k) or (k.replace("memory_", "peak memory, ").replace("_vs_", " / ")
                                    .replace("_w", " orders, workers "))
-        lines.append(f"  {label}: {v:.2f}x{judged(k, v)}")
+        lines.append(f"  {label}: {v:.2f}{'' if k == 'one_worker_cores_busy' else 'x'}{judged(k, v)}")
     lines.append("peak MB: resident memory of the audit's process tree (parent + workers), sampled; "
                  "parent/worker MB: ru_maxrss; times include the audit's start-up unless 'steady state'")
     return "\n".join(lines)

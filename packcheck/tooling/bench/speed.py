@@ -16,7 +16,9 @@ and repeated, medians:
   its hash and colour computations on the decoded work copy;
 * ``check``: packcheck's whole check of one order with that photo (a
   :class:`~packcheck.apps.checker.Checker` opened once, listing index warm), with the
-  per-stage split its verdict reports.
+  per-stage split its verdict reports and whether the cascade left the embedding out;
+* ``check_full``: the same with the cascade off (the embedding always runs): what
+  an order that is not a clear PASS costs.
 
 It does so with one thread (OpenCV and BLAS) and again with the default threads,
 and reports the ratios the speed issues (#5, #19) set targets for.
@@ -33,6 +35,7 @@ images, the cost of indexing a catalogue once.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import gc
 import glob
 import multiprocessing
@@ -58,7 +61,7 @@ LOOKUP_TARGET_MS = 10.0
 #: Photo complete -> verdict target, set where a full 12 MP imread took REFERENCE_IMREAD_MS.
 STATION_TARGET_MS = 150.0
 REFERENCE_IMREAD_MS = 31.0
-OPS = ("full_decode", "reduced_8", "reduced_4", "reduced_2", "naive", "careful", "hash_colour", "check")
+OPS = ("full_decode", "reduced_8", "reduced_4", "reduced_2", "naive", "careful", "hash_colour", "check", "check_full")
 CHECK_STAGES = ("decode", "locate", "hash_colour", "embedding", "keypoints", "match")
 
 
@@ -134,7 +137,7 @@ def _hash_colour(path: Path) -> None:
     photo_colour_and_hashes([(rgb, np.full(rgb.shape[:2], 255, np.uint8))])
 
 
-def _ops(checker, orders: dict) -> dict:
+def _ops(checker, full_checker, orders: dict) -> dict:
     flags = {"reduced_8": cv2.IMREAD_REDUCED_COLOR_8, "reduced_4": cv2.IMREAD_REDUCED_COLOR_4,
              "reduced_2": cv2.IMREAD_REDUCED_COLOR_2}
 
@@ -145,22 +148,28 @@ def _ops(checker, orders: dict) -> dict:
                 raise RuntimeError(f"cv2.imread could not read {path}")
         return op
 
-    def check(path):
-        label, order_id = orders[path]
-        v = checker.check(checker.find(order_id), photos=[path])
-        return dict(v.timings), v.status.value
+    def check_with(c):
+        def check(path):
+            label, order_id = orders[path]
+            v = c.check(c.find(order_id), photos=[path])
+            return dict(v.timings), v.status.value, "embedding" in (v.meta.stages_run if v.meta else ("embedding",))
+        return check
 
     return {"full_decode": imread(), **{k: imread(f) for k, f in flags.items()}, "naive": naive_hashes,
-            "careful": careful_hashes, "hash_colour": _hash_colour, "check": check}
+            "careful": careful_hashes, "hash_colour": _hash_colour, "check": check_with(checker),
+            "check_full": check_with(full_checker)}
 
 
-def measure_photos(checker, photos: list[tuple[str, Path, str]], *, repeat: int, progress=None) -> dict:
-    """Median ms per operation and photo, every operation interleaved with the others."""
+def measure_photos(checker, photos: list[tuple[str, Path, str]], *, repeat: int, progress=None,
+                   full_checker=None) -> dict:
+    """Median ms per operation and photo, every operation interleaved with the others.
+
+    ``full_checker``: the same data with the cascade off (default: ``checker``)."""
     orders = {p: (label, o) for label, p, o in photos}
-    ops = _ops(checker, orders)
+    ops = _ops(checker, full_checker or checker, orders)
     times = {label: {op: [] for op in OPS} for label, _, _ in photos}
     stages = {label: {s: [] for s in CHECK_STAGES} for label, _, _ in photos}
-    status = {}
+    status, embedded = {}, {}
     for label, path, _ in photos:  # warm every code path and the file cache once
         for op in OPS:
             ops[op](path)
@@ -171,7 +180,7 @@ def measure_photos(checker, photos: list[tuple[str, Path, str]], *, repeat: int,
                 got = ops[op](path)
                 times[label][op].append(1000 * (time.perf_counter() - t))
                 if op == "check":
-                    timings, status[label] = got
+                    timings, status[label], embedded[label] = got
                     for s in CHECK_STAGES:
                         stages[label][s].append(1000 * timings.get(s, 0.0))
         if progress:
@@ -184,6 +193,7 @@ def measure_photos(checker, photos: list[tuple[str, Path, str]], *, repeat: int,
             "check_stages_ms": {s: round(statistics.median(v), 2) for s, v in stages[label].items()},
             "ratios": ratios(med),
             "status": status.get(label),
+            "embedding_ran": embedded.get(label),
         }
     return out
 
@@ -381,7 +391,7 @@ def run(*, data_dir: Path = Path("sample_data"), photos: list[Path] | None = Non
     """The whole benchmark; returns the JSON-ready report."""
     from ...core import search
     from ...apps.checker import Checker
-    from ...core.thresholds import load_thresholds
+    from ...core.thresholds import Cascade, load_thresholds
 
     if repeat < 1:
         raise ValueError(f"repeat must be >= 1, got {repeat!r}")
@@ -392,6 +402,8 @@ def run(*, data_dir: Path = Path("sample_data"), photos: list[Path] | None = Non
     with tempfile.TemporaryDirectory(prefix="packcheck-bench-speed-") as tmp:
         tmp = Path(tmp)
         checker = Checker.open(data_dir, cache=tmp / "index.sqlite")
+        full_checker = Checker.open(data_dir, cache=tmp / "index.sqlite",
+                                    thresholds=dataclasses.replace(checker.thresholds, cascade=Cascade()))
         if photos:
             order = _first_order(checker)
             chosen = [(Path(p).name, Path(p), order) for p in photos]
@@ -400,7 +412,7 @@ def run(*, data_dir: Path = Path("sample_data"), photos: list[Path] | None = Non
         report["photos"] = {label: {"path": str(p), "order": o, **_size(p)} for label, p, o in chosen}
         for mode, n in (("one_thread", 1), ("default_threads", None)):
             report.setdefault("threads", {})[mode] = set_threads(n, default_cv=default_cv, default_blas=default_blas)
-            report[mode] = measure_photos(checker, chosen, repeat=repeat,
+            report[mode] = measure_photos(checker, chosen, repeat=repeat, full_checker=full_checker,
                                           progress=(lambda d, t, m=mode: progress(f"photos ({m})", d, t))
                                           if progress else None)
         set_threads(1, default_cv=default_cv, default_blas=default_blas)
@@ -470,8 +482,14 @@ def format_report(r: dict) -> str:
             lines.append(f"  {name:22s}{marks}")
         for label in ("12MP", "2MP"):
             if label in r[mode]:
-                st = r[mode][label]["check_stages_ms"]
-                lines.append(f"  check stages, {label}: " + ", ".join(f"{k} {v:.1f}" for k, v in st.items()))
+                res = r[mode][label]
+                st = res["check_stages_ms"]
+                ran = res.get("embedding_ran")
+                lines.append(f"  check stages, {label}: " + ", ".join(f"{k} {v:.1f}" for k, v in st.items())
+                             + ("" if ran is None else "; embedding " + ("ran" if ran else
+                                "not needed (a clear PASS: the cascade decided)"))
+                             + (f"; with the cascade off {res['ms']['check_full']:.1f} ms" if "check_full" in res["ms"]
+                                else ""))
         if "12MP" in r[mode]:
             full = r[mode]["12MP"]["ms"]["full_decode"]
             here = STATION_TARGET_MS / REFERENCE_IMREAD_MS * full

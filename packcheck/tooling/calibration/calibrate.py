@@ -173,8 +173,9 @@ def read_manifest_pairs(manifest_path: str | Path, *, cache: Path | None = None)
         skus = tuple(catalogue.items)
         labels = tuple("match" if c == truth else "wrong_variant" if coarse[c] == coarse[truth] else "wrong_item"
                        for c in skus)
-        photos.append(PhotoPairs(path, skus, labels, f"{Path(manifest_path).name}: {path.relative_to(m.root)}",
-                                 truth, coarse[truth]))
+        # A manifest may name a photo by an absolute path: it is shown as written.
+        shown = path.relative_to(m.root) if path.is_relative_to(m.root) else path
+        photos.append(PhotoPairs(path, skus, labels, f"{Path(manifest_path).name}: {shown}", truth, coarse[truth]))
     inputs = Inputs(Path(manifest_path), "manifest", catalogue, m.entries(catalogue), tuple(photos), cache=cache)
     _need_both_kinds(inputs.counts(), Path(manifest_path).name)
     return inputs
@@ -193,14 +194,20 @@ class Pairs:
     photo_names: tuple[str, ...] = ()
     group: np.ndarray | None = None  # the product each pair's photo shows (None: each photo its own)
     source: np.ndarray | None = None  # which photo set (input) each pair comes from (None: one set)
+    #: The item and variant values without the embedding (the cascade's first pass; None: not scored).
+    item_cheap: np.ndarray | None = None
+    variant_cheap: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.label)
 
     def take(self, mask) -> "Pairs":
+        def cut(a):
+            return None if a is None else a[mask]
+
         return Pairs(self.photo[mask], self.sku[mask], self.label[mask], self.item[mask], self.variant[mask],
-                     self.photo_names, None if self.group is None else self.group[mask],
-                     None if self.source is None else self.source[mask])
+                     self.photo_names, cut(self.group), cut(self.source), cut(self.item_cheap),
+                     cut(self.variant_cheap))
 
     @property
     def groups(self) -> np.ndarray:
@@ -216,9 +223,9 @@ class Pairs:
 
     @classmethod
     def build(cls, rows: list[tuple[int, str, str, float, float | None]], photo_names=(), *,
-              groups=None, sources=None) -> "Pairs":
+              groups=None, sources=None, cheap: tuple[np.ndarray, np.ndarray] | None = None) -> "Pairs":
         """From (photo id, sku, label, item score, variant score or None) tuples; ``groups[photo id]`` is
-        the product the photo shows."""
+        the product the photo shows; ``cheap``: the item and variant scores without the embedding."""
         return cls(
             photo=np.array([r[0] for r in rows], np.int64),
             sku=np.array([r[1] for r in rows], object),
@@ -228,6 +235,8 @@ class Pairs:
             photo_names=tuple(photo_names),
             group=None if groups is None else np.array([str(groups[r[0]]) for r in rows], object),
             source=None if sources is None else np.array([int(sources[r[0]]) for r in rows], np.int64),
+            item_cheap=None if cheap is None else np.asarray(cheap[0], np.float64),
+            variant_cheap=None if cheap is None else np.asarray(cheap[1], np.float64),
         )
 
 
@@ -248,7 +257,9 @@ def _pairs_worker(args):
     ctx = evaluate.worker_context()
     th = with_fit(ctx.thresholds, fusion=fusion, normalisation=norm)
     r = evaluate.score_pairs(Fingerprint.from_bytes(blob), ctx.index, ctx.catalogue, th, skus=skus)
-    return {sku: (r["item"][sku], r["variant_parts"][sku]) for sku in skus}
+    cheap_items, cheap_parts = r["item_cheap"] or {}, r["variant_parts_cheap"] or {}
+    return {sku: (r["item"][sku], r["variant_parts"][sku], cheap_items.get(sku), cheap_parts.get(sku))
+            for sku in skus}
 
 
 def with_fit(base: Thresholds, *, fusion: dict | None = None, normalisation: dict | None = None,
@@ -478,21 +489,26 @@ def score_pairs_of(inputs: "Inputs | list[Inputs]", *, thresholds_path: str | Pa
     label = np.array([r[2] for r in rows], object)
     photo = np.array([r[0] for r in rows], np.int64)
 
+    def column(per_photo, k: int, width: int) -> np.ndarray:
+        blank = (np.nan,) * width if width > 1 else np.nan
+        return np.array([v if (v := per_photo[i][sku][k]) is not None else blank for i, sku, _ in rows],
+                        np.float64).reshape(len(rows), -1)
+
     def build(per_photo, held_out: bool) -> tuple[Pairs, tuple[float, float]]:
-        items = np.array([per_photo[i][sku][0] for i, sku, _ in rows], np.float64)
-        parts = np.array([per_photo[i][sku][1] if per_photo[i][sku][1] is not None else (np.nan, np.nan)
-                          for i, sku, _ in rows], np.float64).reshape(-1, 2)
-        variant = np.full(len(rows), np.nan)
+        items, cheap_items = column(per_photo, 0, 1)[:, 0], column(per_photo, 2, 1)[:, 0]
+        parts, cheap_parts = column(per_photo, 1, 2), column(per_photo, 3, 2)
+        variant, cheap_variant = np.full(len(rows), np.nan), np.full(len(rows), np.nan)
         for f in (range(n_folds) if held_out else [None]):
             train = np.ones(len(rows), bool) if f is None else fold_arr[photo] != f
             test = np.ones(len(rows), bool) if f is None else fold_arr[photo] == f
             cw, lw = fit_variant_weights(parts[train], label[train])
-            sel = test & np.isfinite(parts).all(axis=1)
-            variant[sel] = cw * parts[sel, 0] + lw * parts[sel, 1]
+            for out, x in ((variant, parts), (cheap_variant, cheap_parts)):
+                sel = test & np.isfinite(x).all(axis=1)
+                out[sel] = cw * x[sel, 0] + lw * x[sel, 1]
         weights = fit_variant_weights(parts, label)
         pairs = Pairs.build([(i, sku, lab, it, v if np.isfinite(v) else None)
                              for (i, sku, lab), it, v in zip(rows, items, variant)], names, groups=groups,
-                            sources=source)
+                            sources=source, cheap=(cheap_items, cheap_variant))
         return pairs, weights
 
     pairs, vw = build(scored, False)
@@ -771,6 +787,111 @@ def cross_validate(pairs: Pairs, *, target: float, review_rate: float, folds: in
                            bootstrap(pairs, ist, vst, n_boot=n_boot, seed=seed), tuple(limits))
 
 
+# ====================================================================== the cascade
+@dataclass(frozen=True)
+class CascadeFit:
+    """The cascade's margins (see :func:`packcheck.core.judge.cascade_decides`) and what they do.
+
+    ``decided``: per label, the share of pairs the cascade decides without the
+    embedding; ``changed``: pairs whose status it changes (0 on the pairs fitted to,
+    by construction). ``cv_changed`` / ``cv_pairs``: the same with margins fitted on
+    the other product folds, counted on each held-out fold (None: no folds), of which
+    ``cv_impostors_passed`` are impostors the embedding would have sent to REVIEW or
+    FLAG (the rest are genuine pairs passed that it would have sent to REVIEW).
+    """
+
+    item_margin: float
+    variant_margin: float
+    decided: dict[str, float]
+    changed: int
+    cv_changed: int | None = None
+    cv_pairs: int | None = None
+    cv_decided_genuine: float | None = None
+    cv_impostors_passed: int | None = None
+
+
+def _round_up(x: float) -> float:
+    """``x`` rounded up to :data:`LIMIT_STEP` (a margin written rounded never lets a fitted pair through)."""
+    return round(math.ceil(round(x / LIMIT_STEP, 6)) * LIMIT_STEP, 6)
+
+
+def _slacks(pairs: Pairs, item: Band, variant: Band) -> tuple[np.ndarray, np.ndarray]:
+    """How far each pair's scores without the embedding clear the REVIEW limits: item (-inf where not
+    scored) and variant (+inf where the SKU has no sibling: no variant check to clear)."""
+    n = len(pairs)
+    ic = pairs.item_cheap if pairs.item_cheap is not None else np.full(n, np.nan)
+    vc = pairs.variant_cheap if pairs.variant_cheap is not None else np.full(n, np.nan)
+    islack = np.where(np.isfinite(ic), ic - item.review_below, -np.inf)
+    has_variant = np.isfinite(pairs.variant)
+    vslack = np.where(has_variant, np.where(np.isfinite(vc), vc - variant.review_below, -np.inf), np.inf)
+    return islack, vslack
+
+
+def decided_early(pairs: Pairs, item: Band, variant: Band, item_margin: float, variant_margin: float) -> np.ndarray:
+    """Per pair: whether the cascade with these margins decides it without the embedding (a PASS)."""
+    islack, vslack = _slacks(pairs, item, variant)
+    return (islack >= item_margin) & (vslack >= variant_margin)
+
+
+def fit_cascade(pairs: Pairs, item: Band, variant: Band) -> CascadeFit | None:
+    """The smallest margins that change no pair's status, chosen to decide the most genuine pairs early.
+
+    A pair may be decided without the embedding only if, with it, both checks
+    PASS. Every other pair must miss one of the margins: for each candidate
+    variant margin (0, or just above a pair's variant slack), the item margin is
+    just above the largest item slack among the pairs the variant margin lets
+    through. The pair of margins that decides the most genuine pairs early wins.
+    None when the pairs carry no scores without the embedding.
+    """
+    if pairs.item_cheap is None or not np.isfinite(pairs.item_cheap).any():
+        return None
+    islack, vslack = _slacks(pairs, item, variant)
+    ist, vst = statuses(pairs, item, variant)
+    good = (ist == 0) & (vst == 0)
+    bad_i, bad_v = islack[~good], vslack[~good]
+    candidates = np.unique(np.concatenate([[0.0], [_round_up(v + LIMIT_STEP) for v in bad_v[np.isfinite(bad_v)]
+                                                   if v >= 0]]))
+    best = None
+    genuine = pairs.genuine & good
+    for vm in candidates:
+        through = bad_i[bad_v >= vm]
+        through = through[np.isfinite(through)]
+        im = _round_up(max(0.0, float(through.max()) + LIMIT_STEP) if len(through) else 0.0)
+        n = int(((islack >= im) & (vslack >= vm) & genuine).sum())
+        if best is None or n > best[0]:
+            best = (n, float(im), float(vm))
+    _, im, vm = best
+    early = decided_early(pairs, item, variant, im, vm)
+    decided = {lab: (round(float(early[pairs.label == lab].mean()), 4) if (pairs.label == lab).any() else None)
+               for lab in LABELS}
+    return CascadeFit(im, vm, decided, int((early & ~good).sum()))
+
+
+def cross_validate_cascade(pairs: Pairs, fitted: CascadeFit, item: Band, variant: Band, *, folds: int,
+                           seed: int) -> CascadeFit:
+    """``fitted`` with its held-out figures: margins fitted on k-1 product folds, status changes counted on
+    the held-out fold (at the shipped limits, so only the margins differ)."""
+    ids = pairs.groups
+    if folds < 2 or len(np.unique(ids)) < folds:
+        return fitted
+    fold_of = grouped_folds(ids, folds, seed)
+    fold = np.array([fold_of[int(p) if isinstance(p, (int, np.integer)) else p] for p in ids])
+    ist, vst = statuses(pairs, item, variant)
+    good = (ist == 0) & (vst == 0)
+    changed, impostors, early_genuine = 0, 0, 0
+    for k in range(folds):
+        f = fit_cascade(pairs.take(fold != k), item, variant)
+        if f is None:
+            return fitted
+        test = fold == k
+        early = decided_early(pairs.take(test), item, variant, f.item_margin, f.variant_margin)
+        changed += int((early & ~good[test]).sum())
+        impostors += int((early & ~good[test] & ~pairs.genuine[test]).sum())
+        early_genuine += int((early & pairs.genuine[test]).sum())
+    return dataclasses.replace(fitted, cv_changed=changed, cv_pairs=len(pairs), cv_impostors_passed=impostors,
+                               cv_decided_genuine=round(early_genuine / max(1, int(pairs.genuine.sum())), 4))
+
+
 # ====================================================================== the run
 @dataclass(frozen=True)
 class Calibration:
@@ -798,6 +919,7 @@ class Calibration:
     held_out: dict[str, float | None] = field(default_factory=dict)  # rates of the held-out scores at the limits
     held_out_pairs: Pairs | None = None
     fusion_folds: int = 0  # product folds the held-out fusion was fitted on (0: none)
+    cascade: CascadeFit | None = None  # the embedding left out of clear PASSes (None: not fitted)
 
 
 def sha256_file(path: Path) -> str:
@@ -883,7 +1005,14 @@ def calibrate_scores(pairs: Pairs, *, base: Thresholds, normalisation: dict[str,
     held_out = rates(pairs, hist, hvst)
     cv = cross_validate(pairs, target=target, review_rate=review_rate, folds=folds, seed=seed,
                         variant_band=base.variant, n_boot=n_boot)
+    cascade = fit_cascade(pairs, item, variant)
+    if cascade is not None:
+        cascade = cross_validate_cascade(pairs, cascade, item, variant, folds=folds, seed=seed)
     warnings = check_support(pairs, f, target)
+    if cascade is not None and cascade.cv_impostors_passed:
+        warnings.append(f"the cascade's margins, fitted without a product fold, passed {cascade.cv_impostors_passed} "
+                        f"of {cascade.cv_pairs} held-out pairs that the embedding would have sent to REVIEW or FLAG: "
+                        "on new photos it may pass a wrong item; more labelled photos make its margins safer")
     if cv is None and folds >= 2:
         warnings.append(f"cross-validation skipped: {len(np.unique(pairs.groups))} products are too few for "
                         f"{folds} folds (at least one product per fold)")
@@ -896,10 +1025,11 @@ def calibrate_scores(pairs: Pairs, *, base: Thresholds, normalisation: dict[str,
     now = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
     return Calibration(
         pairs=in_sample, fit=f, item=item, variant=variant, normalisation=normalisation, base=base,
-        achieved=achieved, ci=ci, cv=cv, held_out=held_out, held_out_pairs=pairs, fusion_folds=fusion_folds, warnings=tuple(warnings), source=Path(source), source_sha256=sha,
+        achieved=achieved, ci=ci, cv=cv, held_out=held_out, held_out_pairs=pairs, fusion_folds=fusion_folds,
+        cascade=cascade, warnings=tuple(warnings), source=Path(source), source_sha256=sha,
         extra_sha256={str(p): sha256_file(p) for p in extra_sources if Path(p).is_file()},
         command=command, seed=seed, seconds=time.perf_counter() - t0,
-        version=f"cal-{now:%Y%m%d}-{sha[:8]}-t{target:g}", date=now.isoformat(), commit=source_commit(),
+        version=f"cal-{now:%Y%m%d-%H%M}-{sha[:8]}-t{target:g}", date=now.isoformat(), commit=source_commit(),
     )
 
 
@@ -1049,6 +1179,15 @@ def thresholds_document(cal: Calibration) -> dict:
         prov["warnings"] = list(cal.warnings)
     if cal.held_out:
         prov["held_out_by_product"] = _rate_block(cal.held_out)
+    c = cal.cascade
+    if c is not None:
+        prov["cascade"] = {
+            "method": "margins: the smallest that change no held-out pair's status (item and variant checks "
+                      "judged without the embedding must clear their REVIEW limits by them), chosen to decide "
+                      "the most genuine pairs early",
+            "decided_early": {k: v for k, v in c.decided.items() if v is not None}, "changed": c.changed,
+            **({"cv_changed": c.cv_changed, "cv_impostors_passed": c.cv_impostors_passed, "cv_pairs": c.cv_pairs,
+                "cv_decided_genuine": c.cv_decided_genuine} if c.cv_changed is not None else {})}
     n = cal.normalisation
     held = cal.held_out_pairs if cal.held_out_pairs is not None else cal.pairs
     stats = {f"{prefix}{s}_{st}": round(float(n[f"{prefix}{s}_{st}"]), 6)
@@ -1077,6 +1216,11 @@ def thresholds_document(cal: Calibration) -> dict:
            if b.weight is not None else {}),
         "locate": {f.name: getattr(b.locate, f.name) for f in dataclasses.fields(b.locate)},
         "duplicates": {f.name: getattr(b.duplicates, f.name) for f in dataclasses.fields(b.duplicates)},
+        **({"cascade": {"item_margin": c.item_margin, "variant_margin": c.variant_margin,
+                        "item_genuine_quantiles": genuine_quantiles(held.item_cheap[held.genuine], b.item),
+                        "variant_genuine_quantiles": genuine_quantiles(held.variant_cheap[held.genuine],
+                                                                       b.variant)}}
+           if c is not None else {}),
         "provenance": prov,
     }
 
@@ -1191,6 +1335,15 @@ def format_summary(cal: Calibration) -> str:
     lines.append("fusion (log-odds per unit): " + ", ".join(f"{k} {v:+.3f}" for k, v in fu.weights.items())
                  + f", intercept {fu.intercept:+.3f}; variant: colour {cal.base.variant_colour_weight:+.3f}, "
                  f"lead {cal.base.variant_lead_weight:+.3f}")
+    c = cal.cascade
+    if c is not None:
+        lines.append(f"cascade: item margin {c.item_margin:.4f}, variant margin {c.variant_margin:.4f}: decides "
+                     + ", ".join(f"{_pct(v).strip()} of {k}" for k, v in c.decided.items() if v is not None)
+                     + " pairs without the embedding"
+                     + (f"; fitted without each product fold: {c.cv_changed} of {c.cv_pairs} held-out pairs "
+                        f"changed ({c.cv_impostors_passed} impostors passed), "
+                        f"{_pct(c.cv_decided_genuine).strip()} of genuine decided early"
+                        if c.cv_changed is not None else ""))
     for w in cal.warnings:
         lines.append(f"WARNING: {w}")
     return "\n".join(lines)
