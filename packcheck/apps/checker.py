@@ -135,7 +135,7 @@ class Checker:
                 done.extend(embed() for _, embed in staged)
             return done
 
-        verdict_checks, match_t = self.judge(order, fps, complete if th.signal_on("embedding") else lambda: fps)
+        verdict_checks, match_t, early = self.judge(order, fps, complete if th.signal_on("embedding") else lambda: fps)
         fps = done or fps
         for stage in ("locate", "hash_colour", "embedding", "keypoints"):
             timings[stage] = sum(f.timings.get(stage, 0.0) for f in fps)
@@ -146,23 +146,23 @@ class Checker:
         stages = ("locate", "hash_colour", *(("keypoints",) if th.signal_on("keypoints") else ()),
                   *(("embedding",) if done else ()))
         return combine(order.order_id, verdict_checks, thresholds_version=th.version,
-                       score=checks.match_score(verdict_checks, th, without_embedding=not done and
-                                                th.signal_on("embedding")),
+                       score=checks.match_score(verdict_checks, th, without_embedding=early),
                        photos=[im.sha256 for im in images], photo_paths=names, timings=tuple(timings.items()),
                        meta=VerdictMeta(station=order.station or "", skus=order.skus,
                                         items_located=max(f.location.n_items for f in fps),
                                         found_lab=cie_lab(fps[0].labs[0]), stages_run=stages))
 
     def judge(self, order: Order, fps: list[Fingerprint], complete: Callable[[], list[Fingerprint]] | None = None
-              ) -> tuple[list, float]:
+              ) -> tuple[list, float, bool]:
         """The checks for an order whose photos are fingerprinted: no decoding, no file but the
         keypoints of the rows verified, which the index reads from its store on first use.
 
         ``fps`` may lack their embeddings; ``complete()`` then returns them with it, and is
-        called only when the cascade needs it (:func:`packcheck.core.judge.judge_cascade`)."""
+        called only when the cascade needs it (:func:`packcheck.core.judge.judge_cascade`).
+        Returns the checks, the seconds taken and whether the cascade decided without the embedding."""
         t = time.perf_counter()
         th = self.thresholds
-        result, _ = judge_cascade(order.skus, fps, self.index, th, self.catalogue, complete or (lambda: fps))
+        result, early = judge_cascade(order.skus, fps, self.index, th, self.catalogue, complete or (lambda: fps))
         expected = checks.expected_components(self.catalogue, order.lines)
         result.append(checks.component_check(expected, None if order.packed is None else dict(order.packed)))
         retake = any(c.check == "quality" and c.reason == "retake_photo" for c in result)
@@ -173,7 +173,7 @@ class Checker:
         weight = checks.weight_check(self.catalogue, order.lines, order.packed_weight_g, th.weight)
         if weight is not None:
             result.append(weight)
-        return result, time.perf_counter() - t
+        return result, time.perf_counter() - t, early
 
     def _station_reference(self, station: str | None) -> EmptyBench | None:  # noqa: D401 - an empty bench
         if station not in self._refs:

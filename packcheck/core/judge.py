@@ -135,9 +135,14 @@ def judge_items(skus: tuple[str, ...], scoring: PhotoScoring, catalogue: Catalog
 CASCADE_CHECKS = ("item", "variant")
 
 
+def embedding_optional(th: Thresholds) -> bool:
+    """Whether ``th`` fuses the embedding and another signal: only then can an order be judged without it."""
+    return th.signal_on("embedding") and len(th.enabled_signals) > 1
+
+
 def cascade_possible(th: Thresholds) -> bool:
     """Whether ``th`` lets the cascade leave the embedding out: margins fitted, and another signal fused."""
-    return th.cascade.on and th.signal_on("embedding") and len(th.enabled_signals) > 1
+    return th.cascade.on and embedding_optional(th)
 
 
 def cascade_decides(results: Sequence[CheckResult], th: Thresholds) -> bool:
@@ -162,37 +167,25 @@ def cascade_decides(results: Sequence[CheckResult], th: Thresholds) -> bool:
     return True
 
 
-@dataclass
-class Cascade:
-    """One order's photos judged by the cascade: the scorings made, and whether the embedding ran."""
-
-    cheap: PhotoScoring | None  # without the embedding (None: the cascade is off)
-    full: PhotoScoring | None  # with it (None: not needed)
-
-    @property
-    def embedding_ran(self) -> bool:
-        return self.full is not None
-
-
 def judge_cascade(skus: tuple[str, ...], fps: list[Fingerprint], index: Listings, th: Thresholds,
                   catalogue: Catalogue, complete: Callable[[], list[Fingerprint]]
-                  ) -> tuple[list[CheckResult], Cascade]:
-    """:func:`judge_items` with the embedding left out where :func:`cascade_decides` allows.
+                  ) -> tuple[list[CheckResult], bool]:
+    """:func:`judge_items` with the embedding left out where :func:`cascade_decides` allows; and whether
+    it was left out (the order decided early).
 
     ``fps``: the photos' fingerprints, without embeddings when the cascade is on;
     ``complete()`` returns them with their embeddings (called only when needed).
     """
     if not cascade_possible(th):
-        full = PhotoScoring(complete(), index, th)
-        return judge_items(skus, full, catalogue), Cascade(None, full)
+        return judge_items(skus, PhotoScoring(complete(), index, th), catalogue), False
     cheap = PhotoScoring(fps, index, th.without_embedding())
     results = judge_items(skus, cheap, catalogue)
     if cascade_decides(results, th):
-        return results, Cascade(cheap, None)
+        return results, True
     full = PhotoScoring(complete(), index, th)
     full.inliers = cheap.inliers  # keypoint verifications do not depend on the embedding
-    return judge_items(skus, full, catalogue), Cascade(cheap, full)
+    return judge_items(skus, full, catalogue), False
 
 
-__all__ = ["CASCADE_CHECKS", "Cascade", "PhotoScoring", "cascade_decides", "cascade_possible", "judge_cascade",
-           "judge_items"]
+__all__ = ["CASCADE_CHECKS", "PhotoScoring", "cascade_decides", "cascade_possible", "embedding_optional",
+           "judge_cascade", "judge_items"]

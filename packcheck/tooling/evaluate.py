@@ -31,7 +31,7 @@ import numpy as np
 from ..core import checks
 from ..core.fingerprint import Fingerprint, fingerprint_photo
 from ..core.imaging import load_image
-from ..core.judge import PhotoScoring, cascade_decides, judge_items
+from ..core.judge import PhotoScoring, cascade_decides, embedding_optional, judge_items
 from ..core.records import Catalogue, CatalogueItem
 from ..core.scoring import Listings, PhotoSet, cheap_scores, finish_scores
 from ..core.thresholds import SIGNALS, Thresholds, load_thresholds
@@ -198,7 +198,7 @@ def score_pairs(fp: Fingerprint, index: Listings, catalogue: Catalogue, th: Thre
     if inlier_cache is not None:
         scoring.inliers = inlier_cache
     cheap = None
-    if th.signal_on("embedding") and len(th.enabled_signals) > 1:
+    if embedding_optional(th):
         cheap = PhotoScoring([dataclasses.replace(fp, embeddings=fp.embeddings[:0])], index, th.without_embedding())
         cheap.inliers = scoring.inliers  # keypoint verifications do not depend on the embedding
     item, variant, parts, match, verdicts, ran = {}, {}, {}, {}, {}, {}
